@@ -1,0 +1,3 @@
+from limr.cli.main import main
+
+main()

@@ -1,0 +1,60 @@
+"""Run metadata (`run.json`): readers need only what scoring needs and tolerate missing optional fields."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from limr.events.schema import EVENTS_SCHEMA_VERSION, check_run_id, run_json_key
+from limr.store import ObjectStore
+
+
+class RunMeta(BaseModel):
+    """Metadata of one training run. Unknown fields are kept (writers evolve faster than readers)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    schema_version: int = EVENTS_SCHEMA_VERSION
+    model: str | None = None
+    samples_per_prompt: int | None = Field(default=None, ge=1)
+    num_prompts: int | None = Field(default=None, ge=0)
+    steps_per_epoch: int | None = Field(default=None, ge=1)
+    source: str | None = None  # "learner", "openrlhf-import", "synthetic-demo", ...
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+def write_run_meta(store: ObjectStore, meta: RunMeta) -> None:
+    check_run_id(meta.run_id)
+    store.put(run_json_key(meta.run_id), meta.model_dump_json(indent=2).encode(), "application/json")
+
+
+def read_run_meta(store: ObjectStore, run_id: str) -> RunMeta:
+    key = run_json_key(run_id)
+    raw = store.get(key)
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{store.uri}/{key}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{store.uri}/{key}: expected a JSON object")
+    data.setdefault("run_id", run_id)
+    try:
+        return RunMeta.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ValueError(f"{store.uri}/{key}: field {field!r}: {err['msg']}") from None
+
+
+def list_runs(store: ObjectStore) -> list[str]:
+    """Run ids that have a run.json, in key order."""
+    return [
+        info.key.split("/")[1]
+        for info in store.list("runs/")
+        if info.key.count("/") == 2 and info.key.endswith("/run.json")
+    ]

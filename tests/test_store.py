@@ -1,0 +1,106 @@
+"""Object-store contract, run against both backends: local disk and a real S3 server."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from limr.store import AccessDenied, BucketNotFound, InvalidKey, ObjectNotFound, StoreError, open_store
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path):
+    if request.param == "local":
+        return open_store(str(tmp_path / "store"))
+    return open_store(request.getfixturevalue("s3_uri"))
+
+
+def test_roundtrip_and_listing(store) -> None:
+    store.put("runs/r1/events/0000000001-0000.parquet", b"a")
+    store.put("runs/r1/events/0000000000-0000.parquet", b"bb")
+    store.put("runs/r1/run.json", b"{}")
+    store.put("runs/r2/run.json", b"{}")
+    assert store.get("runs/r1/events/0000000000-0000.parquet") == b"bb"
+    keys = store.list_keys("runs/r1/events/")
+    assert keys == ["runs/r1/events/0000000000-0000.parquet", "runs/r1/events/0000000001-0000.parquet"]
+    assert store.list_keys("runs/r1/events/", start_after=keys[0]) == keys[1:]
+    assert store.list_keys("runs/", start_after="runs/r1/run.json") == ["runs/r2/run.json"]
+    assert [o.size for o in store.list("runs/r1/events/")] == [2, 1]
+    assert store.list_keys("runs/r1/ev") == keys  # prefix need not end at a '/'
+    assert store.list_keys("nothing/") == []
+
+
+def test_overwrite_exists_delete_and_missing(store) -> None:
+    store.put("a/b", b"1")
+    store.put("a/b", b"2")
+    assert store.get("a/b") == b"2"
+    assert store.exists("a/b") and not store.exists("a/c")
+    store.delete("a/b")
+    store.delete("a/b")  # idempotent
+    assert not store.exists("a/b")
+    with pytest.raises(ObjectNotFound):
+        store.get("a/b")
+    with pytest.raises(ObjectNotFound):
+        store.open("a/b")
+
+
+def test_streaming_read_and_large_file(store, tmp_path) -> None:
+    payload = os.urandom(3 * 1024 * 1024 + 17)
+    src = tmp_path / "big.bin"
+    src.write_bytes(payload)
+    store.put_file("blobs/big.bin", str(src))
+    with store.open("blobs/big.bin") as f:
+        first = f.read(1000)
+        rest = f.read()
+    assert first + rest == payload
+    dest = tmp_path / "back.bin"
+    store.get_to_file("blobs/big.bin", str(dest))
+    assert dest.read_bytes() == payload
+
+
+def test_put_if_absent(store) -> None:
+    assert store.put_if_absent("x/y", b"1")
+    assert not store.put_if_absent("x/y", b"2")
+    assert store.get("x/y") == b"1"
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "dir/"])
+def test_bad_keys_rejected(store, key: str) -> None:
+    with pytest.raises(InvalidKey):
+        store.put(key, b"x")
+
+
+def test_local_store_writes_are_atomic(tmp_path) -> None:
+    store = open_store(f"file://{tmp_path}")
+    store.put("k", b"old")
+    store.put("k", b"new")
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "k"]
+    assert leftovers == []  # temp files renamed away, never left behind or listed
+    assert store.list_keys() == ["k"]
+
+
+def test_s3_missing_bucket_and_bad_credentials(s3_env, monkeypatch) -> None:
+    with pytest.raises(BucketNotFound, match="does not exist"):
+        open_store("s3://no-such-bucket-limr").put("k", b"x")
+    bucket = s3_env.make_bucket("creds-check")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+    with pytest.raises(AccessDenied, match="AWS_SECRET_ACCESS_KEY"):
+        open_store(f"s3://{bucket}").put("k", b"x")
+
+
+def test_s3_retries_then_reports_unreachable(monkeypatch) -> None:
+    from tests.support.s3server import free_port
+
+    monkeypatch.setenv("LIMR_S3_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    from limr.store.s3 import S3Store
+
+    store = S3Store("bucket", max_attempts=2, backoff_s=0.01)
+    store._client._http.connection_pool_kw["retries"] = 0  # our retry loop, not urllib3's, is under test
+    with pytest.raises(StoreError, match="gave up after 2 attempts"):
+        store.get("k")
+
+
+def test_unknown_scheme() -> None:
+    with pytest.raises(StoreError, match="unsupported store URI scheme"):
+        open_store("gs://bucket")
