@@ -8,6 +8,9 @@ PY=${PYTHON:-python3.11}
 STAMP=.venv/.limr-installed
 HASH=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 
+# Serialise concurrent set-ups (parallel test runs) on one lock.
+exec 9>/tmp/limr-setup.lock
+flock 9
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
@@ -26,4 +29,5 @@ if ! command -v prometheus >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v a
     >/dev/null 2>&1 || echo "warning: could not install prometheus; metrics-scrape tests will be skipped" >&2
 fi
 
+flock -u 9
 bash scripts/fetch-helm.sh || echo "warning: helm could not be fetched; chart tests will be skipped" >&2
