@@ -1,0 +1,150 @@
+"""A tiny Qwen2 causal LM with its own byte-level tokenizer, for CPU tests and demos.
+
+The model is small enough to train and serve on two CPU cores, yet it is a real `Qwen2ForCausalLM`
+saved in HuggingFace format (config.json, model.safetensors, tokenizer.json), so the same code paths
+load it in transformers, vLLM (CPU build here, CUDA on GPUs) and the learner. vLLM's CPU attention
+needs head_dim >= 32, hence the default of 2 heads of 64 over a hidden size of 128.
+
+The tokenizer is byte-level BPE with no merges: every byte is one token. That keeps digits separate
+(good for arithmetic), encodes any text without unknown tokens, and needs no training data, so the
+whole directory is a pure function of the seed and the shape arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+
+EOS_TOKEN = "<|endoftext|>"
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+SPECIAL_TOKENS = (EOS_TOKEN, IM_START, IM_END)
+
+# ChatML, the format Qwen2.5 uses; the tokenizer's own chat template so `limr.data.templates` renders
+# tiny-model prompts through the same `apply_chat_template` call as real Qwen models.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+class TinyModelConfig(BaseModel):
+    """Shape of the tiny model. Defaults give ~0.9M parameters."""
+
+    hidden_size: int = Field(128, description="Model width; must equal num_heads * head_dim.")
+    num_layers: int = Field(4, ge=1, description="Decoder layers.")
+    num_heads: int = Field(2, ge=1, description="Attention heads (also KV heads).")
+    head_dim: int = Field(64, ge=32, description="Per-head width; vLLM CPU attention needs >= 32.")
+    intermediate_size: int = Field(512, ge=1, description="MLP width.")
+    max_position_embeddings: int = Field(2048, ge=64, description="Longest sequence (prompt + response).")
+    vocab_multiple: int = Field(64, ge=1, description="Pad the vocabulary to a multiple of this (kernel friendly).")
+
+    @model_validator(mode="after")
+    def _check_width(self) -> TinyModelConfig:
+        if self.hidden_size != self.num_heads * self.head_dim:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must equal num_heads * head_dim "
+                f"({self.num_heads} * {self.head_dim})"
+            )
+        return self
+
+
+def build_tokenizer():
+    """A byte-level `PreTrainedTokenizerFast`: 256 byte tokens, then the special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {ch: b for b, ch in _bytes_to_unicode().items()}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], fuse_unk=False))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(list(SPECIAL_TOKENS))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token=IM_END,  # as in Qwen2.5 chat models: a turn ends with <|im_end|>
+        pad_token=EOS_TOKEN,
+        bos_token=None,
+        unk_token=None,
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=2048,
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte -> printable character table, the alphabet of byte-level BPE.
+
+    Printable bytes map to themselves; the others to U+0100 onwards in byte order, so token id == byte.
+    """
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    table, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+def init_tiny_model(out_dir: str | Path, seed: int = 0, config: TinyModelConfig | None = None) -> Path:
+    """Write a freshly initialised tiny Qwen2 model and its tokenizer to `out_dir`; return the path.
+
+    Deterministic: the same seed and config give byte-identical safetensors. Written to a temp directory
+    and renamed, so an interrupted call never leaves a half-written model behind.
+    """
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    cfg = config or TinyModelConfig()
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} exists and is not empty")
+    tokenizer = build_tokenizer()
+    vocab = len(tokenizer)
+    vocab_size = -(-vocab // cfg.vocab_multiple) * cfg.vocab_multiple
+    qcfg = Qwen2Config(
+        vocab_size=vocab_size,
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        num_key_value_heads=cfg.num_heads,
+        head_dim=cfg.head_dim,
+        max_position_embeddings=cfg.max_position_embeddings,
+        max_window_layers=cfg.num_layers,
+        rope_theta=10000.0,
+        tie_word_embeddings=True,
+        use_sliding_window=False,
+        bos_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        torch_dtype="float32",
+    )
+    # Fork the RNG so seeding here does not disturb the caller's global torch state.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Qwen2ForCausalLM(qcfg)
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, tokenizer.pad_token_id]
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "limr_tiny.json").write_text(json.dumps({"seed": seed, **cfg.model_dump()}, indent=2) + "\n")
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
