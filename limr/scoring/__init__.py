@@ -1,0 +1,16 @@
+"""Scoring: stream reward events into prompt x epoch counts and score them with LIM (limr.algo.lim)."""
+
+from limr.scoring.counts import EpochCounts, EventDataError
+from limr.scoring.result import ScoreResult, score_counts
+from limr.scoring.run import EmptyRun, RunNotFound, accumulate_run, score_run
+
+__all__ = [
+    "EmptyRun",
+    "EpochCounts",
+    "EventDataError",
+    "RunNotFound",
+    "ScoreResult",
+    "accumulate_run",
+    "score_counts",
+    "score_run",
+]

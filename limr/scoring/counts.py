@@ -1,0 +1,260 @@
+"""Streaming accumulation of reward events into prompt x epoch counts.
+
+Memory is two int64 (P, E) arrays plus the id map: it grows with prompts x epochs, never with events.
+Each events table is reduced with one `np.bincount` over codes local to the table (its prompt_id dictionary
+x its epoch range x correct), then added to the global arrays, so the per-event work is a few vectorized
+integer ops and the per-prompt work (id lookup) happens once per table, not once per event.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from limr.scoring.ids import IdIndex
+
+#: An epoch index above this is taken for corrupt data rather than allocating a huge (P, E) array.
+MAX_EPOCHS = 100_000
+
+_MAGIC = b"LIMRCNT1"
+
+
+class EventDataError(ValueError):
+    """Event rows that cannot be counted; the message names where they came from and the column/row."""
+
+
+class EpochCounts:
+    """Per prompt and epoch: how many samples were seen (`total`) and how many were correct (`correct`).
+
+    Prompt rows are in first-seen order (`ids`); arrays grow on demand. `accuracy()` is NaN where a prompt
+    has no samples in an epoch, which is what `limr.algo.lim.fill_missing_epochs` expects.
+    """
+
+    def __init__(self, prompt_ids: list[str] | None = None, num_epochs: int = 0) -> None:
+        self._index = IdIndex(prompt_ids or [])
+        self._epochs = int(num_epochs)
+        n = len(self._index)
+        self._correct = np.zeros((max(n, 16), max(self._epochs, 1)), np.int64)  # capacity; used: [:P, :E]
+        self._total = np.zeros_like(self._correct)
+        self.events = 0  # rows counted
+
+    # ---- shape and views -------------------------------------------------------------------------------
+    @property
+    def num_prompts(self) -> int:
+        return len(self._index)
+
+    @property
+    def num_epochs(self) -> int:
+        return self._epochs
+
+    @property
+    def ids(self) -> list[str]:
+        return self._index.to_list()
+
+    @property
+    def ids_array(self) -> pa.Array:
+        return self._index.ids
+
+    @property
+    def correct(self) -> np.ndarray:
+        """(P, E) int64 correct samples (a view; do not keep it across further adds)."""
+        return self._correct[: self.num_prompts, : self._epochs]
+
+    @property
+    def total(self) -> np.ndarray:
+        """(P, E) int64 samples."""
+        return self._total[: self.num_prompts, : self._epochs]
+
+    def index_of(self, prompt_ids: list[str] | pa.Array) -> np.ndarray:
+        """Row of each id, -1 for unknown ids."""
+        arr = prompt_ids if isinstance(prompt_ids, pa.Array) else pa.array(prompt_ids, pa.string())
+        return self._index.lookup(arr, add=False)
+
+    def accuracy(self) -> np.ndarray:
+        """(P, E) float64 share of correct samples; NaN where the prompt has no samples in that epoch."""
+        total = self.total
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, self.correct / np.maximum(total, 1), np.nan)
+
+    def _reserve(self, prompts: int, epochs: int) -> None:
+        cap_p, cap_e = self._correct.shape
+        if prompts <= cap_p and epochs <= cap_e:
+            return
+        new_p = cap_p if prompts <= cap_p else max(prompts, cap_p * 2)
+        new_e = cap_e if epochs <= cap_e else max(epochs, cap_e * 2)
+        for name in ("_correct", "_total"):
+            old = getattr(self, name)
+            new = np.zeros((new_p, new_e), np.int64)
+            new[: old.shape[0], : old.shape[1]] = old
+            setattr(self, name, new)
+
+    # ---- adding events ---------------------------------------------------------------------------------
+    def add_table(self, table: pa.Table | pa.RecordBatch, where: str = "events") -> int:
+        """Count the rows of a table with columns prompt_id (string, plain or dictionary), epoch, correct.
+
+        Returns the number of rows added. Raises EventDataError naming `where` for nulls, negative or
+        absurd epochs, or missing/mistyped columns; nothing is added then.
+        """
+        for name in ("prompt_id", "epoch", "correct"):
+            if name not in table.column_names:
+                raise EventDataError(f"{where}: missing column {name!r}")
+        n = table.num_rows
+        if n == 0:
+            return 0
+        pid = table.column("prompt_id")
+        epoch_col = table.column("epoch")
+        correct_col = table.column("correct")
+        if not pa.types.is_integer(epoch_col.type):
+            raise EventDataError(f"{where}: column 'epoch' has type {epoch_col.type}, expected int32")
+        if not pa.types.is_boolean(correct_col.type):
+            raise EventDataError(f"{where}: column 'correct' has type {correct_col.type}, expected bool")
+        for name, col in (("prompt_id", pid), ("epoch", epoch_col), ("correct", correct_col)):
+            if col.null_count:
+                row = _first_null(col)
+                raise EventDataError(f"{where}: column {name!r} is null at row {row}")
+        codes, dictionary = _dictionary_codes(pid, where)  # (n,) int64 codes into dictionary
+        epoch = _to_numpy(epoch_col).astype(np.int64, copy=False)
+        lo, hi = int(epoch.min()), int(epoch.max())
+        if lo < 0 or hi >= MAX_EPOCHS:
+            bad = int(np.flatnonzero((epoch < 0) | (epoch >= MAX_EPOCHS))[0])
+            raise EventDataError(f"{where}: column 'epoch' has invalid value {int(epoch[bad])} at row {bad}")
+        correct = _to_numpy(correct_col)
+        span = hi - lo + 1
+        d = len(dictionary)
+        # One code per (dictionary entry, epoch in table, correct): a single bincount counts the table.
+        code = codes * (2 * span)
+        if span > 1:
+            code += (epoch - lo) * 2
+        code += correct
+        counts = np.bincount(code, minlength=2 * span * d).reshape(d, span, 2)
+        used = counts.sum(axis=(1, 2)) > 0  # dictionary entries actually referenced
+        rows = self._index.lookup(dictionary.filter(pa.array(used)) if not used.all() else dictionary)
+        self._reserve(len(self._index), hi + 1)
+        self._epochs = max(self._epochs, hi + 1)
+        c = counts[used] if not used.all() else counts
+        # Distinct dictionary entries can name the same prompt (an unnormalized dictionary): add.at then.
+        if len(np.unique(rows)) == len(rows):
+            self._correct[rows, lo : hi + 1] += c[:, :, 1]
+            self._total[rows, lo : hi + 1] += c[:, :, 0] + c[:, :, 1]
+        else:
+            np.add.at(self._correct[:, lo : hi + 1], rows, c[:, :, 1])
+            np.add.at(self._total[:, lo : hi + 1], rows, c[:, :, 0] + c[:, :, 1])
+        self.events += n
+        return n
+
+    def add_counts(self, prompt_ids: list[str] | pa.Array, correct: np.ndarray, total: np.ndarray) -> None:
+        """Add (P', E') count arrays for the given ids (used by merge and by imports)."""
+        correct = np.asarray(correct, np.int64)
+        total = np.asarray(total, np.int64)
+        if correct.shape != total.shape or correct.ndim != 2:
+            raise ValueError(f"correct {correct.shape} and total {total.shape} must be equal 2-D shapes")
+        arr = prompt_ids if isinstance(prompt_ids, pa.Array) else pa.array(prompt_ids, pa.string())
+        if len(arr) != correct.shape[0]:
+            raise ValueError(f"{len(arr)} ids for {correct.shape[0]} rows")
+        if (correct < 0).any() or (correct > total).any():
+            raise ValueError("counts must satisfy 0 <= correct <= total")
+        rows = self._index.lookup(arr)
+        e = correct.shape[1]
+        self._reserve(len(self._index), e)
+        self._epochs = max(self._epochs, e)
+        np.add.at(self._correct[:, :e], rows, correct)
+        np.add.at(self._total[:, :e], rows, total)
+        self.events += int(total.sum())
+
+    def merge(self, other: EpochCounts) -> EpochCounts:
+        """Add another accumulator's counts into this one (ids aligned by value); returns self."""
+        self.add_counts(other.ids_array, other.correct, other.total)
+        self.events += other.events - int(other.total.sum())  # keep the row count exact
+        return self
+
+    # ---- checkpoints -----------------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """Exact serialization: magic, JSON header, ids (Arrow IPC), the two int64 arrays (npy)."""
+        buf = io.BytesIO()
+        buf.write(_MAGIC)
+        header = json.dumps({"prompts": self.num_prompts, "epochs": self._epochs, "events": self.events}).encode()
+        buf.write(len(header).to_bytes(8, "little"))
+        buf.write(header)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, pa.schema([("id", pa.string())])) as w:
+            w.write_table(pa.table({"id": self.ids_array}))
+        ids_bytes = sink.getvalue().to_pybytes()
+        buf.write(len(ids_bytes).to_bytes(8, "little"))
+        buf.write(ids_bytes)
+        np.save(buf, np.ascontiguousarray(self.correct), allow_pickle=False)
+        np.save(buf, np.ascontiguousarray(self.total), allow_pickle=False)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> EpochCounts:
+        buf = io.BytesIO(data)
+        if buf.read(len(_MAGIC)) != _MAGIC:
+            raise ValueError("not an EpochCounts checkpoint (bad magic)")
+        try:
+            header = json.loads(buf.read(int.from_bytes(buf.read(8), "little")))
+            ids_bytes = buf.read(int.from_bytes(buf.read(8), "little"))
+            ids = pa.ipc.open_stream(ids_bytes).read_all().column("id")
+            correct = np.load(buf, allow_pickle=False)
+            total = np.load(buf, allow_pickle=False)
+        except (ValueError, pa.ArrowException, json.JSONDecodeError) as e:
+            raise ValueError(f"corrupt EpochCounts checkpoint: {e}") from None
+        shape = (header["prompts"], header["epochs"])
+        if correct.shape != shape or total.shape != shape or len(ids) != shape[0]:
+            raise ValueError(f"corrupt EpochCounts checkpoint: shapes {correct.shape}/{total.shape} != {shape}")
+        out = cls(num_epochs=shape[1])
+        out._index.lookup(ids)
+        if len(out._index) != shape[0]:
+            raise ValueError("corrupt EpochCounts checkpoint: duplicate ids")
+        out._reserve(shape[0], shape[1])
+        out._correct[: shape[0], : shape[1]] = correct
+        out._total[: shape[0], : shape[1]] = total
+        out.events = int(header["events"])
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EpochCounts):
+            return NotImplemented
+        return (
+            self.ids == other.ids
+            and self._epochs == other._epochs
+            and np.array_equal(self.correct, other.correct)
+            and np.array_equal(self.total, other.total)
+        )
+
+
+def _to_numpy(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    if isinstance(col, pa.ChunkedArray):
+        if col.num_chunks == 1:
+            return col.chunk(0).to_numpy(zero_copy_only=False)
+        return col.to_numpy()
+    return col.to_numpy(zero_copy_only=False)
+
+
+def _first_null(col: pa.ChunkedArray | pa.Array) -> int:
+    mask = pc.is_null(col)
+    return int(np.flatnonzero(_to_numpy(mask))[0])
+
+
+def _dictionary_codes(col: pa.ChunkedArray | pa.Array, where: str) -> tuple[np.ndarray, pa.Array]:
+    """Codes (n,) int64 into one dictionary for a prompt_id column, dictionary-encoded or plain."""
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    value_type = col.type.value_type if pa.types.is_dictionary(col.type) else col.type
+    if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
+        raise EventDataError(f"{where}: column 'prompt_id' has type {col.type}, expected string")
+    if not pa.types.is_dictionary(col.type):
+        encoded = pc.dictionary_encode(pa.chunked_array(chunks, col.type)).combine_chunks()
+        return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
+    if len(chunks) == 1:
+        c = chunks[0]
+        return c.indices.to_numpy(zero_copy_only=False).astype(np.int64), c.dictionary
+    # Several chunks, each with its own dictionary: concatenate dictionaries and offset the codes.
+    parts, offset, dicts = [], 0, []
+    for c in chunks:
+        parts.append(c.indices.to_numpy(zero_copy_only=False).astype(np.int64) + offset)
+        dicts.append(c.dictionary)
+        offset += len(c.dictionary)
+    return np.concatenate(parts), pa.concat_arrays(dicts)

@@ -1,0 +1,174 @@
+"""A growing string -> dense index map for prompt ids, vectorized over Arrow string arrays.
+
+Scoring maps every events object's prompt_id dictionary (one entry per distinct prompt in the object) to
+global row indices. Over a run that is prompts x epochs lookups (20M for 1M prompts x 20 epochs), so the
+lookup is a numpy open-addressing hash table over vectorized string hashes instead of a Python dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pyarrow as pa
+
+_EMPTY = np.uint64(0)
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xBF58476D1CE4E5B9)
+_M3 = np.uint64(0x94D049BB133111EB)
+
+
+def hash_strings(arr: pa.Array, seed: int = 0) -> np.ndarray:
+    """64-bit hashes (never 0) of the strings of a string array without nulls, vectorized.
+
+    Each string is read as little-endian 8-byte words straight from the Arrow data buffer (unaligned
+    windows, the last word masked to the string's length), so the hash of a string never depends on the
+    other strings of the batch. `seed` selects an independent second hash.
+    """
+    arr = _plain(arr)
+    n = len(arr)
+    if n == 0:
+        return np.zeros(0, np.uint64)
+    off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=off_type, count=n + 1 + arr.offset)[arr.offset :].astype(np.int64)
+    raw = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    data = np.zeros(len(raw) + 8, np.uint8)  # 8 bytes of slack so every window stays inside the buffer
+    data[: len(raw)] = raw
+    windows = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
+    starts = offsets[:-1]
+    lengths = offsets[1:] - starts
+    h = lengths.astype(np.uint64) * _M1 + np.uint64(seed) * _M3
+    max_words = int((lengths.max() + 7) // 8)
+    with np.errstate(over="ignore"):
+        for j in range(max_words):
+            remaining = lengths - 8 * j
+            active = remaining > 0
+            word = windows[np.where(active, starts + 8 * j, 0)]
+            short = remaining < 8
+            if short.any():
+                nbits = (np.clip(remaining, 0, 8) * 8).astype(np.uint64)
+                mask = np.where(nbits >= 64, ~np.uint64(0), (np.uint64(1) << (nbits & np.uint64(63))) - np.uint64(1))
+                word = word & mask
+            mixed = (h ^ word) * (_M2 if seed == 0 else _M3)
+            mixed ^= mixed >> np.uint64(31)
+            h = np.where(active, mixed, h)
+        h *= _M3 if seed == 0 else _M2
+        h ^= h >> np.uint64(29)
+    h[h == _EMPTY] = np.uint64(1)
+    return h
+
+
+def _plain(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(arr, pa.ChunkedArray):
+        arr = pa.concat_arrays(arr.chunks) if arr.num_chunks != 1 else arr.chunk(0)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    return arr
+
+
+class IdIndex:
+    """Insert-ordered map of distinct strings to 0..n-1.
+
+    Identity is the pair of independent 64-bit hashes (`hash_strings` seeds 0 and 1): the open-addressing
+    table maps a slot (low bits of the first hash) to an index, and a hit needs both hashes of that index to
+    match. Two different ids are confused only on a full 128-bit collision (about n^2 / 2^129: ~1e-27 for
+    a million ids), the standard content-hash identity that Git and object stores rely on.
+    """
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        self._cap = 1 << 10
+        self._table = np.full(self._cap, -1, np.int64)  # slot -> index, -1 = empty
+        self._h1 = np.zeros(0, np.uint64)  # (n,) first hash of each index
+        self._h2 = np.zeros(0, np.uint64)  # (n,) second hash (1-D arrays: 2-D row gathers are ~10x slower)
+        self._chunks: list[pa.Array] = []  # the ids in index order
+        self._flat: pa.Array | None = None
+        self._n = 0
+        ids = list(ids)
+        if ids:
+            self.lookup(pa.array(ids, pa.string()), add=True)
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def ids(self) -> pa.Array:
+        """The ids in index order, as one Arrow string array."""
+        if self._flat is None:
+            self._flat = pa.concat_arrays(self._chunks) if self._chunks else pa.array([], pa.string())
+            self._chunks = [self._flat]
+        return self._flat
+
+    def to_list(self) -> list[str]:
+        return self.ids.to_pylist()
+
+    def lookup(self, values: pa.Array | pa.ChunkedArray, add: bool = True) -> np.ndarray:
+        """Index of each string of `values` (int64); new strings get new indices when `add`, else -1."""
+        values = _plain(values)
+        if not pa.types.is_string(values.type):
+            values = values.cast(pa.string())
+        if values.null_count:
+            raise ValueError("ids must not be null")
+        if len(values) == 0:
+            return np.zeros(0, np.int64)
+        h1, h2 = hash_strings(values, 0), hash_strings(values, 1)
+        out = self._probe(h1, h2)
+        miss = np.flatnonzero(out < 0)
+        if len(miss) and add:
+            # Distinct new strings in first-occurrence order; repeats within `values` share an index.
+            key = np.stack([h1[miss], h2[miss]], axis=1)  # (m, 2)
+            _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+            order = np.argsort(first, kind="stable")  # unique rows by first occurrence
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            new_pos = miss[first[order]]
+            base = self._n
+            self._append(values.take(pa.array(new_pos)), h1[new_pos], h2[new_pos])
+            out[miss] = base + rank[inverse.reshape(-1)]
+        return out
+
+    def _append(self, strings: pa.Array, h1: np.ndarray, h2: np.ndarray) -> None:
+        base = self._n
+        self._chunks.append(strings)
+        self._flat = None
+        self._n += len(strings)
+        self._h1 = np.concatenate([self._h1, h1])
+        self._h2 = np.concatenate([self._h2, h2])
+        while self._n * 2 > self._cap:
+            self._cap *= 2
+            self._table = np.full(self._cap, -1, np.int64)
+            if base:
+                self._insert(self._h1[:base], np.arange(base))
+        self._insert(h1, np.arange(base, self._n))
+
+    def _probe(self, h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
+        mask = self._cap - 1
+        out = np.full(len(h1), -1, np.int64)
+        if self._n == 0:
+            return out
+        pending = np.arange(len(h1))
+        slot = (h1 & np.uint64(mask)).astype(np.int64)
+        while len(pending):
+            idx = self._table[slot]
+            occupied = idx >= 0
+            safe = np.where(occupied, idx, 0)
+            found = occupied & (self._h1[safe] == h1[pending])
+            found[found] = self._h2[safe[found]] == h2[pending[found]]
+            out[pending[found]] = idx[found]
+            go_on = occupied & ~found
+            pending = pending[go_on]
+            slot = (slot[go_on] + 1) & mask
+        return out
+
+    def _insert(self, h1: np.ndarray, idx: np.ndarray) -> None:
+        """Insert indices of distinct new ids (load factor <= 1/2, so probing ends quickly)."""
+        mask = self._cap - 1
+        slot = (h1 & np.uint64(mask)).astype(np.int64)
+        while len(idx):
+            free = np.flatnonzero(self._table[slot] < 0)
+            _, win_local = np.unique(slot[free], return_index=True)  # one winner per free slot
+            win = free[win_local]
+            self._table[slot[win]] = idx[win]
+            rest = np.ones(len(idx), bool)
+            rest[win] = False
+            idx, h1, slot = idx[rest], h1[rest], (slot[rest] + 1) & mask

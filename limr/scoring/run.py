@@ -1,0 +1,133 @@
+"""Score a run in the store: stream its events objects into EpochCounts, then apply LIM."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from limr.events.io import EventSchemaError, list_event_keys, read_events_object, read_prompts
+from limr.events.schema import events_prefix, prompts_key, run_json_key
+from limr.scoring.counts import EpochCounts, EventDataError
+from limr.scoring.result import ScoreResult, score_counts
+from limr.store import ObjectStore
+
+SCORING_COLUMNS = ("prompt_id", "epoch", "correct", "reward")
+
+
+class RunNotFound(LookupError):
+    """No run of that id in the store."""
+
+
+class EmptyRun(ValueError):
+    """A run without any events objects."""
+
+
+def iter_event_tables(
+    store: ObjectStore, keys: list[str], columns: tuple[str, ...] = SCORING_COLUMNS, threads: int | None = None
+) -> Iterator[tuple[str, pa.Table]]:
+    """Read events objects in key order, decoding up to `threads` ahead in a thread pool (Arrow frees the GIL)."""
+    threads = threads or min(4, os.cpu_count() or 1)
+    if threads <= 1 or len(keys) <= 1:
+        for key in keys:
+            yield key, read_events_object(store, key, columns)
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="limr-read") as pool:
+        pending: list[tuple[str, Future[pa.Table]]] = []
+        it = iter(keys)
+        for key in it:
+            pending.append((key, pool.submit(read_events_object, store, key, columns)))
+            if len(pending) >= threads + 1:
+                break
+        while pending:
+            key, fut = pending.pop(0)
+            table = fut.result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(read_events_object, store, nxt, columns)))
+            yield key, table
+
+
+def check_rewards(table: pa.Table, where: str) -> None:
+    """NaN rewards mean a broken reward pipeline: refuse them, naming the row."""
+    if "reward" not in table.column_names:
+        return
+    reward = table.column("reward")
+    if pc.any(pc.is_nan(reward)).as_py():
+        row = int(np.flatnonzero(pc.is_nan(reward).to_numpy())[0])
+        raise EventDataError(f"{where}: column 'reward' is NaN at row {row}")
+
+
+def accumulate_run(
+    store: ObjectStore,
+    run_id: str,
+    counts: EpochCounts | None = None,
+    start_after: str | None = None,
+    threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[EpochCounts, str | None, dict[int, str]]:
+    """Add the run's events objects (after `start_after`) to `counts`.
+
+    Returns the counts, the last key read (a cursor for incremental scoring) and, for each object that
+    introduced new prompt ids, the first new row index -> key (to name the object of an unknown id).
+    `progress(done_events, done_objects)` is called after each object.
+    """
+    counts = counts or EpochCounts()
+    keys = list(list_event_keys(store, run_id, start_after=start_after))
+    introduced: dict[int, str] = {}
+    last = start_after
+    for n_obj, (key, table) in enumerate(iter_event_tables(store, keys, threads=threads), start=1):
+        where = f"{store.uri}/{key}"
+        check_rewards(table, where)
+        before = counts.num_prompts
+        counts.add_table(table, where)
+        if counts.num_prompts > before:
+            introduced[before] = key
+        last = key
+        if progress:
+            progress(counts.events, n_obj)
+    return counts, last, introduced
+
+
+def score_run(
+    store: ObjectStore,
+    run_id: str,
+    max_epochs: int | None = None,
+    threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScoreResult:
+    """LIM scores of a run. Raises RunNotFound, EmptyRun, EventSchemaError/EventDataError on bad objects."""
+    has_meta = store.exists(run_json_key(run_id))
+    counts, _, introduced = accumulate_run(store, run_id, threads=threads, progress=progress)
+    if counts.events == 0:
+        if not has_meta and not store.list_keys(f"runs/{run_id}/"):
+            raise RunNotFound(f"{store.uri}: no run {run_id!r} (no {run_json_key(run_id)}, no events)")
+        raise EmptyRun(f"{store.uri}/{events_prefix(run_id)}: run {run_id!r} has no events")
+    prompts: dict[str, str] = {}
+    if store.exists(prompts_key(run_id)):
+        records = read_prompts(store, run_id)
+        prompts = {r.prompt_id: r.prompt for r in records}
+        _check_known_ids(store, counts, prompts, introduced)
+    return score_counts(counts, max_epochs, prompts, source=f"run {run_id}")
+
+
+def _check_known_ids(store: ObjectStore, counts: EpochCounts, prompts: dict[str, str], introduced: dict) -> None:
+    """Every event's prompt_id must be in prompts.parquet; name the object and row of the first that is not."""
+    known = pa.array(list(prompts), pa.string())
+    member = pc.is_in(counts.ids_array, value_set=known).to_numpy(zero_copy_only=False)
+    if member.all():
+        return
+    row = int(np.flatnonzero(~member)[0])
+    pid = counts.ids_array[row].as_py()
+    starts = sorted(introduced)
+    key = introduced[starts[int(np.searchsorted(starts, row, side="right")) - 1]]
+    table = read_events_object(store, key, ("prompt_id",))
+    at = int(np.flatnonzero(pc.equal(table.column("prompt_id").cast(pa.string()), pid).to_numpy())[0])
+    raise EventSchemaError(
+        f"{store.uri}/{key}: row {at}: unknown prompt_id {pid!r} (not in prompts.parquet;"
+        f" {int((~member).sum())} unknown id(s) in the run)"
+    )
