@@ -1,0 +1,209 @@
+"""The RL loop every data-parallel rank runs, top to bottom:
+
+    for step: prompts of the step -> generate n samples each (rollout service) -> reward (limr.reward)
+              -> experience (logprobs, reference KL, values, advantages) -> PPO update -> push weights
+              -> reward events + metrics -> checkpoint every K steps
+
+Each rank works on its own contiguous share of the step's prompts and writes its events as part
+`rank` of the step; the update is data-parallel (DDP). Rank 0 pushes weights, serves metrics, checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from limr.learner.batch import Rollout
+from limr.learner.config import LearnerConfig
+from limr.learner.data import shard
+from limr.learner.dist import DistCtx
+from limr.learner.events_out import write_step_events
+from limr.learner.metrics import Progress, TrainMetrics
+from limr.learner.rollout_client import RolloutClient, Sampling
+from limr.learner.setup import RunSetup, restore, save
+from limr.learner.trainer import PPOTrainer
+
+log = logging.getLogger("limr.learner")
+
+Report = Callable[[dict[str, float], dict[str, Any] | None], None]  # (metrics, checkpoint pointer or None)
+
+
+@dataclass
+class Timer:
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def __call__(self, name: str):
+        t0 = time.perf_counter()
+        yield
+        self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - t0
+
+
+def train(
+    cfg: LearnerConfig,
+    ctx: DistCtx,
+    setup: RunSetup,
+    client: RolloutClient,
+    resume_key: str | None = None,
+    report: Report | None = None,
+) -> dict[str, float]:
+    """Run (or continue) the training run described by `setup`; returns the last step's metrics."""
+    trainer = PPOTrainer(cfg, setup.derived, ctx, setup.tokenizer.pad_token_id)
+    start = restore(setup, trainer, ctx, resume_key)
+    if start > 0:
+        push_weights(trainer, client, ctx)  # the engine still serves the initial weights
+    metrics = TrainMetrics(cfg.metrics.port) if ctx.is_main else None
+    bar = Progress(setup.derived.total_steps, start, cfg.metrics.progress and ctx.is_main)
+    last: dict[str, float] = {}
+    if start == 0 and setup.eval_prompts is not None:
+        last.update(evaluate(cfg, ctx, setup, client))
+    try:
+        for step in range(start, setup.derived.total_steps):
+            last = train_step(step, cfg, ctx, setup, trainer, client)
+            if _due(step, cfg.run.eval_every, setup.derived.total_steps) and setup.eval_prompts is not None:
+                last.update(evaluate(cfg, ctx, setup, client))
+            done = step + 1
+            pointer = None
+            if _due(step, cfg.run.checkpoint_every, setup.derived.total_steps):
+                pointer = save(setup, trainer, ctx, done)
+            if ctx.is_main:
+                metrics.observe(done, setup.plan.for_step(step).epoch, last, last_phases(last), int(last["n_samples"]))
+                bar.update(last)
+                log.info("step %d/%d %s", done, setup.derived.total_steps, _brief(last))
+            if report is not None:
+                report(last, pointer)
+    finally:
+        bar.close()
+        if metrics is not None:
+            metrics.close()
+    if cfg.run.output_dir and ctx.is_main:
+        trainer_actor_save(trainer, setup, cfg.run.output_dir)
+    return last
+
+
+def train_step(
+    step: int, cfg: LearnerConfig, ctx: DistCtx, setup: RunSetup, trainer: PPOTrainer, client: RolloutClient
+) -> dict[str, float]:
+    timer = Timer()
+    t0 = time.perf_counter()
+    torch.manual_seed(_seed(cfg.run.seed, step, ctx.rank))
+    sp = setup.plan.for_step(step)
+    mine = shard(sp.indices, ctx.rank, ctx.world_size)  # pool indices of this rank's prompts
+    n = cfg.rollout.samples_per_prompt
+
+    with timer("rollout"):
+        rollouts = generate(client, setup, mine, cfg, seed=_seed(cfg.run.seed, step, ctx.rank))
+    with timer("reward"):
+        scores, correct = score(setup, mine, rollouts)
+    with timer("experience"):
+        exp, stats = trainer.make_experience(rollouts, scores, n)
+    with timer("update"):
+        stats.update(trainer.update(exp, step))
+    with timer("weight_sync"):
+        version = push_weights(trainer, client, ctx)
+    with timer("events"):
+        write_step_events(setup, step, sp.epoch, ctx.rank, mine, rollouts, scores, correct, n)
+
+    resp_tokens = sum(len(r.response_token_ids) for r in rollouts)
+    n_samples, n_correct, score_sum, tokens = ctx.all_sum(
+        [len(rollouts), sum(correct), float(scores.sum()), resp_tokens]
+    )
+    wall = time.perf_counter() - t0
+    phases = {f"time/{k}": v for k, v in timer.phases.items()}
+    stats.update(phases)
+    stats.update(
+        {
+            "train/step": step + 1,
+            "train/epoch": sp.epoch,
+            "train/reward_mean": score_sum / n_samples,
+            "train/accuracy": n_correct / n_samples,
+            "rollout/response_length": tokens / n_samples,
+            "rollout/weight_version": version,
+            "perf/tokens_per_second": tokens / wall,
+            "perf/step_seconds": wall,
+            "n_samples": n_samples,
+        }
+    )
+    return stats
+
+
+def generate(client: RolloutClient, setup: RunSetup, indices: list[int], cfg: LearnerConfig, seed: int):
+    r = cfg.rollout
+    prompts = [setup.prompt_tokens(i) for i in indices]
+    sampling = Sampling(r.samples_per_prompt, r.temperature, r.top_p, r.max_new_tokens, seed)
+    rollouts = client.generate(prompts, sampling)
+    for ro in rollouts:
+        if not ro.text:
+            ro.text = setup.tokenizer.decode(ro.response_token_ids, skip_special_tokens=True)
+    return rollouts
+
+
+def score(setup: RunSetup, indices: list[int], rollouts: list[Rollout]):
+    """Task reward of every rollout by limr.reward (1 correct, -0.5 wrong, -1 format error or unfinished)."""
+    from limr.reward import Reason, grade_batch
+
+    golds = [setup.texts.answers[indices[ro.prompt_index]] for ro in rollouts]
+    grades = grade_batch([ro.text for ro in rollouts], golds, [ro.finish_reason == "stop" for ro in rollouts])
+    scores = torch.tensor([g.score for g in grades], dtype=torch.float32)  # (B,)
+    return scores, [g.reason == Reason.CORRECT for g in grades]
+
+
+def push_weights(trainer: PPOTrainer, client: RolloutClient, ctx: DistCtx) -> int:
+    """Send the updated actor to the rollout engine(s): a shared service gets them once, from rank 0."""
+    shared = getattr(client, "shared", False)
+    state = trainer.actor_state_for_rollout()  # collective under FSDP: every rank takes part
+    version = -1
+    if ctx.is_main or not shared:
+        version = client.update_weights(state)
+    version = ctx.broadcast_object(version) if shared else version
+    ctx.barrier()  # nobody generates the next step on stale weights
+    return version
+
+
+def evaluate(cfg: LearnerConfig, ctx: DistCtx, setup: RunSetup, client: RolloutClient) -> dict[str, float]:
+    """Greedy accuracy on the held-out prompts (each rank takes a share)."""
+    from limr.reward import Reason, grade_batch
+
+    ev = setup.eval_prompts
+    mine = shard(list(range(len(ev.ids))), ctx.rank, ctx.world_size)
+    sampling = Sampling(1, 0.0, 1.0, cfg.rollout.max_new_tokens, 0)
+    rollouts = client.generate([setup.encode(ev.texts[i]) for i in mine], sampling) if mine else []
+    texts = [ro.text or setup.tokenizer.decode(ro.response_token_ids, skip_special_tokens=True) for ro in rollouts]
+    golds = [ev.answers[mine[ro.prompt_index]] for ro in rollouts]
+    finished = [ro.finish_reason == "stop" for ro in rollouts]
+    hits = sum(g.reason == Reason.CORRECT for g in grade_batch(texts, golds, finished)) if rollouts else 0
+    total, hits_all = ctx.all_sum([len(rollouts), hits])
+    acc = hits_all / max(total, 1)
+    if ctx.is_main:
+        log.info("eval accuracy %.4f on %d held-out prompts", acc, int(total))
+    return {"eval/accuracy": acc}
+
+
+def trainer_actor_save(trainer: PPOTrainer, setup: RunSetup, out_dir: str) -> None:
+    from limr.learner.models import unwrap
+
+    unwrap(trainer.actor).save_pretrained(out_dir, safe_serialization=True)
+    setup.tokenizer.save_pretrained(out_dir)
+
+
+def last_phases(stats: dict[str, float]) -> dict[str, float]:
+    return {k.removeprefix("time/"): v for k, v in stats.items() if k.startswith("time/")}
+
+
+def _due(step: int, every: int, total: int) -> bool:
+    return step + 1 == total or (every > 0 and (step + 1) % every == 0)
+
+
+def _seed(seed: int, step: int, rank: int) -> int:
+    return (seed * 1_000_003 + step * 7919 + rank) % (2**31)
+
+
+def _brief(s: dict[str, float]) -> str:
+    keys = ("train/reward_mean", "train/accuracy", "train/kl", "losses/policy", "eval/accuracy")
+    return " ".join(f"{k.split('/')[-1]}={s[k]:.4f}" for k in keys if k in s)
