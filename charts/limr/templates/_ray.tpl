@@ -1,0 +1,176 @@
+{{/*
+The ONE Ray pod template. The head and every worker group of the RayCluster, of the RayService's cluster
+and of a RayJob's own cluster are all rendered from here, so a fix (security context, volumes, env)
+reaches every group at once instead of drifting between copies (KubeRay chart issue #2632).
+
+Call with (dict "root" $ "group" <group values> "nodeType" "head"|"worker").
+*/}}
+{{- define "limr.rayPodTemplate" -}}
+{{- $root := .root -}}
+{{- $g := .group -}}
+{{- $v := $root.Values -}}
+{{- $gpus := int (default 0 $g.gpus) -}}
+{{- $resources := deepCopy (default dict $g.resources) -}}
+{{- if gt $gpus 0 -}}
+{{- $limits := default dict $resources.limits -}}
+{{- $requests := default dict $resources.requests -}}
+{{- $_ := set $limits $v.ray.gpu.resourceName $gpus -}}
+{{- $_ := set $requests $v.ray.gpu.resourceName $gpus -}}
+{{- $_ := set $resources "limits" $limits -}}
+{{- $_ := set $resources "requests" $requests -}}
+{{- end -}}
+{{- $nodeSelector := deepCopy (default dict $g.nodeSelector) -}}
+{{- $tolerations := default list $g.tolerations -}}
+{{- if gt $gpus 0 -}}
+{{- $nodeSelector = merge $nodeSelector (deepCopy $v.ray.gpu.nodeSelector) -}}
+{{- $tolerations = concat $tolerations $v.ray.gpu.tolerations -}}
+{{- end -}}
+metadata:
+  labels:
+    {{- include "limr.labels" (list $root "ray") | nindent 4 }}
+    {{- include "limr.storeAccessLabel" $root | nindent 4 }}
+    limr.io/ray-node-type: {{ .nodeType }}
+  {{- with $v.ray.podAnnotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  serviceAccountName: {{ include "limr.serviceAccountName" $root }}
+  # The Ray autoscaler sidecar talks to the API server; nothing else in a Ray pod does.
+  automountServiceAccountToken: {{ $v.ray.autoscaling.enabled }}
+  securityContext:
+    {{- include "limr.podSecurityContext" $root | nindent 4 }}
+  {{- with $v.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $g.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- if $v.model.initTiny.enabled }}
+  initContainers:
+    # Tiny models are deterministic by seed, so every pod builds the same weights locally (kind/CI only).
+    - name: init-tiny-model
+      image: {{ include "limr.image" $root }}
+      imagePullPolicy: {{ $v.image.pullPolicy }}
+      command: ["limr"]
+      args: ["model", "init-tiny", "--out", {{ $v.model.path | quote }}, "--seed", {{ $v.model.initTiny.seed | quote }}]
+      env:
+        {{- include "limr.scratchEnv" $root | nindent 8 }}
+      resources:
+        {{- toYaml $v.model.initTiny.resources | nindent 8 }}
+      securityContext:
+        {{- include "limr.containerSecurityContext" $root | nindent 8 }}
+      volumeMounts:
+        - name: model
+          mountPath: {{ $v.model.mountPath }}
+        - name: tmp
+          mountPath: /tmp
+  {{- end }}
+  containers:
+    - name: ray-{{ .nodeType }}
+      image: {{ include "limr.image" $root }}
+      imagePullPolicy: {{ $v.image.pullPolicy }}
+      env:
+        {{- include "limr.storeEnv" $root | nindent 8 }}
+        {{- include "limr.apiTokenEnv" $root | nindent 8 }}
+        {{- include "limr.scratchEnv" $root | nindent 8 }}
+        - name: LIMR_MODEL
+          value: {{ $v.model.path | quote }}
+        {{- if $v.rollout.enabled }}
+        - name: LIMR_ROLLOUT_URL
+          value: {{ printf "http://%s-serve-svc:8000" (include "limr.componentName" (list $root "rollout")) | quote }}
+        {{- end }}
+        {{- with $v.ray.env }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      ports:
+        {{- if eq .nodeType "head" }}
+        - {name: gcs-server, containerPort: 6379}
+        - {name: dashboard, containerPort: 8265}
+        - {name: client, containerPort: 10001}
+        - {name: serve, containerPort: 8000}
+        {{- end }}
+        - {name: metrics, containerPort: 8080}
+      resources:
+        {{- toYaml $resources | nindent 8 }}
+      securityContext:
+        {{- include "limr.containerSecurityContext" $root | nindent 8 }}
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+        - name: config
+          mountPath: /etc/limr
+          readOnly: true
+        {{- if $v.ray.sharedMemory.enabled }}
+        - name: dshm
+          mountPath: /dev/shm
+        {{- end }}
+        {{- if $v.model.volume }}
+        - name: model
+          mountPath: {{ $v.model.mountPath }}
+          readOnly: {{ not $v.model.initTiny.enabled }}
+        {{- end }}
+  volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: {{ $v.ray.tmpSizeLimit }}
+    - name: config
+      configMap:
+        name: {{ include "limr.componentName" (list $root "config") }}
+    {{- if $v.ray.sharedMemory.enabled }}
+    # NCCL and the Ray object store need a /dev/shm far larger than the container default (64 MiB).
+    - name: dshm
+      emptyDir:
+        medium: Memory
+        sizeLimit: {{ $v.ray.sharedMemory.sizeLimit }}
+    {{- end }}
+    {{- with $v.model.volume }}
+    - name: model
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+{{- end -}}
+
+{{/*
+A complete RayCluster spec (head + all worker groups), shared by RayCluster.spec,
+RayService.spec.rayClusterConfig and RayJob.spec.rayClusterSpec. Call with $.
+*/}}
+{{- define "limr.rayClusterSpec" -}}
+{{- $v := .Values -}}
+rayVersion: {{ $v.ray.version | quote }}
+enableInTreeAutoscaling: {{ $v.ray.autoscaling.enabled }}
+{{- if $v.ray.autoscaling.enabled }}
+autoscalerOptions:
+  upscalingMode: {{ $v.ray.autoscaling.upscalingMode }}
+  idleTimeoutSeconds: {{ $v.ray.autoscaling.idleTimeoutSeconds }}
+  resources:
+    {{- toYaml $v.ray.autoscaling.resources | nindent 4 }}
+  securityContext:
+    {{- include "limr.containerSecurityContext" . | nindent 4 }}
+{{- end }}
+headGroupSpec:
+  rayStartParams:
+    {{- toYaml (merge (deepCopy $v.ray.head.rayStartParams) (dict "dashboard-host" "0.0.0.0" "metrics-export-port" "8080")) | nindent 4 }}
+  template:
+    {{- include "limr.rayPodTemplate" (dict "root" . "group" $v.ray.head "nodeType" "head") | nindent 4 }}
+workerGroupSpecs:
+  {{- range $v.ray.workerGroups }}
+  - groupName: {{ .name }}
+    replicas: {{ .replicas }}
+    minReplicas: {{ hasKey . "minReplicas" | ternary .minReplicas .replicas }}
+    maxReplicas: {{ hasKey . "maxReplicas" | ternary .maxReplicas .replicas }}
+    rayStartParams:
+      {{- toYaml (merge (deepCopy (default dict .rayStartParams)) (dict "metrics-export-port" "8080")) | nindent 6 }}
+    template:
+      {{- include "limr.rayPodTemplate" (dict "root" $ "group" . "nodeType" "worker") | nindent 6 }}
+  {{- end }}
+{{- end -}}

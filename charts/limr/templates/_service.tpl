@@ -1,0 +1,130 @@
+{{/*
+Deployment + Service + PodDisruptionBudget of one limr HTTP service (scorer, datasets). Both run
+`limr serve <name>` from the same image with the same security and storage wiring, so they share this
+template. Call with (dict "root" $ "component" "scorer" "svc" .Values.scorer).
+*/}}
+{{- define "limr.httpService" -}}
+{{- $root := .root -}}
+{{- $c := .component -}}
+{{- $s := .svc -}}
+{{- $name := include "limr.componentName" (list $root $c) -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "limr.labels" (list $root $c) | nindent 4 }}
+spec:
+  {{- if not (and (hasKey $s "autoscaling") $s.autoscaling.enabled) }}
+  replicas: {{ $s.replicas }}
+  {{- end }}
+  revisionHistoryLimit: 3
+  {{- with $s.strategy }}
+  strategy:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "limr.selectorLabels" (list $root $c) | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "limr.labels" (list $root $c) | nindent 8 }}
+        {{- include "limr.storeAccessLabel" $root | nindent 8 }}
+      annotations:
+        # Roll the pods when the token or store secret changes name.
+        limr.io/secrets: {{ printf "%s,%s" (include "limr.storeSecretName" $root) (include "limr.apiSecretName" $root) | quote }}
+        {{- with $s.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      serviceAccountName: {{ include "limr.serviceAccountName" $root }}
+      automountServiceAccountToken: false
+      securityContext:
+        {{- include "limr.podSecurityContext" $root | nindent 8 }}
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $s.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $s.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $s.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      containers:
+        - name: {{ $c }}
+          image: {{ include "limr.image" $root }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          command: ["limr"]
+          args:
+            {{- toYaml (concat (list "serve" $c "--store" (include "limr.storeUri" $root) "--host" "0.0.0.0" "--port" (toString $s.port)) $s.extraArgs) | nindent 12 }}
+          env:
+            {{- include "limr.storeEnv" $root | nindent 12 }}
+            {{- include "limr.apiTokenEnv" $root | nindent 12 }}
+            {{- include "limr.scratchEnv" $root | nindent 12 }}
+            {{- with $s.env }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          ports:
+            - name: http
+              containerPort: {{ $s.port }}
+              protocol: TCP
+          livenessProbe:
+            httpGet: {path: /healthz, port: http}
+            {{- toYaml $s.livenessProbe | nindent 12 }}
+          readinessProbe:
+            httpGet: {path: /readyz, port: http}
+            {{- toYaml $s.readinessProbe | nindent 12 }}
+          resources:
+            {{- toYaml $s.resources | nindent 12 }}
+          securityContext:
+            {{- include "limr.containerSecurityContext" $root | nindent 12 }}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+      volumes:
+        - name: tmp
+          emptyDir:
+            sizeLimit: 1Gi
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "limr.labels" (list $root $c) | nindent 4 }}
+spec:
+  type: {{ $s.service.type }}
+  selector:
+    {{- include "limr.selectorLabels" (list $root $c) | nindent 4 }}
+  ports:
+    - name: http
+      port: {{ $s.service.port }}
+      targetPort: http
+      protocol: TCP
+{{- if $s.pdb.enabled }}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "limr.labels" (list $root $c) | nindent 4 }}
+spec:
+  {{- if hasKey $s.pdb "minAvailable" }}
+  minAvailable: {{ $s.pdb.minAvailable }}
+  {{- else }}
+  maxUnavailable: {{ $s.pdb.maxUnavailable }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "limr.selectorLabels" (list $root $c) | nindent 6 }}
+{{- end }}
+{{- end -}}
