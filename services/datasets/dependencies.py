@@ -1,0 +1,81 @@
+"""Dependencies of the query API: settings, the store client, bearer-token auth, request metrics."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from limr.store import ObjectStore
+from services.datasets.config import DatasetsSettings, get_settings
+
+_bearer = HTTPBearer(auto_error=False, description="Bearer token (LIMR_API_TOKEN for writes)")
+
+
+class ApiMetrics:
+    """`limr_datasets_*` request counters and latency histograms, on the app's own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "limr_datasets_requests",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "limr_datasets_request_seconds",
+            "HTTP request latency by method and route template.",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.published = Counter(
+            "limr_datasets_published", "Versions published through the API.", ["dataset"], registry=self.registry
+        )
+
+
+def get_store(request: Request) -> ObjectStore:
+    return request.app.state.store
+
+
+def get_metrics(request: Request) -> ApiMetrics:
+    return request.app.state.metrics
+
+
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
+MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+
+
+def _matches(given: str, *tokens) -> bool:  # noqa: ANN002 - SecretStr | None
+    return any(t is not None and hmac.compare_digest(given.encode(), t.get_secret_value().encode()) for t in tokens)
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+SettingsDep = Annotated[DatasetsSettings, Depends(get_settings)]
+
+
+def require_read(creds: Credentials, settings: SettingsDep) -> None:
+    """Reads are open unless LIMR_READ_TOKEN is set; then the read or the write token is needed."""
+    if settings.read_token is None:
+        return
+    if creds is None:
+        raise _unauthorized("missing bearer token")
+    if not _matches(creds.credentials, settings.read_token, settings.api_token):
+        raise _unauthorized("invalid bearer token")
+
+
+def require_write(creds: Credentials, settings: SettingsDep) -> None:
+    if settings.api_token is None:
+        raise HTTPException(403, "writes are disabled on this server (no LIMR_API_TOKEN configured)")
+    if creds is None:
+        raise _unauthorized("missing bearer token")
+    if not _matches(creds.credentials, settings.api_token):
+        raise _unauthorized("invalid bearer token")

@@ -1,0 +1,156 @@
+"""Runs: list, progress (from the scorer's status), scores with filters and paging, one prompt's trajectory."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from typing import Annotated, Literal
+
+import pyarrow as pa
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+
+from limr.events.run import list_runs, read_run_meta
+from limr.events.schema import RUN_ID_RE
+from limr.store import ObjectNotFound, ObjectStore
+from services.datasets.config import DatasetsSettings
+from services.datasets.dependencies import SettingsDep, StoreDep, require_read
+from services.datasets.models import RunList, RunProgress, RunSummary, ScoreItem, ScorePage, Trajectory
+from services.scorer.selecting import read_scores_snapshot, snapshot_key
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"], dependencies=[Depends(require_read)])
+
+RunId = Annotated[str, Path(pattern=RUN_ID_RE.pattern, description="run id")]
+Limit = Annotated[int, Query(ge=1, le=100_000, description="page size (capped by the server's max)")]
+Offset = Annotated[int, Query(ge=0, le=10**12)]
+_cache_lock = threading.Lock()
+_snapshots: dict[tuple[str, str], tuple[tuple[float, int], pa.Table]] = {}
+
+
+def _page(total: int, limit: int, offset: int, settings: DatasetsSettings) -> tuple[int, int | None]:
+    limit = min(limit, settings.max_page_size)
+    nxt = offset + limit if offset + limit < total else None
+    return limit, nxt
+
+
+def _summary(store: ObjectStore, run_id: str) -> RunSummary:
+    try:
+        meta = read_run_meta(store, run_id)
+    except ObjectNotFound:
+        raise HTTPException(404, f"no run {run_id!r}") from None
+    except ValueError as e:
+        return RunSummary(run_id=run_id, source=f"unreadable run.json: {e}")
+    return RunSummary(run_id=run_id, created_at=meta.created_at.isoformat(), model=meta.model, source=meta.source)
+
+
+@router.get("", response_model=RunList)
+def runs(
+    store: StoreDep,
+    settings: SettingsDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> RunList:
+    ids = list_runs(store)
+    limit, nxt = _page(len(ids), limit, offset, settings)
+    items = [_summary(store, r) for r in ids[offset : offset + limit]]
+    return RunList(total=len(ids), limit=limit, offset=offset, next_offset=nxt, items=items)
+
+
+@router.get("/{run_id}", response_model=RunProgress)
+def run_progress(
+    run_id: RunId,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> RunProgress:
+    summary = _summary(store, run_id)
+    try:
+        status = json.loads(store.get(f"{settings.state_prefix}/status/{run_id}.json"))
+    except ObjectNotFound:
+        return RunProgress(**summary.model_dump(), scored=False)
+    fields = {k: status.get(k) for k in RunProgress.model_fields if k in status and k not in summary.model_fields}
+    return RunProgress(**summary.model_dump(), scored=True, **fields)
+
+
+def _snapshot(store: ObjectStore, settings: DatasetsSettings, run_id: str) -> pa.Table:
+    """The scorer's scores snapshot, cached until the object changes."""
+    key = snapshot_key(settings.state_prefix, run_id)
+    info = next((i for i in store.list(key) if i.key == key), None)
+    if info is None:
+        if not store.exists(f"runs/{run_id}/run.json"):
+            raise HTTPException(404, f"no run {run_id!r}")
+        raise HTTPException(409, f"run {run_id!r} has no scores yet (no completed epoch ingested by the scorer)")
+    stamp = (info.last_modified, info.size)
+    with _cache_lock:
+        hit = _snapshots.get((store.uri, key))
+        if hit and hit[0] == stamp:
+            return hit[1]
+    table = read_scores_snapshot(store, settings.state_prefix, run_id)
+    with _cache_lock:
+        _snapshots[(store.uri, key)] = (stamp, table)
+    return table
+
+
+@router.get("/{run_id}/scores", response_model=ScorePage)
+def scores(
+    store: StoreDep,
+    settings: SettingsDep,
+    run_id: RunId,
+    min_score: Annotated[float | None, Query(allow_inf_nan=False, description="keep score >= this")] = None,
+    max_score: Annotated[float | None, Query(allow_inf_nan=False, description="keep score <= this")] = None,
+    include_left_out: Annotated[bool, Query(description="list left-out prompts (score null) too")] = False,
+    sort: Annotated[Literal["score", "-score", "prompt_id"], Query()] = "-score",
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> ScorePage:
+    table = _snapshot(store, settings, run_id)
+    ids = table.column("prompt_id").to_pylist()
+    vals = table.column("score").to_pylist()
+    reasons = table.column("left_out").to_pylist()
+    rows = [
+        (pid, s, why)
+        for pid, s, why in zip(ids, vals, reasons, strict=True)
+        if (s is None and include_left_out and min_score is None and max_score is None)
+        or (s is not None and (min_score is None or s >= min_score) and (max_score is None or s <= max_score))
+    ]
+    if sort == "prompt_id":
+        rows.sort(key=lambda r: r[0])
+    else:  # left-out prompts last either way; ties broken by prompt id for stable pages
+        sign = -1.0 if sort == "-score" else 1.0
+        rows.sort(key=lambda r: (r[1] is None, sign * (r[1] or 0.0), r[0]))
+    limit, nxt = _page(len(rows), limit, offset, settings)
+    items = [ScoreItem(prompt_id=p, score=s, left_out=w) for p, s, w in rows[offset : offset + limit]]
+    epochs = int(table.schema.metadata.get(b"epochs", b"0"))
+    return ScorePage(
+        run_id=run_id, epochs=epochs, total=len(rows), limit=limit, offset=offset, next_offset=nxt, items=items
+    )
+
+
+@router.get("/{run_id}/prompts/{prompt_id}", response_model=Trajectory)
+def trajectory(
+    store: StoreDep,
+    settings: SettingsDep,
+    run_id: RunId,
+    prompt_id: Annotated[str, Path(min_length=1, max_length=512)],
+) -> Trajectory:
+    table = _snapshot(store, settings, run_id)
+    ids = table.column("prompt_id").to_pylist()
+    try:
+        i = ids.index(prompt_id)
+    except ValueError:
+        raise HTTPException(404, f"run {run_id!r} has no prompt {prompt_id!r}") from None
+    row = table.slice(i, 1).to_pylist()[0]
+    meta = table.schema.metadata or {}
+    r_avg = [float(x) for x in meta.get(b"r_avg", b"").decode().split(",") if x]
+    acc = [c / t if t else None for c, t in zip(row["correct"], row["total"], strict=True)]
+    score = row["score"] if row["score"] is None or math.isfinite(row["score"]) else None
+    return Trajectory(
+        run_id=run_id,
+        prompt_id=prompt_id,
+        score=score,
+        left_out=row["left_out"],
+        epochs=int(meta.get(b"epochs", b"0")),
+        correct=row["correct"],
+        total=row["total"],
+        accuracy=acc,
+        r_avg=r_avg,
+    )

@@ -1,0 +1,55 @@
+"""Scorer settings: environment (`LIMR_*`) or CLI flags, validated once at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.scorer.policy import PublishPolicy
+
+DEFAULT_POLICIES = (PublishPolicy(name="{run}-lim-0.6", strategy="lim", threshold=0.6),)
+
+
+class ScorerSettings(BaseSettings):
+    """Configuration of `limr serve scorer`. Every field can be set as `LIMR_<FIELD>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="LIMR_", extra="ignore", frozen=True)
+
+    # Object store to watch (path, file://, s3://bucket/prefix); the S3 endpoint/keys come from LIMR_S3_* / AWS_*.
+    store: str = "./limr-data"
+    # HTTP listen address and port of /healthz, /readyz, /metrics, /v1/status.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=0, le=65535)
+    # Seconds between listings when idle (a bucket notification wakes the loop earlier).
+    poll_interval_s: float = Field(default=1.0, gt=0, le=3600)
+    # Seconds between re-listings of the runs/ prefix to find new runs.
+    runs_refresh_s: float = Field(default=5.0, gt=0, le=3600)
+    # Seconds between full re-listings of a run's events, to catch objects that appear below the cursor.
+    rescan_interval_s: float = Field(default=60.0, gt=0)
+    # Persist the checkpoint after this many ingested objects (and at the end of every listing batch).
+    checkpoint_every: int = Field(default=16, ge=1, le=100_000)
+    # auto: use MinIO bucket notifications when the server supports them; off: listing only.
+    notifications: Literal["auto", "off"] = "auto"
+    # Automatic publishing policies (JSON list in LIMR_POLICIES); empty list disables auto-publishing.
+    policies: tuple[PublishPolicy, ...] = DEFAULT_POLICIES
+    # Only ingest runs whose id matches this shell glob.
+    runs: str = "*"
+    # Key prefix of the scorer's own objects (checkpoints, quarantine records, score snapshots).
+    state_prefix: str = "scorer"
+
+    @field_validator("state_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        v = v.strip("/")
+        if not v or v.startswith("runs") or v.startswith("datasets"):
+            raise ValueError("state_prefix must be a non-empty prefix outside runs/ and datasets/")
+        return v
+
+
+@lru_cache
+def get_settings() -> ScorerSettings:
+    """Settings from the environment, read once (never at import time)."""
+    return ScorerSettings()

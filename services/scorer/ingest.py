@@ -1,0 +1,256 @@
+"""The scorer's ingestion loop: discover runs, count new event objects exactly once, rescore, publish.
+
+Per run: list `runs/{run}/events/` after the checkpoint's cursor (portable on every S3 server), count each
+new object into the run's EpochCounts, and persist counts + cursor + ingested keys in one checkpoint PUT
+every `checkpoint_every` objects. Every `rescan_interval_s` a full listing catches objects that appeared
+below the cursor (parallel writers finishing out of order); the ingested-key set keeps that exactly-once.
+Malformed objects are quarantined (recorded with the error) and never block the rest. Transient store
+errors are not quarantined: the object is retried on the next pass.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from limr.events.io import EventSchemaError, PromptRecord, read_events_object
+from limr.events.run import list_runs
+from limr.events.schema import EVENT_KEY_RE, events_prefix
+from limr.store import ObjectInfo, ObjectNotFound, ObjectStore, StoreError
+from services.scorer.checkpoint import QuarantineRecord, RunState, load_checkpoint, save_checkpoint
+from services.scorer.config import ScorerSettings
+from services.scorer.metrics import ScorerMetrics
+from services.scorer.publish import publish_version
+from services.scorer.selecting import complete_epochs, load_pool, score_counts, write_scores_snapshot
+
+log = logging.getLogger("limr.scorer")
+
+
+class Ingestor:
+    """State and one-pass operations of the scorer; `run` loops them until stopped."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        settings: ScorerSettings,
+        metrics: ScorerMetrics | None = None,
+        on_commit: Callable[[str, list[str]], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.metrics = metrics or ScorerMetrics()
+        self.on_commit = on_commit  # called after each checkpoint with (run_id, keys it newly covers)
+        self.states: dict[str, RunState] = {}
+        self._pool: dict[str, list[PromptRecord] | None] = {}
+        self._pool_size: dict[str, int | None] = {}
+        self._last_rescan: dict[str, float] = {}
+        self._runs: list[str] = []
+        self._runs_listed_at = 0.0
+        self.stop_event = threading.Event()
+        self.wake = threading.Event()
+        self.ready = threading.Event()  # set after the first complete pass
+        self.last_error: str | None = None
+
+    # -- discovery -------------------------------------------------------------------------------
+    def runs(self, force: bool = False) -> list[str]:
+        now = time.monotonic()
+        if force or not self._runs or now - self._runs_listed_at >= self.settings.runs_refresh_s:
+            self._runs = [r for r in list_runs(self.store) if fnmatch.fnmatchcase(r, self.settings.runs)]
+            self._runs_listed_at = now
+            self.metrics.runs.set(len(self._runs))
+        return self._runs
+
+    def state(self, run_id: str) -> RunState:
+        if run_id not in self.states:
+            state = load_checkpoint(self.store, self.settings.state_prefix, run_id) or RunState(run_id)
+            self.states[run_id] = state
+            self._publish_gauges(state)
+        return self.states[run_id]
+
+    # -- one pass --------------------------------------------------------------------------------
+    def poll_once(self) -> int:
+        """Ingest whatever is new in every run; returns the number of objects ingested or quarantined."""
+        done = 0
+        for run_id in self.runs(force=not self.ready.is_set()):
+            if self.stop_event.is_set():
+                break
+            done += self.poll_run(run_id)
+        self.metrics.last_poll.set(time.time())
+        return done
+
+    def poll_run(self, run_id: str) -> int:
+        state = self.state(run_id)
+        now = time.monotonic()
+        full = now - self._last_rescan.get(run_id, 0.0) >= self.settings.rescan_interval_s
+        infos = list(self.store.list(events_prefix(run_id), start_after=None if full else state.cursor))
+        if full:
+            self._last_rescan[run_id] = now
+        pending = [i for i in infos if not state.seen(i.key)]
+        self._set_lag(run_id, pending)
+        new_keys: list[str] = []
+        for n, info in enumerate(pending, 1):
+            if self.stop_event.is_set():
+                break
+            self._ingest_one(state, info)
+            new_keys.append(info.key)
+            if len(new_keys) >= self.settings.checkpoint_every:
+                self._commit(state, new_keys)
+                new_keys = []
+            self._set_lag(run_id, pending[n:])
+        if new_keys:
+            self._commit(state, new_keys)
+        self._maybe_rescore(state)
+        return len(pending)
+
+    def _ingest_one(self, state: RunState, info: ObjectInfo) -> None:
+        key = info.key
+        if not EVENT_KEY_RE.match(key):
+            self._quarantine(state, key, "foreign object under events/ (expected {step:010d}-{part:04d}.parquet)")
+            return
+        try:
+            table = read_events_object(self.store, key)
+            runs = set(table.column("run_id").unique().to_pylist())
+            if runs - {state.run_id}:
+                raise EventSchemaError(f"{key}: rows of run(s) {sorted(runs - {state.run_id})} in run {state.run_id}")
+            state.counts.add_table(table, key)
+        except ObjectNotFound:
+            self._quarantine(state, key, "object vanished between listing and reading")
+            return
+        except StoreError:
+            raise  # transient (network, throttling, credentials): retried on the next pass, never quarantined
+        except Exception as e:  # noqa: BLE001 - anything else about this object is the object's fault
+            self._quarantine(state, key, f"{type(e).__name__}: {e}")
+            return
+        state.ingested.add(key)
+        state.events += table.num_rows
+        state.cursor = max(state.cursor or "", key)
+        state.last_object_time = max(state.last_object_time or 0.0, info.last_modified)
+        state.last_update = time.time()
+        self.metrics.objects.labels(state.run_id).inc()
+        self.metrics.events.labels(state.run_id).inc(table.num_rows)
+
+    def _quarantine(self, state: RunState, key: str, error: str) -> None:
+        log.warning("quarantined %s: %s", key, error)
+        record = QuarantineRecord(key=key, error=error, at=time.time())
+        state.quarantined[key] = record
+        if EVENT_KEY_RE.match(key):  # a foreign name (README.txt) may sort after all future event keys
+            state.cursor = max(state.cursor or "", key)
+        self.metrics.quarantined.labels(state.run_id).inc()
+        name = key.rsplit("/", 1)[-1]
+        qkey = f"{self.settings.state_prefix}/quarantine/{state.run_id}/{name}.json"
+        self.store.put(qkey, json.dumps(record.to_dict(), indent=2).encode(), "application/json")
+
+    def _commit(self, state: RunState, new_keys: list[str]) -> None:
+        save_checkpoint(self.store, self.settings.state_prefix, state)
+        self.metrics.checkpoints.labels(state.run_id).inc()
+        self._publish_gauges(state)
+        self._write_status(state)
+        if self.on_commit:
+            self.on_commit(state.run_id, new_keys)
+
+    # -- scoring and publishing ------------------------------------------------------------------
+    def _pool_records(self, run_id: str) -> list[PromptRecord] | None:
+        self._load_pool(run_id)
+        return self._pool[run_id]
+
+    def pool_size(self, run_id: str) -> int | None:
+        """Prompts per epoch (see `load_pool`); re-read until known, since writers may add it late."""
+        self._load_pool(run_id)
+        return self._pool_size[run_id]
+
+    def _load_pool(self, run_id: str) -> None:
+        if self._pool_size.get(run_id) is None:
+            self._pool[run_id], self._pool_size[run_id] = load_pool(self.store, run_id)
+
+    def _maybe_rescore(self, state: RunState) -> None:
+        complete = complete_epochs(state.counts, self.pool_size(state.run_id))
+        self.metrics.epochs_complete.labels(state.run_id).set(complete)
+        covered = int(state.counts.total[:, :complete].sum()) if complete else 0
+        if complete == 0 or (complete, covered) == (state.scored_epochs, state.scored_events):
+            return  # nothing new in the completed epochs (late objects below the newest epoch do count)
+        t0 = time.perf_counter()
+        result = score_counts(state.counts, complete)
+        write_scores_snapshot(self.store, self.settings.state_prefix, state, result)
+        self.metrics.scoring.observe(time.perf_counter() - t0)
+        prompts = self._pool_records(state.run_id)
+        for policy in self.settings.policies:
+            if not policy.applies_to(state.run_id) or complete < policy.min_epochs:
+                continue
+            try:
+                name = policy.dataset_name(state.run_id)
+                epochs = min(complete, policy.max_epochs or complete)
+                scored = result if epochs == complete else score_counts(state.counts, epochs)
+                outcome = publish_version(
+                    self.store,
+                    name,
+                    state.run_id,
+                    scored,
+                    policy.selection(),
+                    prompts,
+                    owner=f"scorer:{self.settings.state_prefix}",
+                    extra={"publisher": "scorer"},
+                )
+            except StoreError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a bad policy must not stop ingestion
+                log.error("policy %s on run %s failed: %s", policy.name, state.run_id, e)
+                self.metrics.errors.inc()
+                continue
+            if outcome.created:
+                self.metrics.published.labels(name).inc()
+                log.info("published %s v%s", name, outcome.manifest["version"])
+        state.scored_epochs, state.scored_events = complete, covered
+        self._commit(state, [])
+
+    # -- observability ---------------------------------------------------------------------------
+    def _set_lag(self, run_id: str, pending: list[ObjectInfo]) -> None:
+        oldest = min((i.last_modified for i in pending), default=None)
+        self.metrics.lag.labels(run_id).set(max(0.0, time.time() - oldest) if oldest else 0.0)
+        self.metrics.behind.labels(run_id).set(len(pending))
+
+    def _publish_gauges(self, state: RunState) -> None:
+        self.metrics.prompts.labels(state.run_id).set(state.counts.num_prompts)
+        self.metrics.epochs.labels(state.run_id).set(state.counts.num_epochs)
+
+    def _write_status(self, state: RunState) -> None:
+        """A small JSON summary for the query API (informational; the checkpoint is the truth)."""
+        status = run_status(state, complete_epochs(state.counts, self.pool_size(state.run_id)))
+        key = f"{self.settings.state_prefix}/status/{state.run_id}.json"
+        self.store.put(key, json.dumps(status).encode(), "application/json")
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Poll until `stop_event`; transient errors are logged and retried with the poll interval."""
+        while not self.stop_event.is_set():
+            try:
+                busy = self.poll_once() > 0
+                self.ready.set()
+                self.last_error = None
+            except Exception as e:  # noqa: BLE001 - keep serving; /readyz reports the error
+                self.last_error = f"{type(e).__name__}: {e}"
+                self.metrics.errors.inc()
+                log.exception("ingestion pass failed")
+                busy = False
+            if not busy:
+                self.wake.wait(self.settings.poll_interval_s)
+                self.wake.clear()
+
+
+def run_status(state: RunState, epochs_complete: int) -> dict:
+    return {
+        "run_id": state.run_id,
+        "events": state.events,
+        "objects": state.objects,
+        "quarantined": len(state.quarantined),
+        "prompts": state.counts.num_prompts,
+        "epochs_seen": state.counts.num_epochs,
+        "epochs_complete": epochs_complete,
+        "scored_epochs": state.scored_epochs,
+        "cursor": state.cursor,
+        "last_update": state.last_update,
+        "last_object_time": state.last_object_time,
+    }

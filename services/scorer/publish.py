@@ -1,0 +1,229 @@
+"""Curated dataset versions in the store: `datasets/{name}/v{N}/{data.jsonl,data.parquet,manifest.json}`.
+
+Versions are immutable and publishing is idempotent: the content hash covers the inputs that decide the
+selection (run, epochs used, policy) and the selected records, so publishing the same thing twice returns
+the existing version instead of adding one. `manifest.json` is written last; a version without one is
+invisible and its number is reused by the next publisher. Two publishers racing on one name each claim a
+version number with a random token before writing data (claim, read back, proceed only if it is ours).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from limr.events.io import PromptRecord
+from limr.scoring import ScoreResult
+from limr.store import ObjectNotFound, ObjectStore
+from services.scorer.policy import SelectionPolicy, check_dataset_name
+from services.scorer.selecting import select_prompt_ids
+
+DATASETS_PREFIX = "datasets/"
+MANIFEST_VERSION = 1
+_VERSION_KEY_RE = re.compile(r"^datasets/(?P<name>[^/]+)/v(?P<version>[1-9]\d*)/manifest\.json$")
+_HIST_EDGES = np.linspace(0.0, 1.0, 21)
+_STALE_CLAIM_S = 120.0
+_local_lock = threading.Lock()
+
+
+class DatasetNotFound(LookupError):
+    """No such dataset or version."""
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    manifest: dict[str, Any]
+    created: bool  # False: an identical version already existed and was returned
+
+
+def version_prefix(name: str, version: int) -> str:
+    return f"{DATASETS_PREFIX}{check_dataset_name(name)}/v{version}/"
+
+
+def list_datasets(store: ObjectStore) -> dict[str, list[int]]:
+    """Dataset name -> published versions (ascending). Only versions with a manifest count."""
+    out: dict[str, list[int]] = {}
+    for info in store.list(DATASETS_PREFIX):
+        m = _VERSION_KEY_RE.match(info.key)
+        if m:
+            out.setdefault(m["name"], []).append(int(m["version"]))
+    return {name: sorted(vs) for name, vs in sorted(out.items())}
+
+
+def list_versions(store: ObjectStore, name: str) -> list[int]:
+    check_dataset_name(name)
+    return list_datasets_under(store, name)
+
+
+def list_datasets_under(store: ObjectStore, name: str) -> list[int]:
+    found = []
+    for info in store.list(f"{DATASETS_PREFIX}{name}/"):
+        m = _VERSION_KEY_RE.match(info.key)
+        if m and m["name"] == name:
+            found.append(int(m["version"]))
+    return sorted(found)
+
+
+def read_manifest(store: ObjectStore, name: str, version: int) -> dict[str, Any]:
+    key = version_prefix(name, version) + "manifest.json"
+    try:
+        return json.loads(store.get(key))
+    except ObjectNotFound:
+        raise DatasetNotFound(f"dataset {name!r} has no version {version}") from None
+
+
+def data_key(name: str, version: int, fmt: str) -> str:
+    return version_prefix(name, version) + ("data.parquet" if fmt == "parquet" else "data.jsonl")
+
+
+def score_histogram(scores: np.ndarray) -> dict[str, Any]:
+    """20 equal bins over [0, 1]; LIM scores can fall below 0, those are counted apart."""
+    finite = scores[np.isfinite(scores)]
+    counts, _ = np.histogram(np.clip(finite[finite >= 0.0], 0.0, 1.0), bins=_HIST_EDGES)
+    return {
+        "edges": [round(float(e), 6) for e in _HIST_EDGES],
+        "counts": [int(c) for c in counts],
+        "below_zero": int((finite < 0.0).sum()),
+    }
+
+
+def build_records(
+    result: ScoreResult, selected: list[str], prompts: list[PromptRecord] | None
+) -> list[dict[str, Any]]:
+    """Selected prompt records in pool order (prompts.parquet), each with its LIM score."""
+    score_of = {pid: float(s) for pid, s in zip(result.prompt_ids, result.scores, strict=True)}
+    chosen = set(selected)
+    if prompts:
+        order = [p for p in prompts if p.prompt_id in chosen]
+        known = {p.prompt_id for p in order}
+        extra = [pid for pid in selected if pid not in known]  # scored but absent from prompts.parquet
+        rows = [{"prompt_id": p.prompt_id, "prompt": p.prompt, "answer": p.answer, "source": p.source} for p in order]
+        rows += [{"prompt_id": pid, "prompt": None, "answer": None, "source": None} for pid in sorted(extra)]
+    else:
+        rows = [{"prompt_id": pid, "prompt": None, "answer": None, "source": None} for pid in sorted(chosen)]
+    for row in rows:
+        row["score"] = score_of.get(row["prompt_id"])
+    return rows
+
+
+def _jsonl(records: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(r, ensure_ascii=False, sort_keys=True).encode() + b"\n" for r in records)
+
+
+def _parquet(records: list[dict[str, Any]]) -> bytes:
+    table = pa.table(
+        {
+            "prompt_id": pa.array([r["prompt_id"] for r in records], pa.string()),
+            "prompt": pa.array([r["prompt"] for r in records], pa.string()),
+            "answer": pa.array([r["answer"] for r in records], pa.string()),
+            "source": pa.array([r["source"] for r in records], pa.string()),
+            "score": pa.array([r["score"] for r in records], pa.float64()),
+        }
+    )
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def content_hash(run_id: str, epochs_used: int, policy: SelectionPolicy, jsonl: bytes) -> str:
+    inputs = json.dumps(
+        {"run": run_id, "epochs_used": epochs_used, "policy": policy.selection_dict()}, sort_keys=True
+    ).encode()
+    return "sha256:" + hashlib.sha256(inputs + b"\n" + jsonl).hexdigest()
+
+
+def publish_version(
+    store: ObjectStore,
+    name: str,
+    run_id: str,
+    result: ScoreResult,
+    policy: SelectionPolicy,
+    prompts: list[PromptRecord] | None,
+    *,
+    owner: str = "limr",
+    extra: dict[str, Any] | None = None,
+) -> PublishOutcome:
+    """Select with `policy` and publish a new version of `name`, unless an identical one exists."""
+    check_dataset_name(name)
+    selected = select_prompt_ids(result, policy)
+    records = build_records(result, selected, prompts)
+    jsonl = _jsonl(records)
+    digest = content_hash(run_id, result.epochs, policy, jsonl)
+    with _local_lock:
+        versions = list_datasets_under(store, name)
+        for v in reversed(versions):
+            manifest = read_manifest(store, name, v)
+            if manifest.get("content_hash") == digest:
+                return PublishOutcome(manifest, created=False)
+        version = _claim_next_version(store, name, versions[-1] if versions else 0, owner)
+        prefix = version_prefix(name, version)
+        parquet = _parquet(records)
+        store.put(prefix + "data.jsonl", jsonl, "application/x-ndjson")
+        store.put(prefix + "data.parquet", parquet, "application/vnd.apache.parquet")
+        manifest = {
+            "manifest_version": MANIFEST_VERSION,
+            "name": name,
+            "version": version,
+            "run": run_id,
+            "epochs_used": int(result.epochs),
+            "policy": policy.selection_dict(),
+            "counts": {
+                "prompts_scored": len(result.prompt_ids),
+                "prompts_left_out": len(result.left_out),
+                "selected": len(records),
+            },
+            "score_histogram": score_histogram(np.asarray(result.scores, dtype=np.float64)),
+            "content_hash": digest,
+            "files": {
+                "data.jsonl": {"bytes": len(jsonl), "sha256": hashlib.sha256(jsonl).hexdigest()},
+                "data.parquet": {"bytes": len(parquet), "sha256": hashlib.sha256(parquet).hexdigest()},
+            },
+            "created_at": datetime.now(UTC).isoformat(),
+            "previous_version": versions[-1] if versions else None,
+            **(extra or {}),
+        }
+        store.put(prefix + "manifest.json", json.dumps(manifest, indent=2).encode(), "application/json")
+        store.delete(prefix + "_claim")
+        return PublishOutcome(manifest, created=True)
+
+
+def _claim_next_version(store: ObjectStore, name: str, latest: int, owner: str) -> int:
+    """Reserve the first free version number after `latest` (see module docstring).
+
+    A claim left by a crashed publisher is taken over when it is ours (same `owner`, e.g. the restarted
+    scorer) or older than _STALE_CLAIM_S, so a crash mid-publish leaves no gap in version numbers.
+    """
+    version = latest + 1
+    while True:
+        prefix = version_prefix(name, version)
+        if store.exists(prefix + "manifest.json"):
+            version += 1
+            continue
+        claim = prefix + "_claim"
+        for info in store.list(claim):
+            if info.key != claim:
+                continue
+            try:
+                holder = json.loads(store.get(claim)).get("owner")
+            except (ObjectNotFound, ValueError, AttributeError):
+                holder = None
+            if holder != owner and time.time() - info.last_modified < _STALE_CLAIM_S:
+                break  # someone else is writing this version right now
+        else:
+            token = secrets.token_hex(16)
+            store.put(claim, json.dumps({"owner": owner, "token": token}).encode())
+            if json.loads(store.get(claim)).get("token") == token:
+                return version
+        version += 1

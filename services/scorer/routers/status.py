@@ -1,0 +1,27 @@
+"""What the scorer is doing: tracked runs, their progress and quarantined objects."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+
+from services.scorer.dependencies import IngestorDep
+from services.scorer.ingest import run_status
+from services.scorer.selecting import complete_epochs
+
+router = APIRouter(prefix="/v1", tags=["status"])
+
+
+@router.get("/status")
+def status(ingestor: IngestorDep) -> dict:
+    runs = []
+    for run_id, state in sorted(ingestor.states.items()):
+        runs.append(run_status(state, complete_epochs(state.counts, ingestor.pool_size(run_id))))
+    return {"ready": ingestor.ready.is_set(), "last_error": ingestor.last_error, "runs": runs}
+
+
+@router.get("/runs/{run_id}/quarantine")
+def quarantine(run_id: str, ingestor: IngestorDep) -> list[dict]:
+    state = ingestor.states.get(run_id)
+    if state is None:
+        raise HTTPException(404, f"run {run_id!r} is not tracked by this scorer")
+    return [r.to_dict() for r in sorted(state.quarantined.values(), key=lambda r: r.key)]
