@@ -68,13 +68,13 @@ def accumulate_run(
     counts: EpochCounts | None = None,
     start_after: str | None = None,
     threads: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> tuple[EpochCounts, str | None, dict[int, str]]:
     """Add the run's events objects (after `start_after`) to `counts`.
 
     Returns the counts, the last key read (a cursor for incremental scoring) and, for each object that
     introduced new prompt ids, the first new row index -> key (to name the object of an unknown id).
-    `progress(done_events, done_objects)` is called after each object.
+    `progress(done_events, done_objects, total_objects)` is called after each object.
     """
     counts = counts or EpochCounts()
     keys = list(list_event_keys(store, run_id, start_after=start_after))
@@ -89,7 +89,7 @@ def accumulate_run(
             introduced[before] = key
         last = key
         if progress:
-            progress(counts.events, n_obj)
+            progress(counts.events, n_obj, len(keys))
     return counts, last, introduced
 
 
@@ -98,7 +98,7 @@ def score_run(
     run_id: str,
     max_epochs: int | None = None,
     threads: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> ScoreResult:
     """LIM scores of a run. Raises RunNotFound, EmptyRun, EventSchemaError/EventDataError on bad objects."""
     has_meta = store.exists(run_json_key(run_id))

@@ -1,0 +1,323 @@
+"""`limr import-openrlhf`, `limr score`, `limr select`: LIM scoring and selection from the command line.
+
+Only numpy/pyarrow/typer are imported here (never torch, Ray or vLLM), so these commands start fast on a
+laptop. Outputs are written to a temporary file and renamed at the end: a failed command leaves no file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="Store URI: a path, file://..., or s3://bucket/prefix [env LIMR_STORE]")
+]
+MaxEpochsOpt = Annotated[
+    int | None, typer.Option("--max-epochs", min=1, help="Score only the first E epochs (released script: 21).")
+]
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 1."""
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the library's input errors into `error: ...` on stderr and exit status 1."""
+    from limr.algo.selection import SelectionError
+    from limr.data.pool import PoolError
+    from limr.events.io import EventSchemaError
+    from limr.events.openrlhf import DumpError
+    from limr.scoring import EmptyRun, EventDataError, RunNotFound
+    from limr.store import StoreError
+
+    try:
+        yield
+    except (
+        CliError,
+        SelectionError,
+        PoolError,
+        EventSchemaError,
+        DumpError,
+        EventDataError,
+        RunNotFound,
+        EmptyRun,
+        StoreError,
+    ) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
+def write_atomic(path: str | Path, lines: Iterable[str]) -> int:
+    """Write lines to `path` via a temp file in the same directory + rename; returns the line count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    n = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for line in lines:
+                f.write(line)
+                n += 1
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n
+
+
+def _json_line(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _progress_bar(total: int, unit: str, desc: str):  # -> tqdm
+    from tqdm import tqdm
+
+    # Only on a terminal and only when it may take a while: quiet in tests and pipelines.
+    return tqdm(total=total, unit=unit, desc=desc, disable=None, leave=False, mininterval=0.5)
+
+
+def _round(x: float) -> float:
+    return float(x) if math.isfinite(x) else float("nan")
+
+
+# ---- commands ----------------------------------------------------------------------------------------------
+def import_openrlhf_cmd(
+    samples_dir: Annotated[Path, typer.Argument(help="Directory of step_N.json files, or its parent holding train/")],
+    steps_per_epoch: Annotated[int, typer.Option("--steps-per-epoch", min=1, help="Training steps per epoch.")],
+    run: Annotated[str, typer.Option("--run", help="Id of the new run.")],
+    store: StoreOpt = None,
+    prompts: Annotated[
+        Path | None, typer.Option("--prompts", help="Prompt pool: ids and answers are taken from it.")
+    ] = None,
+) -> None:
+    """Import OpenRLHF/LIMR training-sample dumps as a run of reward events."""
+    with user_errors():
+        from limr.data import load_pool
+        from limr.events.openrlhf import import_openrlhf, plan_steps
+        from limr.store import open_store
+
+        pool = load_pool(prompts) if prompts else None
+        st = open_store(store)
+        plan = plan_steps(samples_dir, steps_per_epoch)
+        bar = _progress_bar(len(plan.files), "step", "import")
+        summary = import_openrlhf(st, samples_dir, steps_per_epoch, run, pool=pool, progress=lambda _s: bar.update())
+        bar.close()
+        typer.echo(
+            f"imported run {summary.run_id} into {st.uri}: {summary.steps} steps, {summary.epochs} epochs,"
+            f" {summary.events} events, {summary.prompts} prompts"
+        )
+        if summary.ignored_steps:
+            typer.echo(
+                f"note: ignored steps {summary.ignored_steps[0]}-{summary.ignored_steps[-1]}"
+                f" (an incomplete epoch of {steps_per_epoch} steps)",
+                err=True,
+            )
+
+
+def score_cmd(
+    run: Annotated[str, typer.Option("--run", help="Run id in the store.")],
+    out: Annotated[Path, typer.Option("--out", help="Output JSONL: one object per prompt.")],
+    store: StoreOpt = None,
+    max_epochs: MaxEpochsOpt = None,
+) -> None:
+    """Score every prompt of a run with LIM; prompts left out are written with score null and a reason."""
+    with user_errors():
+        from limr.scoring import score_run
+        from limr.store import open_store
+
+        st = open_store(store)
+        bar = _progress_bar(0, "obj", "score")
+
+        def progress(events: int, done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = score_run(st, run, max_epochs=max_epochs, progress=progress)
+        bar.close()
+
+        def lines() -> Iterator[str]:
+            for i, pid in enumerate(result.prompt_ids):
+                yield _json_line(
+                    {
+                        "prompt_id": pid,
+                        "prompt": result.prompts.get(pid),
+                        "score": float(result.scores[i]),
+                        "trajectory": [float(x) for x in result.trajectories[i]],
+                    }
+                )
+            for pid, reason in result.left_out.items():
+                yield _json_line(
+                    {
+                        "prompt_id": pid,
+                        "prompt": result.prompts.get(pid),
+                        "score": None,
+                        "trajectory": None,
+                        "left_out": reason,
+                    }
+                )
+
+        write_atomic(out, lines())
+        _print_score_summary(result, out)
+
+
+def _print_score_summary(result, out: Path) -> None:
+    import numpy as np
+
+    typer.echo(f"scored {len(result)} prompts of {result.source} over {result.epochs} epochs ({result.events} events)")
+    if len(result):
+        q = np.quantile(result.scores, [0, 0.25, 0.5, 0.75, 1])
+        typer.echo("score min/q1/median/q3/max: " + " / ".join(f"{x:.3f}" for x in q))
+        typer.echo("r_avg: " + " ".join(f"{x:.3f}" for x in result.r_avg))
+    if result.left_out:
+        reasons = Counter(
+            r.split(" (")[0] if r.startswith("no samples in epoch(s)") else r for r in result.left_out.values()
+        )
+        typer.echo(f"left out {len(result.left_out)} prompts (in {out} with score null):", err=True)
+        for reason, n in reasons.most_common(5):
+            typer.echo(f"  {n:>8}  {reason}", err=True)
+    typer.echo(f"wrote {out}")
+
+
+def select_cmd(
+    prompts: Annotated[Path, typer.Option("--prompts", help="Prompt pool whose records are selected.")],
+    out: Annotated[Path, typer.Option("--out", help="Output: .jsonl (default) or .json (a JSON list).")],
+    run: Annotated[str | None, typer.Option("--run", help="Score this run of the store.")] = None,
+    store: StoreOpt = None,
+    openrlhf_samples: Annotated[
+        Path | None, typer.Option("--openrlhf-samples", help="Score OpenRLHF step_N.json dumps in this directory.")
+    ] = None,
+    steps_per_epoch: Annotated[
+        int | None, typer.Option("--steps-per-epoch", min=1, help="Steps per epoch of the dumps.")
+    ] = None,
+    scores: Annotated[Path | None, typer.Option("--scores", help="Published {prompt, score} JSON list.")] = None,
+    max_epochs: MaxEpochsOpt = None,
+    strategy: Annotated[str, typer.Option("--strategy", help="lim | rand | linear")] = "lim",
+    threshold: Annotated[float | None, typer.Option("--threshold", help="Select score >= T.")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Select the K best.")] = None,
+    fraction: Annotated[float | None, typer.Option("--fraction", help="Select the best fraction F.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of --strategy rand.")] = 0,
+) -> None:
+    """Select prompts (LIM, RAND or LINEAR) and write their records from --prompts unchanged, in file order."""
+    with user_errors():
+        from limr.algo.selection import STRATEGIES, Criterion, select
+
+        sources = [x is not None for x in (run, openrlhf_samples, scores)]
+        if sum(sources) != 1:
+            raise CliError("give exactly one of --run, --openrlhf-samples, --scores")
+        if openrlhf_samples is not None and steps_per_epoch is None:
+            raise CliError("--openrlhf-samples needs --steps-per-epoch")
+        if strategy not in STRATEGIES:
+            raise CliError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        crit = Criterion(threshold=threshold, top_k=top_k, fraction=fraction)
+        if scores is not None and max_epochs is not None:
+            raise CliError("--max-epochs does not apply to --scores (published scores are final)")
+
+        from limr.data import load_pool
+
+        pool = load_pool(prompts)
+        result = _score_source(run, store, openrlhf_samples, steps_per_epoch, scores, max_epochs)
+        if len(result) == 0:
+            raise CliError(f"{result.source}: no prompt has a complete trajectory; nothing to select from")
+        cand_rows = match_pool(pool, result)
+        sel = select(
+            strategy,
+            crit,
+            scores=result.scores,
+            trajectories=result.trajectories,
+            rand_candidates=len(pool),
+            seed=seed,
+        )
+        if strategy == "rand":
+            chosen = set(sel.rows.tolist())
+        else:
+            chosen = {r for i in sel.rows for r in cand_rows[i]}
+        rows = sorted(chosen)
+        if out.suffix.lower() == ".json":
+            payload = json.dumps([pool.records[r] for r in rows], ensure_ascii=False)
+            write_atomic(out, [payload])
+        else:
+            write_atomic(out, (_json_line(pool.records[r]) for r in rows))
+        typer.echo(f"source: {result.source}")
+        epochs = f", {result.epochs} epochs" if result.epochs else ""
+        typer.echo(f"scored: {len(result)} prompts{epochs}; left out: {len(result.left_out)}")
+        if pool.duplicates:
+            typer.echo(f"prompts file: dropped {len(pool.duplicates)} record(s) with a repeated id", err=True)
+        typer.echo(f"strategy: {sel.description}")
+        typer.echo(f"selected {len(rows)} of {len(pool)} prompts from {prompts} -> {out}")
+
+
+def _score_source(run, store, openrlhf_samples, steps_per_epoch, scores, max_epochs):
+    if run is not None:
+        from limr.scoring import score_run
+        from limr.store import open_store
+
+        st = open_store(store)
+        bar = _progress_bar(0, "obj", "score")
+
+        def progress(events: int, done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = score_run(st, run, max_epochs=max_epochs, progress=progress)
+        bar.close()
+        return result
+    if openrlhf_samples is not None:
+        from limr.scoring.sources import score_openrlhf
+
+        return score_openrlhf(openrlhf_samples, steps_per_epoch, max_epochs)
+    from limr.scoring.sources import score_published
+
+    return score_published(scores)
+
+
+def match_pool(pool, result) -> list[list[int]]:
+    """Pool rows of each scored prompt: by id, else by prompt text (all records with that text, as the
+    released script). Scored prompts with no record are an error: the prompts file does not fit the scores."""
+    from limr.events.ids import prompt_hash_id
+
+    by_text: dict[str, list[int]] = {}
+    for row, rec in enumerate(pool.records):
+        by_text.setdefault(prompt_hash_id(rec["prompt"]), []).append(row)
+    out: list[list[int]] = []
+    unknown: list[str] = []
+    for pid in result.prompt_ids:
+        row = pool.index.get(pid)
+        if row is not None:
+            out.append([row])
+            continue
+        text = result.prompts.get(pid)
+        rows = by_text.get(prompt_hash_id(text) if text is not None else pid)
+        if rows is None:
+            unknown.append(pid)
+            rows = []
+        out.append(rows)
+    if unknown:
+        hint = ""
+        if not pool.has_own_ids():
+            hint = f"; {pool.path} has no 'id' fields, so its ids are hashes of the prompt text"
+        example = result.prompts.get(unknown[0])
+        example_s = f" (prompt {example[:60]!r})" if example else ""
+        raise CliError(
+            f"{pool.path}: {len(unknown)} of {len(result.prompt_ids)} scored prompts are not in the prompts file,"
+            f" e.g. prompt_id {unknown[0]!r}{example_s}{hint}"
+        )
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import-openrlhf")(import_openrlhf_cmd)
+    app.command("score")(score_cmd)
+    app.command("select")(select_cmd)
+
+
+__all__ = ["CliError", "match_pool", "register", "user_errors", "write_atomic"]
