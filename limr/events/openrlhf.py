@@ -313,7 +313,9 @@ def import_openrlhf(
             if progress:
                 progress(samples.step)
         records = []
-        for pid, text in seen.items():
+        # With a pool, the run's prompt set is the whole pool (prompts never dumped then show as "no events").
+        texts = {pid: rec["prompt"] for pid, rec in pool_rows.items()} if pool_rows else seen
+        for pid, text in texts.items():
             rec = pool_rows.get(pid, {})
             answer = rec.get("answer")
             source = rec.get("source")
@@ -325,7 +327,7 @@ def import_openrlhf(
         meta = RunMeta(
             run_id=run_id,
             source="openrlhf-import",
-            num_prompts=len(seen),
+            num_prompts=len(texts),
             steps_per_epoch=steps_per_epoch,
             config={"samples_dir": str(plan.directory), "epochs": plan.epochs, "ignored_steps": plan.ignored_steps},
         )
