@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from limr.store import InvalidKey, ObjectNotFound, StoreError, open_store
+from limr.store import InvalidKey, ObjectNotFound, ObjectStore, StoreError, open_store
 from services.datasets.config import DatasetsSettings, get_settings
 from services.datasets.dependencies import ApiMetrics
 from services.datasets.routers import datasets, health, runs
@@ -27,15 +27,20 @@ _ERRORS: tuple[tuple[type[Exception], int], ...] = (
 )
 
 
-def create_app(settings: DatasetsSettings | None = None) -> FastAPI:
+def create_app(settings: DatasetsSettings | None = None, store: ObjectStore | None = None) -> FastAPI:
+    """Build the app; it opens the configured store at start-up unless one is given (tests, embedding)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = open_store((settings or get_settings()).store)
-        app.state.store = store
+        if store is not None:
+            yield
+            return
+        opened = open_store((settings or get_settings()).store)
+        app.state.store = opened
         try:
             yield
         finally:
-            store.close()
+            opened.close()
 
     app = FastAPI(
         title="limr datasets",
@@ -44,6 +49,8 @@ def create_app(settings: DatasetsSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = ApiMetrics()
+    if store is not None:
+        app.state.store = store
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
     app.include_router(health.router)

@@ -27,7 +27,8 @@ class SelectionPolicy(BaseModel):
 
     # lim: by LIM score; rand: seeded uniform sample; linear: the paper's LINEAR baseline.
     strategy: Literal["lim", "rand", "linear"] = "lim"
-    # Keep prompts with score >= threshold (lim), or sample as many as lim would keep (rand).
+    # Keep prompts with score >= threshold (lim: LIM score, linear: slope x R^2), or for rand sample as many
+    # as lim would keep.
     threshold: float | None = Field(default=None, ge=-1e6, le=1.0)
     # Keep the k best prompts (lim/linear) or k random ones (rand).
     top_k: int | None = Field(default=None, ge=1)
@@ -43,8 +44,6 @@ class SelectionPolicy(BaseModel):
         given = [n for n in ("threshold", "top_k", "fraction") if getattr(self, n) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of threshold, top_k, fraction (got {given or 'none'})")
-        if self.strategy == "linear" and self.threshold is not None:
-            raise ValueError("strategy 'linear' ranks prompts; use top_k or fraction, not threshold")
         return self
 
     def selection_dict(self) -> dict:

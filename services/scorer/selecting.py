@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from limr.algo.selection import Criterion, select
 from limr.events.io import EventSchemaError, PromptRecord, read_prompts
 from limr.events.run import read_run_meta
 from limr.scoring import EpochCounts, ScoreResult
@@ -45,19 +46,17 @@ def score_counts(counts: EpochCounts, epochs: int) -> ScoreResult:
 
 
 def select_prompt_ids(result: ScoreResult, policy: SelectionPolicy) -> list[str]:
-    """The prompt ids `limr select` would pick with the same options."""
-    from limr.algo.selection import select  # TEMP lazy until core lands
-
-    return list(
-        select(
-            result,
-            strategy=policy.strategy,
-            threshold=policy.threshold,
-            top_k=policy.top_k,
-            fraction=policy.fraction,
-            seed=policy.seed,
-        )
+    """The prompt ids `limr select` would pick with the same options (rand samples among scored prompts)."""
+    crit = Criterion(threshold=policy.threshold, top_k=policy.top_k, fraction=policy.fraction)
+    chosen = select(
+        policy.strategy,
+        crit,
+        scores=result.scores,
+        trajectories=result.trajectories,
+        rand_candidates=len(result.prompt_ids),
+        seed=policy.seed,
     )
+    return [result.prompt_ids[i] for i in chosen.rows]
 
 
 def snapshot_key(state_prefix: str, run_id: str) -> str:

@@ -67,7 +67,7 @@ def run_progress(
         status = json.loads(store.get(f"{settings.state_prefix}/status/{run_id}.json"))
     except ObjectNotFound:
         return RunProgress(**summary.model_dump(), scored=False)
-    fields = {k: status.get(k) for k in RunProgress.model_fields if k in status and k not in summary.model_fields}
+    fields = {k: status.get(k) for k in RunProgress.model_fields if k in status and k not in RunSummary.model_fields}
     return RunProgress(**summary.model_dump(), scored=True, **fields)
 
 

@@ -1,0 +1,116 @@
+"""The query API over a real S3 store: runs, scores, trajectories, datasets, downloads, diffs, publish, auth."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+
+from limr.store import open_store
+from services.datasets.config import DatasetsSettings
+from services.datasets.main import create_app
+from services.scorer.config import ScorerSettings
+from services.scorer.ingest import Ingestor
+from services.scorer.policy import PublishPolicy
+
+TOKEN = "s3cret-write"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def api(s3_uri, run_writer):
+    store = open_store(s3_uri)
+    w = run_writer(store, "run-a", prompts=30, epochs=3, steps_per_epoch=2)
+    w.write_all()
+    policy = PublishPolicy(name="{run}-lim", threshold=0.4)
+    Ingestor(store, ScorerSettings(store=s3_uri, policies=(policy,), notifications="off")).poll_once()
+    settings = DatasetsSettings(store=s3_uri, api_token=TOKEN, max_page_size=50)
+    with TestClient(create_app(settings)) as client:
+        client.writer = w
+        yield client
+
+
+def test_runs_progress_scores_and_trajectory(api):
+    runs = api.get("/v1/runs").json()
+    assert runs["total"] == 1 and runs["items"][0]["run_id"] == "run-a" and runs["items"][0]["source"] == "test"
+    progress = api.get("/v1/runs/run-a").json()
+    assert progress["scored"] and progress["events"] == 30 * 3 * 4 and progress["objects"] == 6
+    assert (progress["epochs_seen"], progress["epochs_complete"], progress["prompts"]) == (3, 3, 30)
+    page = api.get("/v1/runs/run-a/scores", params={"limit": 7, "sort": "-score"}).json()
+    assert page["total"] == 30 and len(page["items"]) == 7 and page["next_offset"] == 7 and page["epochs"] == 3
+    scores = [i["score"] for i in page["items"]]
+    assert scores == sorted(scores, reverse=True)
+    rest = api.get("/v1/runs/run-a/scores", params={"limit": 50, "offset": 7}).json()
+    assert rest["next_offset"] is None and len(rest["items"]) == 23
+    hi = api.get("/v1/runs/run-a/scores", params={"min_score": 0.5, "max_score": 0.9, "sort": "score"}).json()
+    assert all(0.5 <= i["score"] <= 0.9 for i in hi["items"])
+    assert api.get("/v1/runs/run-a/scores", params={"limit": 10_000}).json()["limit"] == 50  # capped
+    pid = page["items"][0]["prompt_id"]
+    traj = api.get(f"/v1/runs/run-a/prompts/{pid}").json()
+    assert traj["score"] == scores[0] and len(traj["accuracy"]) == 3 and traj["total"] == [4, 4, 4]
+    assert traj["accuracy"] == [c / 4 for c in traj["correct"]] and len(traj["r_avg"]) == 3
+    assert api.get("/v1/runs/run-a/prompts/nope").status_code == 404
+    assert api.get("/v1/runs/nope").status_code == 404
+    assert api.get("/v1/runs/nope/scores").status_code == 404
+    assert api.get("/v1/runs/run-a/scores", params={"min_score": "nan"}).status_code == 422
+    assert api.get("/v1/runs/run-a/scores", params={"sort": "bogus"}).status_code == 422
+
+
+def test_datasets_versions_download_diff(api):
+    listing = api.get("/v1/datasets").json()
+    assert [d["name"] for d in listing["items"]] == ["run-a-lim"]
+    manifest = api.get("/v1/datasets/run-a-lim/versions/latest").json()
+    assert manifest["version"] == 1 and manifest["epochs_used"] == 3
+    jsonl = api.get("/v1/datasets/run-a-lim/versions/1/data")
+    assert jsonl.status_code == 200 and jsonl.headers["content-type"].startswith("application/x-ndjson")
+    ids = [json.loads(x)["prompt_id"] for x in jsonl.text.splitlines()]
+    assert len(ids) == manifest["counts"]["selected"] > 0
+    pq_resp = api.get("/v1/datasets/run-a-lim/versions/1/data", params={"format": "parquet"})
+    assert pq.read_table(io.BytesIO(pq_resp.content)).column("prompt_id").to_pylist() == ids
+
+    body = {"run": "run-a", "strategy": "lim", "top_k": 5}
+    assert api.post("/v1/datasets/run-a-lim/versions", json=body).status_code == 401
+    assert (
+        api.post("/v1/datasets/run-a-lim/versions", json=body, headers={"Authorization": "Bearer no"}).status_code
+        == 401
+    )
+    created = api.post("/v1/datasets/run-a-lim/versions", json=body, headers=AUTH)
+    assert created.status_code == 201 and created.json()["version"] == 2
+    same = api.post("/v1/datasets/run-a-lim/versions", json=body, headers=AUTH)
+    assert same.status_code == 200 and same.json()["version"] == 2
+    assert api.get("/v1/datasets/run-a-lim/versions").json()["versions"] == [1, 2]
+    diff = api.get("/v1/datasets/run-a-lim/diff", params={"from": 1, "to": 2}).json()
+    top5 = {json.loads(x)["prompt_id"] for x in api.get("/v1/datasets/run-a-lim/versions/2/data").text.splitlines()}
+    assert set(diff["added"]) == top5 - set(ids) and set(diff["removed"]) == set(ids) - top5
+    assert diff["kept_count"] == len(top5 & set(ids))
+
+    bad = [
+        ({"run": "run-a", "threshold": 0.5, "top_k": 2}, 422),  # two size rules
+        ({"run": "nope", "threshold": 0.5}, 404),
+        ({"run": "run-a", "threshold": 2}, 422),
+        ({"run": "run-a", "strategy": "best", "top_k": 2}, 422),
+    ]
+    for payload, code in bad:
+        assert api.post("/v1/datasets/new/versions", json=payload, headers=AUTH).status_code == code, payload
+    assert api.get("/v1/datasets/nope/versions").status_code == 404
+    assert api.get("/v1/datasets/run-a-lim/versions/9").status_code == 404
+    assert api.get("/v1/datasets/run-a-lim/versions/1/data", params={"format": "csv"}).status_code == 422
+    assert api.get("/v1/datasets/-bad/versions").status_code == 422
+
+
+def test_read_token_and_disabled_writes(s3_uri):
+    settings = DatasetsSettings(store=s3_uri, read_token="reader")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/datasets").status_code == 401
+        assert client.get("/v1/datasets", headers={"Authorization": "Bearer reader"}).status_code == 200
+        assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+        post = client.post(
+            "/v1/datasets/x/versions", json={"run": "r", "top_k": 1}, headers={"Authorization": "Bearer reader"}
+        )
+        assert post.status_code == 403  # no LIMR_API_TOKEN configured: writes disabled
+        metrics = client.get("/metrics").text
+        assert 'limr_datasets_requests_total{method="GET",route="/v1/datasets",status="401"} 1.0' in metrics
+        assert "limr_datasets_request_seconds_bucket" in metrics
