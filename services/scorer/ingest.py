@@ -47,6 +47,7 @@ class Ingestor:
         self.states: dict[str, RunState] = {}
         self._pool: dict[str, list[PromptRecord] | None] = {}
         self._pool_size: dict[str, int | None] = {}
+        self._pool_checked: dict[str, float] = {}
         self._last_rescan: dict[str, float] = {}
         self._runs: list[str] = []
         self._runs_listed_at = 0.0
@@ -155,16 +156,22 @@ class Ingestor:
     # -- scoring and publishing ------------------------------------------------------------------
     def _pool_records(self, run_id: str) -> list[PromptRecord] | None:
         self._load_pool(run_id)
-        return self._pool[run_id]
+        return self._pool.get(run_id)
 
     def pool_size(self, run_id: str) -> int | None:
-        """Prompts per epoch (see `load_pool`); re-read until known, since writers may add it late."""
+        """Prompts per epoch (see `load_pool`)."""
         self._load_pool(run_id)
-        return self._pool_size[run_id]
+        return self._pool_size.get(run_id)
 
-    def _load_pool(self, run_id: str) -> None:
-        if self._pool_size.get(run_id) is None:
+    def _load_pool(self, run_id: str, force: bool = False) -> None:
+        # Writers put run.json first and prompts.parquet next: keep looking (at the runs refresh pace) until
+        # both are known, or datasets would be published without prompt texts.
+        now = time.monotonic()
+        if self._pool.get(run_id) is None and (
+            force or now - self._pool_checked.get(run_id, -1e9) >= self.settings.runs_refresh_s
+        ):
             self._pool[run_id], self._pool_size[run_id] = load_pool(self.store, run_id)
+            self._pool_checked[run_id] = now
 
     def _maybe_rescore(self, state: RunState) -> None:
         complete = complete_epochs(state.counts, self.pool_size(state.run_id))
@@ -176,7 +183,8 @@ class Ingestor:
         result = score_counts(state.counts, complete)
         write_scores_snapshot(self.store, self.settings.state_prefix, state, result)
         self.metrics.scoring.observe(time.perf_counter() - t0)
-        prompts = self._pool_records(state.run_id)
+        self._load_pool(state.run_id, force=True)  # publishing needs the prompt texts if they exist by now
+        prompts = self._pool.get(state.run_id)
         for policy in self.settings.policies:
             if not policy.applies_to(state.run_id) or complete < policy.min_epochs:
                 continue

@@ -157,7 +157,7 @@ def publish_version(
 ) -> PublishOutcome:
     """Select with `policy` and publish a new version of `name`, unless an identical one exists."""
     check_dataset_name(name)
-    selected = select_prompt_ids(result, policy)
+    selected = select_prompt_ids(result, policy, [p.prompt_id for p in prompts] if prompts else None)
     records = build_records(result, selected, prompts)
     jsonl = _jsonl(records)
     digest = content_hash(run_id, result.epochs, policy, jsonl)

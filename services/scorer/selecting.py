@@ -45,17 +45,24 @@ def score_counts(counts: EpochCounts, epochs: int) -> ScoreResult:
     return core_score_counts(counts, max_epochs=epochs)
 
 
-def select_prompt_ids(result: ScoreResult, policy: SelectionPolicy) -> list[str]:
-    """The prompt ids `limr select` would pick with the same options (rand samples among scored prompts)."""
+def select_prompt_ids(result: ScoreResult, policy: SelectionPolicy, pool_ids: list[str] | None = None) -> list[str]:
+    """The prompt ids `limr select` would pick with the same options.
+
+    As in `limr select`, `rand` samples rows of the prompt pool (`pool_ids`, the run's prompts.parquet) when
+    there is one, else among the scored prompts; lim/linear pick among the scored prompts.
+    """
     crit = Criterion(threshold=policy.threshold, top_k=policy.top_k, fraction=policy.fraction)
+    candidates = pool_ids if pool_ids else result.prompt_ids
     chosen = select(
         policy.strategy,
         crit,
         scores=result.scores,
         trajectories=result.trajectories,
-        rand_candidates=len(result.prompt_ids),
+        rand_candidates=len(candidates),
         seed=policy.seed,
     )
+    if policy.strategy == "rand":
+        return [candidates[i] for i in chosen.rows]
     return [result.prompt_ids[i] for i in chosen.rows]
 
 

@@ -91,8 +91,11 @@ def test_policies_validate():
 
 def test_scorer_publishes_as_epochs_complete_and_matches_core_selection(s3_uri, run_writer):
     store = open_store(s3_uri)
-    policies = (PublishPolicy(name="{run}-lim", threshold=0.5), PublishPolicy(name="{run}-rand", strategy="rand",
-                threshold=0.5, seed=7), PublishPolicy(name="{run}-lin2", strategy="linear", top_k=6, max_epochs=2))  # fmt: skip
+    policies = (
+        PublishPolicy(name="{run}-lim", threshold=0.5),
+        PublishPolicy(name="{run}-rand", strategy="rand", threshold=0.5, seed=7),
+        PublishPolicy(name="{run}-lin2", strategy="linear", top_k=6, max_epochs=2),
+    )
     settings = ScorerSettings(store=s3_uri, policies=policies, notifications="off")
     ing = Ingestor(store, settings)
     w = run_writer(store, "auto", prompts=20, epochs=3, steps_per_epoch=2)
