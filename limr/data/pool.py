@@ -1,9 +1,16 @@
-"""Prompt pools: load a JSON list, JSONL or Parquet file of prompt records with stable ids.
+"""Prompt pools: load a JSON list, JSONL, Parquet file or HuggingFace `save_to_disk` directory of prompt records.
 
 Every original field of a record is kept unchanged (selection writes records back out as they came in);
 the id of a record is `limr.events.ids.prompt_id_of` (its own `id`, else a hash of the stripped prompt).
 Records whose id repeats an earlier one are dropped and reported in `Pool.duplicates`, because every
-downstream join (events, scores, selections) is keyed by prompt id.
+downstream join (events, scores, selections) is keyed by prompt id. Records with their own distinct ids
+but the same prompt text are kept (their ids are what the events refer to) and reported in
+`Pool.prompt_duplicates`.
+
+Common field names are mapped rather than renamed: the prompt is the first of `prompt`, `question`,
+`problem`, `context` that the first record has (`Pool.prompt_field`), the answer the first of `answer`,
+`solution` (`Pool.answer_field`); `Pool.prompt(i)` / `Pool.answer(i)` read them, extracting the last
+`\\boxed{}` of a worked solution.
 """
 
 from __future__ import annotations
@@ -14,9 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from limr.events.ids import prompt_id_of
+from limr.events.ids import prompt_hash_id, prompt_id_of
+from limr.reward.rules import last_boxed
 
-PROMPT_FIELD = "prompt"
+PROMPT_FIELD = "prompt"  # the canonical prompt field
+PROMPT_FIELDS = ("prompt", "question", "problem", "context")  # accepted names, in order of preference
+ANSWER_FIELDS = ("answer", "solution")
 
 
 class PoolError(ValueError):
@@ -41,6 +51,9 @@ class Pool:
     ids: list[str]  # ids[i] is the stable prompt id of records[i]
     duplicates: list[Duplicate] = field(default_factory=list)
     rows: list[str] = field(default_factory=list)  # rows[i]: where records[i] came from ("row 3", "line 4")
+    prompt_field: str = PROMPT_FIELD  # the record field holding the prompt (see PROMPT_FIELDS)
+    answer_field: str | None = "answer"  # the record field holding the answer; None: the pool has none
+    prompt_duplicates: list[Duplicate] = field(default_factory=list)  # same prompt text, distinct ids (kept)
     _index: dict[str, int] | None = field(default=None, init=False, repr=False)
 
     def __len__(self) -> int:
@@ -58,7 +71,20 @@ class Pool:
         return None if i is None else self.records[i]
 
     def prompt(self, i: int) -> str:
-        return self.records[i][PROMPT_FIELD]
+        return self.records[i][self.prompt_field]
+
+    def answer(self, i: int) -> str | None:
+        """The gold answer of record i: the answer field, or the last `\\boxed{}` of a solution."""
+        if self.answer_field is None:
+            return None
+        value = self.records[i].get(self.answer_field)
+        if value is None:
+            return None
+        text = str(value)
+        boxed = last_boxed(text) if "boxed" in text else None
+        if boxed is not None:
+            return boxed.strip()
+        return text.strip()
 
     def has_own_ids(self) -> bool:
         """True when at least one record carries its own non-empty `id` field."""
@@ -76,7 +102,7 @@ def load_pool(path: str | Path) -> Pool:
     if not path.exists():
         raise PoolError(f"{path}: no such prompts file")
     if path.is_dir():
-        raise PoolError(f"{path}: is a directory, expected a .json, .jsonl or .parquet prompts file")
+        return build_pool(path, _hf_rows(path))
     return build_pool(path, _read_rows(path))
 
 
@@ -86,25 +112,46 @@ def build_pool(path: Path, rows: Iterable[tuple[str, Any]]) -> Pool:
     ids: list[str] = []
     where_of: list[str] = []
     first: dict[str, str] = {}
+    first_text: dict[str, tuple[str, str]] = {}  # prompt hash -> (id, where) of its first record
     duplicates: list[Duplicate] = []
+    prompt_duplicates: list[Duplicate] = []
+    prompt_field: str | None = None
+    answer_field: str | None = None
     for where, rec in rows:
         if not isinstance(rec, dict):
             raise PoolError(f"{path}: {where}: expected a JSON object, got {type(rec).__name__}")
-        prompt = rec.get(PROMPT_FIELD)
+        if prompt_field is None:  # the first record decides the field names of the whole pool
+            prompt_field = next((k for k in PROMPT_FIELDS if isinstance(rec.get(k), str)), PROMPT_FIELD)
+            answer_field = next((k for k in ANSWER_FIELDS if rec.get(k) is not None), None)
+        prompt = rec.get(prompt_field)
         if not isinstance(prompt, str):
             got = "missing" if prompt is None else f"a {type(prompt).__name__}"
-            raise PoolError(f"{path}: {where}: field {PROMPT_FIELD!r} is {got}, expected a string")
+            raise PoolError(f"{path}: {where}: field {prompt_field!r} is {got}, expected a string")
         if not prompt.strip() and not _has_id(rec):
-            raise PoolError(f"{path}: {where}: field {PROMPT_FIELD!r} is empty and the record has no 'id'")
+            raise PoolError(f"{path}: {where}: field {prompt_field!r} is empty and the record has no 'id'")
         pid = prompt_id_of(rec, prompt)
         if pid in first:
             duplicates.append(Duplicate(pid, where, first[pid]))
             continue
         first[pid] = where
+        text_key = prompt_hash_id(prompt)
+        if text_key in first_text:
+            prompt_duplicates.append(Duplicate(pid, where, first_text[text_key][1]))
+        else:
+            first_text[text_key] = (pid, where)
         records.append(rec)
         ids.append(pid)
         where_of.append(where)
-    return Pool(path=path, records=records, ids=ids, duplicates=duplicates, rows=where_of)
+    return Pool(
+        path=path,
+        records=records,
+        ids=ids,
+        duplicates=duplicates,
+        rows=where_of,
+        prompt_field=prompt_field or PROMPT_FIELD,
+        answer_field=answer_field,
+        prompt_duplicates=prompt_duplicates,
+    )
 
 
 def _read_rows(path: Path) -> Iterator[tuple[str, Any]]:
@@ -172,3 +219,59 @@ def _parquet_rows(path: Path) -> Iterator[tuple[str, Any]]:
         for rec in batch.to_pylist():
             yield f"row {row}", rec
             row += 1
+
+
+def _hf_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    """Rows of a HuggingFace `Dataset.save_to_disk` directory (Arrow files), read with pyarrow alone.
+
+    A `DatasetDict` directory (`dataset_dict.json`) resolves to its `train` split, or its only split;
+    point at `<dir>/<split>` for another one.
+    """
+    dict_file = path / "dataset_dict.json"
+    if dict_file.is_file():
+        try:
+            splits = list(json.loads(dict_file.read_text())["splits"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise PoolError(f"{dict_file}: not a valid dataset_dict.json") from None
+        split = "train" if "train" in splits else (splits[0] if len(splits) == 1 else None)
+        if split is None:
+            raise PoolError(f"{path}: a DatasetDict with splits {splits} and no 'train'; pass {path}/<split>")
+        return _hf_rows(path / split)
+    state = path / "state.json"
+    if state.is_file():
+        try:
+            names = [f["filename"] for f in json.loads(state.read_text())["_data_files"]]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise PoolError(f"{state}: not a valid datasets state.json") from None
+        files = [path / n for n in names]
+    else:
+        files = sorted(path.glob("*.arrow"))
+    if not files:
+        raise PoolError(
+            f"{path}: is a directory without a HuggingFace dataset (state.json / *.arrow); "
+            "expected a .json, .jsonl or .parquet prompts file or a save_to_disk directory"
+        )
+    return _arrow_rows(files)
+
+
+def _arrow_rows(files: list[Path]) -> Iterator[tuple[str, Any]]:
+    import pyarrow as pa
+
+    row = 0
+    for f in files:
+        try:
+            reader: Any = pa.ipc.open_stream(pa.memory_map(str(f)))  # what save_to_disk writes
+        except (pa.ArrowInvalid, OSError):
+            try:
+                reader = pa.ipc.open_file(pa.memory_map(str(f)))
+            except (pa.ArrowInvalid, OSError) as e:
+                raise PoolError(f"{f}: not a readable Arrow file: {e}") from None
+        batches = (
+            reader
+            if hasattr(reader, "read_next_batch")
+            else (reader.get_batch(i) for i in range(reader.num_record_batches))
+        )
+        for batch in batches:
+            for rec in batch.to_pylist():
+                yield f"row {row}", rec
+                row += 1

@@ -1,0 +1,113 @@
+"""Pool formats beyond JSON/Parquet: HuggingFace save_to_disk directories and common field names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from limr.data import PoolError, load_pool
+from limr.events.ids import prompt_hash_id
+from tests.conftest import shared_file
+
+ROWS = [
+    {"problem": "What is 1+1?", "solution": "We add: $1+1=\\boxed{2}$.", "level": "Level 1"},
+    {"problem": "Simplify $\\frac{2}{4}$.", "solution": "Divide by 2: $\\boxed{\\frac{1}{2}}$", "level": "Level 2"},
+    {"problem": "What is 3+3?", "solution": "6", "level": "Level 1"},
+]
+
+
+def _save_to_disk(path: Path, rows: list[dict], batches: int = 2) -> Path:
+    """What `datasets.Dataset.save_to_disk` writes: Arrow IPC stream shards + state.json + dataset_info.json."""
+    path.mkdir(parents=True)
+    table = pa.Table.from_pylist(rows)
+    step = max(1, -(-len(rows) // batches))
+    names = []
+    for k, start in enumerate(range(0, len(rows), step)):
+        name = f"data-{k:05d}-of-{batches:05d}.arrow"
+        with pa.OSFile(str(path / name), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table.slice(start, step))
+        names.append(name)
+    (path / "state.json").write_text(json.dumps({"_data_files": [{"filename": n} for n in names], "_split": None}))
+    (path / "dataset_info.json").write_text(json.dumps({"features": {}}))
+    return path
+
+
+def test_save_to_disk_directory_with_field_mapping(tmp_path: Path) -> None:
+    pool = load_pool(_save_to_disk(tmp_path / "ds", ROWS))
+    assert len(pool) == 3 and pool.rows == ["row 0", "row 1", "row 2"]
+    assert (pool.prompt_field, pool.answer_field) == ("problem", "solution")
+    assert [pool.prompt(i) for i in range(3)] == [r["problem"] for r in ROWS]
+    assert [pool.answer(i) for i in range(3)] == ["2", "\\frac{1}{2}", "6"]  # boxed answer of a solution
+    assert pool.records == ROWS  # records are kept as they came
+    assert pool.ids[0] == prompt_hash_id("What is 1+1?")
+
+
+def test_dataset_dict_picks_train_split(tmp_path: Path) -> None:
+    root = tmp_path / "dd"
+    _save_to_disk(root / "train", ROWS)
+    _save_to_disk(root / "test", ROWS[:1])
+    (root / "dataset_dict.json").write_text(json.dumps({"splits": ["train", "test"]}))
+    assert len(load_pool(root)) == 3
+    assert len(load_pool(root / "test")) == 1
+    (root / "dataset_dict.json").write_text(json.dumps({"splits": ["validation", "test"]}))
+    with pytest.raises(PoolError, match="no 'train'"):
+        load_pool(root)
+
+
+def test_arrow_file_format_and_bad_dirs(tmp_path: Path) -> None:
+    d = tmp_path / "arrowfile"
+    d.mkdir()
+    table = pa.Table.from_pylist([{"question": "q1", "answer": 1}, {"question": "q2", "answer": 2}])
+    with pa.OSFile(str(d / "x.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+        w.write_table(table)
+    pool = load_pool(d)
+    assert pool.prompt_field == "question" and [pool.answer(i) for i in range(2)] == ["1", "2"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(PoolError, match="without a HuggingFace dataset"):
+        load_pool(empty)
+    (empty / "junk.arrow").write_bytes(b"nope")
+    with pytest.raises(PoolError, match="junk.arrow: not a readable Arrow file"):
+        load_pool(empty)
+
+
+@pytest.mark.parametrize(
+    ("record", "prompt_field", "answer"),
+    [
+        ({"prompt": "p", "answer": "4"}, "prompt", "4"),
+        ({"question": "p", "answer": " 4 "}, "question", "4"),
+        ({"problem": "p", "solution": "so \\boxed{x^2}"}, "problem", "x^2"),
+        ({"context": "p"}, "context", None),
+        ({"prompt": "p", "question": "q", "answer": "$5$"}, "prompt", "$5$"),
+    ],
+)
+def test_field_names(tmp_path: Path, record: dict, prompt_field: str, answer: str | None) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    pool = load_pool(path)
+    assert pool.prompt_field == prompt_field and pool.prompt(0) == "p" and pool.answer(0) == answer
+
+
+def test_mixed_field_names_name_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"question": "a", "answer": "1"}) + "\n" + json.dumps({"prompt": "b"}) + "\n")
+    with pytest.raises(PoolError, match="line 2: field 'question' is missing"):
+        load_pool(path)
+
+
+def test_same_prompt_under_distinct_ids_is_reported(tmp_path: Path) -> None:
+    recs = [{"id": "a", "prompt": "Q?", "answer": "1"}, {"id": "b", "prompt": " Q? ", "answer": "1"}]
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(recs))
+    pool = load_pool(path)
+    assert len(pool) == 2 and pool.duplicates == []
+    assert [(d.prompt_id, d.row, d.first_row) for d in pool.prompt_duplicates] == [("b", "row 1", "row 0")]
+
+
+def test_math8k_has_one_repeated_prompt() -> None:
+    pool = load_pool(shared_file("data", "limr", "math.8k.json"))
+    assert len(pool) == 8523 and len(pool.prompt_duplicates) == 1
+    assert pool.answer(0) == pool.records[0]["answer"]
