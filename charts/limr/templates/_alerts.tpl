@@ -33,7 +33,7 @@ thresholds are values. tests/k8s runs `promtool check rules` over exactly this o
   rules:
     - alert: LimrRolloutErrors
       expr: >-
-        sum by (namespace) (rate(limr_rollout_requests_total{ {{- $ns }}, status=~"5..|error"}[5m]))
+        sum by (namespace) (rate(limr_rollout_requests_total{ {{- $ns }}, status="error"}[5m]))
         / clamp_min(sum by (namespace) (rate(limr_rollout_requests_total{ {{- $ns -}} }[5m])), 1e-9)
         > {{ $r.rolloutErrorRatio }}
       for: {{ $r.for }}

@@ -19,10 +19,11 @@ helpers so a long release name is truncated the same way everywhere (and selecto
 {{- end -}}
 {{- end -}}
 
-{{/* Name of one component's objects: "<fullname>-<component>", truncated. Call with (list $ "scorer"). */}}
+{{/* Name of one component's objects: "<fullname>-<component>"; the prefix is cut to 45 characters so that
+StatefulSet names stay <= 52 (the controller-revision-hash label adds 11) and others <= 63. */}}
 {{- define "limr.componentName" -}}
 {{- $root := index . 0 -}}
-{{- printf "%s-%s" (include "limr.fullname" $root | trunc 50 | trimSuffix "-") (index . 1) | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" (include "limr.fullname" $root | trunc 45 | trimSuffix "-") (index . 1) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{- define "limr.chart" -}}
@@ -174,4 +175,13 @@ Call with (list $ secretName key length).
 {{- end -}}
 {{- end -}}
 {{- join " " $out -}}
+{{- end -}}
+
+{{/*
+Name of a KubeRay object. KubeRay derives further names from it (RayService -> "<name>-<5 chars>" cluster,
+"<cluster>-head-svc", "<name>-serve-svc", pod names), which must stay valid DNS labels: keep it <= 40.
+*/}}
+{{- define "limr.rayName" -}}
+{{- $root := index . 0 -}}
+{{- printf "%s-%s" (include "limr.fullname" $root | trunc 30 | trimSuffix "-") (index . 1) | trunc 40 | trimSuffix "-" -}}
 {{- end -}}

@@ -11,16 +11,16 @@ Object store: {{ include "limr.storeUri" . }} at {{ include "limr.storeEndpoint"
      kubectl -n {{ $ns }} get rayclusters,rayservices,rayjobs
 {{- if .Values.train.enabled }}
 
-2. Training job "{{ include "limr.componentName" (list . "train") }}" was submitted with the release:
-     kubectl -n {{ $ns }} get rayjob {{ include "limr.componentName" (list . "train") }} -w
-     kubectl -n {{ $ns }} logs -f job/{{ include "limr.componentName" (list . "train") }}
+2. Training job "{{ include "limr.rayName" (list . "train") }}" was submitted with the release:
+     kubectl -n {{ $ns }} get rayjob {{ include "limr.rayName" (list . "train") }} -w
+     kubectl -n {{ $ns }} logs -f job/{{ include "limr.rayName" (list . "train") }}
 {{- end }}
 {{- if .Values.ray.cluster.enabled }}
 
-   Submit another training run to the running cluster "{{ include "limr.componentName" (list . "ray") }}" (e.g. on a
+   Submit another training run to the running cluster "{{ include "limr.rayName" (list . "ray") }}" (e.g. on a
    curated subset), either as a RayJob (see manifests/examples/rayjob-train-existing-cluster.yaml) or with
    the Ray job CLI through the dashboard:
-     kubectl -n {{ $ns }} port-forward svc/{{ include "limr.componentName" (list . "ray") }}-head-svc 8265:8265 &
+     kubectl -n {{ $ns }} port-forward svc/{{ include "limr.rayName" (list . "ray") }}-head-svc 8265:8265 &
      ray job submit --address http://127.0.0.1:8265 -- limr train --config /etc/limr/train.yaml --store {{ include "limr.storeUri" . }}
 {{- end }}
 {{- if .Values.datasets.enabled }}

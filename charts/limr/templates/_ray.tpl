@@ -3,7 +3,7 @@ The ONE Ray pod template. The head and every worker group of the RayCluster, of 
 and of a RayJob's own cluster are all rendered from here, so a fix (security context, volumes, env)
 reaches every group at once instead of drifting between copies (KubeRay chart issue #2632).
 
-Call with (dict "root" $ "group" <group values> "nodeType" "head"|"worker").
+Call with (dict "root" $ "group" <group values> "nodeType" "head"|"worker" "role" "cluster"|"rollout"|"job").
 */}}
 {{- define "limr.rayPodTemplate" -}}
 {{- $root := .root -}}
@@ -30,6 +30,7 @@ metadata:
     {{- include "limr.labels" (list $root "ray") | nindent 4 }}
     {{- include "limr.storeAccessLabel" $root | nindent 4 }}
     limr.io/ray-node-type: {{ .nodeType }}
+    limr.io/ray-role: {{ .role }}
   {{- with $v.ray.podAnnotations }}
   annotations:
     {{- toYaml . | nindent 4 }}
@@ -145,7 +146,7 @@ spec:
 {{/*
 A complete RayCluster spec (head + worker groups), shared by RayCluster.spec,
 RayService.spec.rayClusterConfig and RayJob.spec.rayClusterSpec.
-Call with (dict "root" $ "workerGroups" <list>); every group goes through limr.rayPodTemplate.
+Call with (dict "root" $ "workerGroups" <list> "role" <role>); every group goes through limr.rayPodTemplate.
 */}}
 {{- define "limr.rayClusterSpec" -}}
 {{- $root := .root -}}
@@ -165,8 +166,9 @@ headGroupSpec:
   rayStartParams:
     {{- toYaml (merge (deepCopy $v.ray.head.rayStartParams) (dict "dashboard-host" "0.0.0.0" "metrics-export-port" "8080")) | nindent 4 }}
   template:
-    {{- include "limr.rayPodTemplate" (dict "root" $root "group" $v.ray.head "nodeType" "head") | nindent 4 }}
+    {{- include "limr.rayPodTemplate" (dict "root" $root "group" $v.ray.head "nodeType" "head" "role" .role) | nindent 4 }}
 workerGroupSpecs:
+  {{- $role := .role }}
   {{- range .workerGroups }}
   - groupName: {{ .name }}
     replicas: {{ .replicas }}
@@ -175,6 +177,6 @@ workerGroupSpecs:
     rayStartParams:
       {{- toYaml (merge (deepCopy (default dict .rayStartParams)) (dict "metrics-export-port" "8080")) | nindent 6 }}
     template:
-      {{- include "limr.rayPodTemplate" (dict "root" $root "group" . "nodeType" "worker") | nindent 6 }}
+      {{- include "limr.rayPodTemplate" (dict "root" $root "group" . "nodeType" "worker" "role" $role) | nindent 6 }}
   {{- end }}
 {{- end -}}

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -27,6 +29,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from tests.k8s.support import crd as crd_module
 from tests.k8s.support.crd import load_crd_dir
 from tests.k8s.support.schemas import EXTRA_SCHEMAS
 
@@ -115,7 +118,27 @@ def _definitions(schema_dir: str):  # type: ignore[no-untyped-def]
 def _custom_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     schemas = dict(EXTRA_SCHEMAS)
     if CRD_DIR.is_dir():
-        schemas.update(load_crd_dir(CRD_DIR))
+        schemas.update(_crd_schemas_cached())
+    return schemas
+
+
+def _crd_schemas_cached() -> dict[tuple[str, str], dict[str, Any]]:
+    """The converted CRD schemas, cached as JSON under .tools/cache: parsing the CRD YAML (MBs) takes seconds,
+    reading the JSON milliseconds. Keyed by the CRD files and the converter's source, so either change rebuilds."""
+    digest = hashlib.sha256(Path(crd_module.__file__).read_bytes())
+    for path in sorted(CRD_DIR.rglob("*.yaml")):
+        digest.update(path.name.encode() + path.read_bytes())
+    cache = REPO / ".tools" / "cache" / f"k8s-crd-schemas-{digest.hexdigest()[:16]}.json"
+    if cache.exists():
+        return {(a, k): s for a, k, s in json.loads(cache.read_text())}
+    schemas = load_crd_dir(CRD_DIR)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps([[a, k, s] for (a, k), s in schemas.items()]))
+        tmp.replace(cache)
+    except OSError:  # a read-only checkout still validates, just slower
+        pass
     return schemas
 
 
