@@ -111,3 +111,35 @@ def test_math8k_has_one_repeated_prompt() -> None:
     pool = load_pool(shared_file("data", "limr", "math.8k.json"))
     assert len(pool) == 8523 and len(pool.prompt_duplicates) == 1
     assert pool.answer(0) == pool.records[0]["answer"]
+
+
+def test_cli_inspect_math8k() -> None:
+    from typer.testing import CliRunner
+
+    from limr.cli.main import app
+
+    path = shared_file("data", "limr", "math.8k.json")
+    res = CliRunner().invoke(app, ["data", "inspect", str(path)], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert "8,523 records, 1 duplicate" in res.output
+    assert "cc8cb950-42aa-4be0-ae14-ee61682398fd" in res.output
+    res = CliRunner().invoke(app, ["data", "inspect", str(path), "--json", "--samples", "3"])
+    summary = json.loads(res.output)
+    assert summary["records"] == 8523 and summary["duplicates"] == 1 and len(summary["sample"]) == 3
+    assert summary["fields"]["prompt"]["count"] == 8523
+
+
+def test_cli_inspect_and_synthetic(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from limr.cli.main import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["data", "synthetic", "--out", str(tmp_path), "--n-train", "50", "--n-test", "10"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(runner.invoke(app, ["data", "inspect", str(tmp_path / "train.jsonl"), "--json"]).output)
+    assert summary["records"] == 50 and summary["duplicates"] == 0 and summary["answer_field"] == "answer"
+    res = runner.invoke(app, ["data", "inspect", str(tmp_path / "missing.json")])
+    assert res.exit_code == 2 and "no such prompts file" in res.output
+    res = runner.invoke(app, ["data", "synthetic", "--out", str(tmp_path / "x"), "--levels", "9"])
+    assert res.exit_code == 2
