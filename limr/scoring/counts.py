@@ -41,6 +41,7 @@ class EpochCounts:
         self._correct = np.zeros((max(n, 16), max(self._epochs, 1)), np.int64)  # capacity; used: [:P, :E]
         self._total = np.zeros_like(self._correct)
         self.events = 0  # rows counted
+        self._mark = np.zeros(0, np.int64)  # scratch for _rows_distinct
 
     # ---- shape and views -------------------------------------------------------------------------------
     @property
@@ -137,7 +138,7 @@ class EpochCounts:
         self._epochs = max(self._epochs, hi + 1)
         c = counts[used] if not used.all() else counts
         # Distinct dictionary entries can name the same prompt (an unnormalized dictionary): add.at then.
-        if len(np.unique(rows)) == len(rows):
+        if self._rows_distinct(rows):
             self._correct[rows, lo : hi + 1] += c[:, :, 1]
             self._total[rows, lo : hi + 1] += c[:, :, 0] + c[:, :, 1]
         else:
@@ -145,6 +146,14 @@ class EpochCounts:
             np.add.at(self._total[:, lo : hi + 1], rows, c[:, :, 0] + c[:, :, 1])
         self.events += n
         return n
+
+    def _rows_distinct(self, rows: np.ndarray) -> bool:
+        """True when no row repeats, by scatter-then-gather into a scratch array (no sort)."""
+        if len(self._mark) < self.num_prompts:
+            self._mark = np.zeros(max(self.num_prompts, 2 * len(self._mark)), np.int64)
+        pos = np.arange(len(rows))
+        self._mark[rows] = pos
+        return bool((self._mark[rows] == pos).all())
 
     def add_counts(self, prompt_ids: list[str] | pa.Array, correct: np.ndarray, total: np.ndarray) -> None:
         """Add (P', E') count arrays for the given ids (used by merge and by imports)."""
@@ -227,10 +236,11 @@ class EpochCounts:
 
 
 def _to_numpy(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    # Per chunk: ChunkedArray.to_numpy would import pandas (half a second) on first use.
     if isinstance(col, pa.ChunkedArray):
         if col.num_chunks == 1:
             return col.chunk(0).to_numpy(zero_copy_only=False)
-        return col.to_numpy()
+        return np.concatenate([c.to_numpy(zero_copy_only=False) for c in col.chunks])
     return col.to_numpy(zero_copy_only=False)
 
 

@@ -19,16 +19,21 @@ _M3 = np.uint64(0x94D049BB133111EB)
 
 
 def hash_strings(arr: pa.Array, seed: int = 0) -> np.ndarray:
-    """64-bit hashes (never 0) of the strings of a string array without nulls, vectorized.
+    """One of the two 64-bit hashes of `hash_pair` (seed 0 or 1)."""
+    return hash_pair(arr)[seed]
+
+
+def hash_pair(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent 64-bit hashes (never 0) of each string of a string array without nulls, vectorized.
 
     Each string is read as little-endian 8-byte words straight from the Arrow data buffer (unaligned
-    windows, the last word masked to the string's length), so the hash of a string never depends on the
-    other strings of the batch. `seed` selects an independent second hash.
+    windows, the last word masked to the string's length), so a string's hash never depends on the other
+    strings of the batch. Both hashes mix the same words with different constants.
     """
     arr = _plain(arr)
     n = len(arr)
     if n == 0:
-        return np.zeros(0, np.uint64)
+        return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
     off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     bufs = arr.buffers()
     offsets = np.frombuffer(bufs[1], dtype=off_type, count=n + 1 + arr.offset)[arr.offset :].astype(np.int64)
@@ -38,25 +43,36 @@ def hash_strings(arr: pa.Array, seed: int = 0) -> np.ndarray:
     windows = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
     starts = offsets[:-1]
     lengths = offsets[1:] - starts
-    h = lengths.astype(np.uint64) * _M1 + np.uint64(seed) * _M3
+    shortest = int(lengths.min())
+    h1 = lengths.astype(np.uint64) * _M1
+    h2 = h1 ^ _M3
     max_words = int((lengths.max() + 7) // 8)
     with np.errstate(over="ignore"):
         for j in range(max_words):
-            remaining = lengths - 8 * j
-            active = remaining > 0
-            word = windows[np.where(active, starts + 8 * j, 0)]
-            short = remaining < 8
-            if short.any():
+            if shortest >= 8 * (j + 1):  # every string has a full word here: no masking
+                word = windows[starts + 8 * j]
+                active = None
+            else:
+                remaining = lengths - 8 * j
+                active = remaining > 0
+                word = windows[np.where(active, starts + 8 * j, 0)]
                 nbits = (np.clip(remaining, 0, 8) * 8).astype(np.uint64)
                 mask = np.where(nbits >= 64, ~np.uint64(0), (np.uint64(1) << (nbits & np.uint64(63))) - np.uint64(1))
-                word = word & mask
-            mixed = (h ^ word) * (_M2 if seed == 0 else _M3)
-            mixed ^= mixed >> np.uint64(31)
-            h = np.where(active, mixed, h)
-        h *= _M3 if seed == 0 else _M2
-        h ^= h >> np.uint64(29)
-    h[h == _EMPTY] = np.uint64(1)
-    return h
+                word &= mask
+            m1 = (h1 ^ word) * _M2
+            m1 ^= m1 >> np.uint64(31)
+            m2 = (h2 ^ word) * _M3
+            m2 ^= m2 >> np.uint64(29)
+            if active is None:
+                h1, h2 = m1, m2
+            else:
+                h1, h2 = np.where(active, m1, h1), np.where(active, m2, h2)
+        h1 *= _M3
+        h1 ^= h1 >> np.uint64(29)
+        h2 *= _M2
+        h2 ^= h2 >> np.uint64(31)
+    h1[h1 == _EMPTY] = np.uint64(1)
+    return h1, h2
 
 
 def _plain(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -78,7 +94,7 @@ class IdIndex:
 
     def __init__(self, ids: Iterable[str] = ()) -> None:
         self._cap = 1 << 10
-        self._table = np.full(self._cap, -1, np.int64)  # slot -> index, -1 = empty
+        self._table = np.full(self._cap, -1, np.int32)  # slot -> index, -1 = empty
         self._h1 = np.zeros(0, np.uint64)  # (n,) first hash of each index
         self._h2 = np.zeros(0, np.uint64)  # (n,) second hash (1-D arrays: 2-D row gathers are ~10x slower)
         self._chunks: list[pa.Array] = []  # the ids in index order
@@ -111,20 +127,25 @@ class IdIndex:
             raise ValueError("ids must not be null")
         if len(values) == 0:
             return np.zeros(0, np.int64)
-        h1, h2 = hash_strings(values, 0), hash_strings(values, 1)
+        h1, h2 = hash_pair(values)
         out = self._probe(h1, h2)
         miss = np.flatnonzero(out < 0)
         if len(miss) and add:
-            # Distinct new strings in first-occurrence order; repeats within `values` share an index.
-            key = np.stack([h1[miss], h2[miss]], axis=1)  # (m, 2)
-            _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
-            order = np.argsort(first, kind="stable")  # unique rows by first occurrence
-            rank = np.empty_like(order)
-            rank[order] = np.arange(len(order))
-            new_pos = miss[first[order]]
             base = self._n
-            self._append(values.take(pa.array(new_pos)), h1[new_pos], h2[new_pos])
-            out[miss] = base + rank[inverse.reshape(-1)]
+            if _all_distinct(h1[miss]):
+                # The common case (a Parquet dictionary): the misses are distinct new ids, in order.
+                self._append(values.take(pa.array(miss)), h1[miss], h2[miss])
+                out[miss] = base + np.arange(len(miss))
+            else:
+                # Repeats within `values` share one new index, numbered by first occurrence.
+                key = np.stack([h1[miss], h2[miss]], axis=1)  # (m, 2)
+                _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+                order = np.argsort(first, kind="stable")
+                rank = np.empty_like(order)
+                rank[order] = np.arange(len(order))
+                new_pos = miss[first[order]]
+                self._append(values.take(pa.array(new_pos)), h1[new_pos], h2[new_pos])
+                out[miss] = base + rank[inverse.reshape(-1)]
         return out
 
     def _append(self, strings: pa.Array, h1: np.ndarray, h2: np.ndarray) -> None:
@@ -136,7 +157,7 @@ class IdIndex:
         self._h2 = np.concatenate([self._h2, h2])
         while self._n * 2 > self._cap:
             self._cap *= 2
-            self._table = np.full(self._cap, -1, np.int64)
+            self._table = np.full(self._cap, -1, np.int32)
             if base:
                 self._insert(self._h1[:base], np.arange(base))
         self._insert(h1, np.arange(base, self._n))
@@ -166,9 +187,19 @@ class IdIndex:
         slot = (h1 & np.uint64(mask)).astype(np.int64)
         while len(idx):
             free = np.flatnonzero(self._table[slot] < 0)
-            _, win_local = np.unique(slot[free], return_index=True)  # one winner per free slot
-            win = free[win_local]
+            # One winner per free slot without sorting: scatter positions, read back who stayed.
+            self._table[slot[free]] = free
+            win = free[self._table[slot[free]] == free]
+            self._table[slot[free]] = -1
             self._table[slot[win]] = idx[win]
             rest = np.ones(len(idx), bool)
             rest[win] = False
             idx, h1, slot = idx[rest], h1[rest], (slot[rest] + 1) & mask
+
+
+def _all_distinct(h: np.ndarray) -> bool:
+    """True when the uint64 values are pairwise distinct (sorting a copy; only on the insert path)."""
+    if len(h) < 2:
+        return True
+    s = np.sort(h)
+    return bool((s[1:] != s[:-1]).all())
