@@ -46,7 +46,9 @@ class DataSection(_Section):
     eval_prompts: str | None = Field(None, description="Held-out prompts for greedy accuracy (optional).")
     eval_limit: int = Field(200, ge=1, description="Evaluate on at most this many held-out prompts.")
     answer_field: str = Field("answer", description="Field of a record holding its reference answer.")
-    template: str | None = Field(None, description="Prompt template name from limr.data.templates (None: raw).")
+    template: Literal["auto", "chat", "plain"] | None = Field(
+        "auto", description="limr.data.templates: auto (chat if the tokenizer has one), chat, plain; None: raw text."
+    )
     max_prompt_tokens: int = Field(1024, ge=1, description="Longer prompts are truncated from the left.")
 
 
@@ -59,7 +61,9 @@ class RolloutSection(_Section):
         "service", description="service: the Ray Serve rollout service (vLLM); local: HF generate in the worker."
     )
     app_name: str | None = Field(None, description="Use this running rollout Serve app instead of starting one.")
-    engine: dict[str, Any] = Field(default_factory=dict, description="Extra rollout-service arguments (RolloutArgs).")
+    service: dict[str, Any] = Field(
+        default_factory=dict, description="RolloutArgs overrides for the service a run starts (engine, replicas)."
+    )
 
 
 class AlgorithmSection(_Section):

@@ -51,7 +51,7 @@ def renderer(cfg: LearnerConfig, tokenizer):
         return lambda p: p
     from limr.data.templates import render_prompt
 
-    return lambda p: render_prompt(p, cfg.data.template, tokenizer)
+    return lambda p: render_prompt(p, tokenizer, cfg.data.template)
 
 
 def build_setup(cfg: LearnerConfig) -> RunSetup:

@@ -1,0 +1,100 @@
+"""The learner's adapter to the rollout service (limr.rollout.app): a Serve deployment handle in the cluster.
+
+Requests are chunked to the service's per-request limits and sent concurrently, so Serve spreads them
+over replicas and each replica's engine batches them. Weights travel as one `ray.put` of the actor's
+state_dict; the service loads it on one replica and every other replica follows (limr.rollout.sync).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from limr.learner.batch import Rollout
+from limr.learner.config import LearnerConfig
+from limr.learner.rollout_client import Sampling
+
+DEPLOYMENT = "rollout"
+
+
+class ServiceRollout:
+    shared = True  # one service for all ranks: rank 0 pushes weights
+
+    def __init__(self, app_name: str, max_prompts: int = 64, max_samples: int = 1024, deployment: str = DEPLOYMENT):
+        from ray import serve
+
+        self.handle = serve.get_deployment_handle(deployment, app_name=app_name)
+        self.max_prompts, self.max_samples = max_prompts, max_samples
+
+    @property
+    def weight_version(self) -> int:
+        return int(self.handle.weight_version.remote().result())
+
+    def generate(self, prompt_token_ids: list[list[int]], sampling: Sampling) -> list[Rollout]:
+        from limr.rollout.types import SamplingSpec
+
+        if not prompt_token_ids:
+            return []
+        # No per-request seed: vLLM seeds every prompt of a request alike, which would correlate samples
+        # of different prompts. Greedy requests are deterministic anyway.
+        spec = SamplingSpec(
+            n=sampling.n,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_new_tokens,
+            logprobs=True,
+        )
+        per = max(1, min(self.max_prompts, self.max_samples // sampling.n))
+        starts = list(range(0, len(prompt_token_ids), per))
+        pending = [self.handle.generate.remote(prompt_token_ids[s : s + per], spec) for s in starts]
+        out: list[Rollout] = []
+        for start, resp in zip(starts, pending, strict=True):
+            result = resp.result()
+            for j, pr in enumerate(result.results):
+                for k, s in enumerate(pr.samples):
+                    out.append(
+                        Rollout(
+                            prompt_index=start + j,
+                            sample=k,
+                            prompt_token_ids=list(pr.prompt_token_ids),
+                            response_token_ids=list(s.token_ids),
+                            response_logprobs=None if s.logprobs is None else [float(x) for x in s.logprobs],
+                            text=s.text,
+                            finish_reason=s.finish_reason,
+                            weight_version=result.weight_version,
+                        )
+                    )
+        return out
+
+    def update_weights(self, state_dict: dict[str, torch.Tensor]) -> int:
+        import ray
+
+        ref = ray.put(state_dict)
+        return int(self.handle.update_weights.remote([ref]).result())
+
+    def close(self) -> None:
+        pass
+
+
+def rollout_args(cfg: LearnerConfig, run_id: str) -> dict[str, Any]:
+    """RolloutArgs for the service a run starts: the actor's weights, logprobs of the sampling distribution
+    (so the learner can compare them with its own temperature-scaled logprobs), then the config's overrides."""
+    r = cfg.rollout
+    args: dict[str, Any] = {
+        "engine": {
+            "model": cfg.model.actor,
+            "max_model_len": cfg.data.max_prompt_tokens + r.max_new_tokens,
+            "logprobs_mode": "processed_logprobs",
+            "seed": cfg.run.seed,
+        },
+        "limits": {"max_tokens": r.max_new_tokens, "max_n": max(64, r.samples_per_prompt)},
+        "deployment_name": DEPLOYMENT,
+        "num_gpus": 1.0 if cfg.trainer.use_gpu else 0.0,
+    }
+    for key, value in r.service.items():
+        if isinstance(value, dict) and isinstance(args.get(key), dict):
+            args[key] = {**args[key], **value}
+        else:
+            args[key] = value
+    return args
