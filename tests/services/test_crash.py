@@ -1,0 +1,109 @@
+"""Crash test: SIGKILL `limr serve scorer` at random moments, many times, while a writer emits events.
+
+The final counts, scores and published dataset must equal those of an uninterrupted scorer over the same
+objects, bit for bit. The uninterrupted reference runs in-process on the same bucket with its own state
+prefix, so both read exactly the same immutable event objects.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import threading
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from limr.store import ObjectNotFound, open_store
+from services.scorer.checkpoint import load_checkpoint
+from services.scorer.config import ScorerSettings
+from services.scorer.ingest import Ingestor
+from services.scorer.policy import PublishPolicy
+from services.scorer.publish import list_datasets, read_manifest
+from services.scorer.selecting import read_scores_snapshot, score_counts
+from tests.services.conftest import Service, service_env
+
+pytestmark = pytest.mark.slow
+MIN_KILLS = 15
+
+
+def _progress(store) -> int:
+    try:
+        return json.loads(store.get("scorer/status/crash.json"))["objects"]
+    except ObjectNotFound:
+        return 0
+
+
+def test_sigkill_at_random_moments_changes_nothing(s3_uri, run_writer, tmp_path):
+    store = open_store(s3_uri)
+    rng = random.Random(1234)
+    w = run_writer(store, "crash", prompts=200, epochs=6, samples=4, steps_per_epoch=100, seed=11)
+    total = w.epochs * w.steps_per_epoch
+    w.start()
+    steps = list(w.steps())
+    for epoch, step in steps[:400]:  # a backlog to catch up on, then a writer that keeps emitting
+        w.write_step(epoch, step)
+
+    def write_rest() -> None:
+        for epoch, step in steps[400:]:
+            w.write_step(epoch, step)
+            time.sleep(0.05)
+
+    writer = threading.Thread(target=write_rest, daemon=True)
+    args = ["scorer", "--store", s3_uri, "--poll-interval", "0.1", "--checkpoint-every", "3",
+            "--policy", "name=crash-{run},threshold=0.5"]  # fmt: skip
+    env = service_env()
+    kills = 0
+    writer.start()
+    deadline = time.monotonic() + 150
+    while kills < MIN_KILLS and time.monotonic() < deadline:
+        before = _progress(store)
+        if before >= total:
+            break
+        svc = Service(args, env, tmp_path / "scorer.log")
+        # Wait until this life makes progress (it is ingesting), then kill it at a random moment.
+        t0 = time.monotonic()
+        while _progress(store) == before and time.monotonic() - t0 < 10 and svc.proc.poll() is None:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.3))
+        alive = svc.proc.poll() is None
+        svc.kill()
+        svc.stop()
+        if alive and _progress(store) < total:
+            kills += 1
+    writer.join(60)
+    assert kills >= MIN_KILLS, f"only {kills} kills landed during ingestion"
+    # A last life finishes the job.
+    svc = Service(args, env, tmp_path / "scorer.log")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = json.loads(store.get("scorer/status/crash.json"))
+            if status["objects"] == total and status["scored_epochs"] == 6:
+                break
+            time.sleep(0.1)
+    finally:
+        svc.stop()
+
+    ref_settings = ScorerSettings(store=s3_uri, state_prefix="ref", notifications="off",
+                                  policies=(PublishPolicy(name="ref-{run}", threshold=0.5),))  # fmt: skip
+    Ingestor(store, ref_settings).poll_once()
+    crashed, ref = load_checkpoint(store, "scorer", "crash"), load_checkpoint(store, "ref", "crash")
+    assert crashed.ingested == ref.ingested == set(w.keys) and not crashed.quarantined
+    assert crashed.events == ref.events == 200 * 6 * 4
+    assert crashed.counts.to_bytes() == ref.counts.to_bytes()  # exact integer counts: none lost or doubled
+    a, b = score_counts(crashed.counts, 6), score_counts(ref.counts, 6)
+    assert a.prompt_ids == b.prompt_ids and a.scores.tobytes() == b.scores.tobytes()  # bit for bit
+    snap_a, snap_b = read_scores_snapshot(store, "scorer", "crash"), read_scores_snapshot(store, "ref", "crash")
+    assert snap_a.column("score").to_pylist() == snap_b.column("score").to_pylist()
+    # Every published version is complete and consecutive; the last one equals the reference's.
+    versions = list_datasets(store)["crash-crash"]
+    assert versions == list(range(1, len(versions) + 1))
+    last = read_manifest(store, "crash-crash", versions[-1])
+    assert last["epochs_used"] == 6
+    assert last["content_hash"] == read_manifest(store, "ref-crash", 1)["content_hash"]
+    got = pq.read_table(io.BytesIO(store.get(f"datasets/crash-crash/v{versions[-1]}/data.parquet")))
+    assert got.equals(pq.read_table(io.BytesIO(store.get("datasets/ref-crash/v1/data.parquet"))))
+    print(f"crash test: {kills} SIGKILLs during ingestion of {total} objects; {len(versions)} versions published")
