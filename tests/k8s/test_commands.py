@@ -165,6 +165,11 @@ def test_should_load_the_mounted_train_config_with_the_learners_loader(render, v
     assert cfg.name == "limr" and cfg.model.actor == yaml.safe_load(config.read_text())["model"]["actor"]
     assert cfg.data.prompts and cfg.data.prompts.startswith("/models/")
     assert cfg.metrics.port == 9464
+    # the rollout service the run starts in the cluster gets arguments the typed builder accepts
+    from limr.learner.service_rollout import rollout_args
+    from limr.rollout.config import RolloutArgs
+
+    assert RolloutArgs.model_validate(rollout_args(cfg, "run")).engine.model == cfg.model.actor
 
 
 def test_should_keep_the_gpu_values_in_step_with_the_learners_paper_config(render, tmp_path):
