@@ -1,0 +1,107 @@
+"""`limr serve scorer|datasets` configuration errors and the `limr datasets ...` client against a live API."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+import typer
+import uvicorn
+from typer.testing import CliRunner
+
+from limr.cli.main import app
+from limr.cli.serve_services import parse_policy
+from limr.store import open_store
+from services.datasets.config import DatasetsSettings
+from services.datasets.main import create_app
+from services.scorer.config import ScorerSettings
+from services.scorer.ingest import Ingestor
+from tests.support.s3server import free_port
+
+runner = CliRunner()
+TOKEN = "cli-token"
+
+
+def test_parse_policy():
+    assert parse_policy("name={run}-top,top_k=5, strategy=linear") == {
+        "name": "{run}-top",
+        "top_k": "5",
+        "strategy": "linear",
+    }
+    assert parse_policy('{"name": "x", "threshold": 0.6}') == {"name": "x", "threshold": 0.6}
+    for bad in ("name", "{not json", "[1]"):
+        with pytest.raises(typer.BadParameter):
+            parse_policy(bad)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["scorer", "--poll-interval", "-1"], "poll_interval_s"),
+        (["scorer", "--policy", "name=x,threshold=0.5,top_k=3"], "exactly one"),
+        (["scorer", "--policy", "name=x,threshold=abc"], "threshold"),
+        (["scorer", "--state-prefix", "runs"], "state_prefix"),
+        (["datasets", "--port", "99999"], "port"),
+    ],
+)
+def test_serve_rejects_bad_configuration(args, message, tmp_path):
+    result = runner.invoke(app, ["serve", *args, "--store", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "invalid configuration" in result.output and message in result.output
+
+
+@pytest.fixture
+def live_api(s3_uri, run_writer):
+    store = open_store(s3_uri)
+    run_writer(store, "cli", prompts=16, epochs=2, steps_per_epoch=2).write_all()
+    Ingestor(store, ScorerSettings(store=s3_uri, notifications="off")).poll_once()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(DatasetsSettings(store=s3_uri, api_token=TOKEN)), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def _cli(url, *args, token=None):
+    env = {"LIMR_DATASETS_URL": url, "LIMR_API_TOKEN": token or ""}
+    return runner.invoke(app, ["datasets", *args], env=env)
+
+
+def test_client_commands(live_api, tmp_path):
+    listing = _cli(live_api, "list")
+    assert listing.exit_code == 0 and json.loads(listing.output)[0]["name"] == "cli-lim-0.6"
+    assert json.loads(_cli(live_api, "versions", "cli-lim-0.6").output) == [1]
+    assert json.loads(_cli(live_api, "show", "cli-lim-0.6").output)["run"] == "cli"
+    assert json.loads(_cli(live_api, "runs").output)[0]["run_id"] == "cli"
+    assert json.loads(_cli(live_api, "run", "cli").output)["events"] == 16 * 2 * 4
+    top = json.loads(_cli(live_api, "scores", "cli", "--limit", "3").output)["items"]
+    assert len(top) == 3 and top[0]["score"] >= top[2]["score"]
+
+    denied = _cli(live_api, "publish", "cli-top", "--run", "cli", "--top-k", "4")
+    assert denied.exit_code == 1 and "HTTP 401" in denied.output
+    made = _cli(live_api, "publish", "cli-lim-0.6", "--run", "cli", "--top-k", "4", token=TOKEN)
+    assert made.exit_code == 0 and "published cli-lim-0.6 v2: 4 prompts" in made.output
+    again = _cli(live_api, "publish", "cli-lim-0.6", "--run", "cli", "--top-k", "4", token=TOKEN)
+    assert "unchanged, existing cli-lim-0.6 v2" in again.output
+    diff = json.loads(_cli(live_api, "diff", "cli-lim-0.6", "1", "2").output)
+    assert diff["from_version"] == 1 and diff["to_version"] == 2
+
+    out = tmp_path / "v2.parquet"
+    assert (
+        _cli(live_api, "download", "cli-lim-0.6", "-v", "2", "--format", "parquet", "--out", str(out)).exit_code == 0
+    )
+    assert out.read_bytes()[:4] == b"PAR1"
+    missing = tmp_path / "missing.jsonl"
+    failed = _cli(live_api, "download", "cli-lim-0.6", "-v", "9", "--out", str(missing))
+    assert failed.exit_code == 1 and "HTTP 404" in failed.output
+    assert list(tmp_path.iterdir()) == [out]  # no partial file left behind
+    down = _cli("http://127.0.0.1:9", "list")
+    assert down.exit_code == 1 and "error:" in down.output
