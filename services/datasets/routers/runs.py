@@ -24,7 +24,21 @@ RunId = Annotated[str, Path(pattern=RUN_ID_RE.pattern, description="run id")]
 Limit = Annotated[int, Query(ge=1, le=100_000, description="page size (capped by the server's max)")]
 Offset = Annotated[int, Query(ge=0, le=10**12)]
 _cache_lock = threading.Lock()
-_snapshots: dict[tuple[str, str], tuple[tuple[float, int], pa.Table]] = {}
+_snapshots: dict[tuple[str, str], tuple[tuple[float, int], Snapshot]] = {}
+
+
+class Snapshot:
+    """A scores snapshot decoded once: Python lists for filtering/sorting, an index for trajectories."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self.ids: list[str] = table.column("prompt_id").to_pylist()
+        self.scores: list[float | None] = table.column("score").to_pylist()
+        self.left_out: list[str | None] = table.column("left_out").to_pylist()
+        self.row = {pid: i for i, pid in enumerate(self.ids)}
+        meta = table.schema.metadata or {}
+        self.epochs = int(meta.get(b"epochs", b"0"))
+        self.r_avg = [float(x) for x in meta.get(b"r_avg", b"").decode().split(",") if x]
 
 
 def _page(total: int, limit: int, offset: int, settings: DatasetsSettings) -> tuple[int, int | None]:
@@ -71,7 +85,7 @@ def run_progress(
     return RunProgress(**summary.model_dump(), scored=True, **fields)
 
 
-def _snapshot(store: ObjectStore, settings: DatasetsSettings, run_id: str) -> pa.Table:
+def _snapshot(store: ObjectStore, settings: DatasetsSettings, run_id: str) -> Snapshot:
     """The scorer's scores snapshot, cached until the object changes."""
     key = snapshot_key(settings.state_prefix, run_id)
     info = next((i for i in store.list(key) if i.key == key), None)
@@ -84,10 +98,10 @@ def _snapshot(store: ObjectStore, settings: DatasetsSettings, run_id: str) -> pa
         hit = _snapshots.get((store.uri, key))
         if hit and hit[0] == stamp:
             return hit[1]
-    table = read_scores_snapshot(store, settings.state_prefix, run_id)
+    snap = Snapshot(read_scores_snapshot(store, settings.state_prefix, run_id))
     with _cache_lock:
-        _snapshots[(store.uri, key)] = (stamp, table)
-    return table
+        _snapshots[(store.uri, key)] = (stamp, snap)
+    return snap
 
 
 @router.get("/{run_id}/scores", response_model=ScorePage)
@@ -102,13 +116,10 @@ def scores(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> ScorePage:
-    table = _snapshot(store, settings, run_id)
-    ids = table.column("prompt_id").to_pylist()
-    vals = table.column("score").to_pylist()
-    reasons = table.column("left_out").to_pylist()
+    snap = _snapshot(store, settings, run_id)
     rows = [
         (pid, s, why)
-        for pid, s, why in zip(ids, vals, reasons, strict=True)
+        for pid, s, why in zip(snap.ids, snap.scores, snap.left_out, strict=True)
         if (s is None and include_left_out and min_score is None and max_score is None)
         or (s is not None and (min_score is None or s >= min_score) and (max_score is None or s <= max_score))
     ]
@@ -119,9 +130,8 @@ def scores(
         rows.sort(key=lambda r: (r[1] is None, sign * (r[1] or 0.0), r[0]))
     limit, nxt = _page(len(rows), limit, offset, settings)
     items = [ScoreItem(prompt_id=p, score=s, left_out=w) for p, s, w in rows[offset : offset + limit]]
-    epochs = int(table.schema.metadata.get(b"epochs", b"0"))
     return ScorePage(
-        run_id=run_id, epochs=epochs, total=len(rows), limit=limit, offset=offset, next_offset=nxt, items=items
+        run_id=run_id, epochs=snap.epochs, total=len(rows), limit=limit, offset=offset, next_offset=nxt, items=items
     )
 
 
@@ -132,15 +142,11 @@ def trajectory(
     run_id: RunId,
     prompt_id: Annotated[str, Path(min_length=1, max_length=512)],
 ) -> Trajectory:
-    table = _snapshot(store, settings, run_id)
-    ids = table.column("prompt_id").to_pylist()
-    try:
-        i = ids.index(prompt_id)
-    except ValueError:
-        raise HTTPException(404, f"run {run_id!r} has no prompt {prompt_id!r}") from None
-    row = table.slice(i, 1).to_pylist()[0]
-    meta = table.schema.metadata or {}
-    r_avg = [float(x) for x in meta.get(b"r_avg", b"").decode().split(",") if x]
+    snap = _snapshot(store, settings, run_id)
+    i = snap.row.get(prompt_id)
+    if i is None:
+        raise HTTPException(404, f"run {run_id!r} has no prompt {prompt_id!r}")
+    row = snap.table.slice(i, 1).to_pylist()[0]
     acc = [c / t if t else None for c, t in zip(row["correct"], row["total"], strict=True)]
     score = row["score"] if row["score"] is None or math.isfinite(row["score"]) else None
     return Trajectory(
@@ -148,9 +154,9 @@ def trajectory(
         prompt_id=prompt_id,
         score=score,
         left_out=row["left_out"],
-        epochs=int(meta.get(b"epochs", b"0")),
+        epochs=snap.epochs,
         correct=row["correct"],
         total=row["total"],
         accuracy=acc,
-        r_avg=r_avg,
+        r_avg=snap.r_avg,
     )
