@@ -218,5 +218,18 @@ def test_should_generate_the_kind_prompt_pool_with_the_init_command(render, tmp_
     config = yaml.safe_load(one(render("values-kind.yaml"), "ConfigMap", "limr-config")["data"]["train.yaml"])
     train = load_pool(config["data"]["prompts"].replace("/models/", f"{tmp_path}/"))
     held_out = load_pool(config["data"]["eval_prompts"].replace("/models/", f"{tmp_path}/"))
-    assert (len(train.ids), len(held_out.ids)) == (256, 64)
+    assert (len(train.ids), len(held_out.ids)) == (64, 32)
     assert not set(train.ids) & set(held_out.ids)
+
+
+def test_should_train_whole_epochs_on_kind_so_the_scorer_can_publish(render, tmp_path):
+    from limr.learner.config import load_config
+
+    objects = render("values-kind.yaml")
+    config = tmp_path / "train.yaml"
+    config.write_text(one(objects, "ConfigMap", "limr-config")["data"]["train.yaml"])
+    init = one(objects, "RayCluster")["spec"]["headGroupSpec"]["template"]["spec"]["initContainers"]
+    args = next(c["args"] for c in init if c["name"] == "synthetic-pool")
+    pool_size = int(args[args.index("--n-train") + 1])
+    derived = load_config(config).derive(pool_size)
+    assert derived.total_steps == 2 * derived.steps_per_epoch  # two complete epochs of events
