@@ -124,9 +124,10 @@ def write_run_start(setup: RunSetup) -> None:
 def save(setup: RunSetup, trainer, ctx: DistCtx, done_steps: int) -> dict[str, Any]:
     """Checkpoint after `done_steps` completed steps (rank 0 writes; others wait). Returns the pointer."""
     key = None
+    trainer_state = trainer.state_dict()  # every rank: a collective under FSDP
     if ctx.is_main:
         state = {
-            "trainer": trainer.state_dict(),
+            "trainer": trainer_state,
             "loop": {"step": done_steps, "fingerprint": setup.plan.fingerprint(), "run_id": setup.run_id},
         }
         key = save_checkpoint(setup.store, setup.run_id, done_steps, state)

@@ -236,19 +236,48 @@ class PPOTrainer:
         return self._full_state(self.actor)
 
     def _full_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
-        if self.cfg.trainer.strategy == "fsdp" and self.ctx.distributed:
+        if self._fsdp():
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
             return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
         return {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
 
+    def _fsdp(self) -> bool:
+        return self.cfg.trainer.strategy == "fsdp" and self.ctx.distributed
+
+    def _optim_state(self, model: nn.Module, opt: torch.optim.Optimizer) -> dict[str, Any]:
+        if self._fsdp():  # gathered to full (unsharded) tensors on CPU; a collective on every rank
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+            return get_optimizer_state_dict(
+                model, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+            )
+        return opt.state_dict()
+
+    def _load_model(self, model: nn.Module, state: dict[str, Any]) -> None:
+        if self._fsdp():
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+            set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True))
+        else:
+            unwrap(model).load_state_dict(state)
+
+    def _load_optim(self, model: nn.Module, opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+        if self._fsdp():
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+            set_optimizer_state_dict(model, opt, state, options=StateDictOptions(full_state_dict=True))
+        else:
+            opt.load_state_dict(state)
+
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue training exactly (models, optimizers, schedulers, controllers)."""
-        if self.cfg.trainer.strategy == "fsdp" and self.ctx.distributed:
-            raise NotImplementedError("checkpointing FSDP optimizer state: use strategy 'ddp' (issue: limr learner)")
+        """Everything needed to continue training exactly (models, optimizers, schedulers, controllers).
+
+        Every rank must call it (FSDP gathers shards); only rank 0's copy is complete and saved.
+        """
         state: dict[str, Any] = {
             "actor": self._full_state(self.actor),
-            "actor_opt": self.actor_opt.state_dict(),
+            "actor_opt": self._optim_state(self.actor, self.actor_opt),
             "actor_sched": self.actor_sched.state_dict(),
             "kl_ctl": self.kl_ctl.state_dict(),
             "reward_moments": vars(self.reward_moments).copy(),
@@ -257,19 +286,19 @@ class PPOTrainer:
         if self.critic is not None:
             state.update(
                 critic=self._full_state(self.critic),
-                critic_opt=self.critic_opt.state_dict(),
+                critic_opt=self._optim_state(self.critic, self.critic_opt),
                 critic_sched=self.critic_sched.state_dict(),
             )
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        unwrap(self.actor).load_state_dict(state["actor"])
-        self.actor_opt.load_state_dict(state["actor_opt"])
+        self._load_model(self.actor, state["actor"])
+        self._load_optim(self.actor, self.actor_opt, state["actor_opt"])
         self.actor_sched.load_state_dict(state["actor_sched"])
         self.kl_ctl.load_state_dict(state["kl_ctl"])
         self.reward_moments = RunningMoments(**state["reward_moments"])
         self.optimizer_step = int(state["optimizer_step"])
         if self.critic is not None:
-            unwrap(self.critic).load_state_dict(state["critic"])
-            self.critic_opt.load_state_dict(state["critic_opt"])
+            self._load_model(self.critic, state["critic"])
+            self._load_optim(self.critic, self.critic_opt, state["critic_opt"])
             self.critic_sched.load_state_dict(state["critic_sched"])

@@ -1,0 +1,156 @@
+"""Time per learner step, split into rollout / reward / experience / update / weight sync / events, as JSON.
+
+Runs the real loop (limr.learner.loop.train) for --warmup + --steps steps in this process (one rank),
+generating through the rollout service on a local Ray head (vLLM behind Serve) or, with --backend local,
+through HF generate. Without --model/--prompts it builds a tiny model and a synthetic pool in a temp dir.
+
+    python benchmarks/train_step.py --config configs/tiny-cpu.yaml --steps 3 --out train_step.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PHASES = ("rollout", "reward", "experience", "update", "weight_sync", "events")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", default=str(REPO / "configs" / "tiny-cpu.yaml"))
+    p.add_argument("--model", help="Actor directory (default: a fresh tiny model).")
+    p.add_argument("--prompts", help="Prompt pool (default: synthetic problems).")
+    p.add_argument("--backend", choices=("service", "local"), default="service")
+    p.add_argument("--steps", type=int, default=3, help="Timed steps.")
+    p.add_argument("--warmup", type=int, default=1, help="Untimed steps first (engine warm-up).")
+    p.add_argument("--set", action="append", default=[], help="Config override key=value (YAML value).")
+    p.add_argument("--out", help="Also write the JSON here.")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str]) -> dict:
+    import torch
+    import yaml
+
+    from limr.learner.config import load_config
+    from limr.learner.dist import DistCtx
+    from limr.learner.loop import train
+    from limr.learner.setup import build_setup
+
+    args = parse(argv)
+    work = Path(tempfile.mkdtemp(prefix="limr-bench-"))
+    model = args.model or str(_tiny_model(work))
+    prompts = args.prompts or str(_pool(work))
+    overrides = {
+        "model.actor": model,
+        "data.prompts": prompts,
+        "data.eval_prompts": None,
+        "run.run_id": "bench",
+        "run.store": str(work / "store"),
+        "run.max_steps": args.warmup + args.steps,
+        "run.epochs": 1000,
+        "run.checkpoint_every": 10**6,
+        "run.output_dir": None,
+        "rollout.backend": args.backend,
+        "trainer.num_workers": 1,
+        "metrics.progress": False,
+        "metrics.port": 0,
+    }
+    for item in args.set:
+        k, _, v = item.partition("=")
+        overrides[k] = yaml.safe_load(v)
+    cfg = load_config(args.config, overrides)
+    setup = build_setup(cfg)
+    ctx = DistCtx(device=torch.device("cuda" if cfg.trainer.use_gpu else "cpu"))
+    if cfg.trainer.torch_threads:
+        torch.set_num_threads(cfg.trainer.torch_threads)
+    steps: list[dict[str, float]] = []
+    client, stop = _client(cfg, setup, ctx, args.backend)
+    t0 = time.perf_counter()
+    try:
+        train(cfg, ctx, setup, client, None, lambda m, _p: steps.append(dict(m)))
+    finally:
+        stop()
+    timed = steps[args.warmup :]
+    out = {
+        "benchmark": "train_step",
+        "backend": args.backend,
+        "device": _device(cfg),
+        "config": str(args.config),
+        "model": model,
+        "timed_steps": len(timed),
+        "prompts_per_step": cfg.batch.rollout_batch_size,
+        "samples_per_step": int(statistics.mean(s["n_samples"] for s in timed)),
+        "seconds_per_step": {
+            "total": _mean(timed, "perf/step_seconds"),
+            **{ph: _mean(timed, f"time/{ph}") for ph in PHASES},
+        },
+        "share": {ph: _mean(timed, f"time/{ph}") / _mean(timed, "perf/step_seconds") for ph in PHASES},
+        "generated_tokens_per_second": _mean(timed, "perf/tokens_per_second"),
+        "mean_response_tokens": _mean(timed, "rollout/response_length"),
+        "wall_seconds": time.perf_counter() - t0,
+    }
+    text = json.dumps(out, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return out
+
+
+def _client(cfg, setup, ctx, backend: str):
+    from limr.learner.worker import make_client
+
+    if backend == "local":
+        c = make_client(cfg, setup, ctx)
+        return c, c.close
+    import ray
+    from ray import serve
+
+    from limr.learner.service_rollout import ServiceRollout, rollout_args
+    from limr.rollout.app import build_app
+
+    ray.init(num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False)
+    serve.run(build_app(rollout_args(cfg, "bench")), name="limr-bench-rollout", route_prefix="/limr-bench-rollout")
+
+    def stop() -> None:
+        serve.delete("limr-bench-rollout")
+        ray.shutdown()
+
+    return ServiceRollout("limr-bench-rollout"), stop
+
+
+def _tiny_model(work: Path) -> Path:
+    from limr.model.tiny import init_tiny_model
+
+    return init_tiny_model(work / "tiny", seed=0)
+
+
+def _pool(work: Path) -> Path:
+    from limr.tasks.synthetic import SyntheticConfig, make_splits, write_jsonl
+
+    train, _ = make_splits(SyntheticConfig(n_train=512, n_test=0))
+    return write_jsonl(train, work / "train.jsonl")
+
+
+def _mean(rows: list[dict[str, float]], key: str) -> float:
+    return statistics.mean(r.get(key, 0.0) for r in rows) if rows else float("nan")
+
+
+def _device(cfg) -> str:
+    import torch
+
+    if cfg.trainer.use_gpu and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"cpu ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
