@@ -369,3 +369,12 @@ def test_should_tell_the_user_how_to_submit_a_job_and_query_datasets(helm, tmp_p
     assert "port-forward svc/limr-ray-head-svc 8265:8265" in notes
     assert "port-forward svc/limr-datasets 8080:8080" in notes and "curl $LIMR_API/v1/datasets" in notes
     assert "get secret limr-api" in notes
+
+
+def test_should_keep_the_learner_metrics_port_and_the_scraped_port_equal(helm, render):
+    proc = v.helm("template", "limr", str(v.CHART), "--set", "train.config.metrics.port=9400")
+    assert proc.returncode != 0 and "must equal ray.trainMetricsPort" in proc.stderr
+    objects = render("values-kind.yaml", set=("ray.trainMetricsPort=9400", "train.config.metrics.port=9400"))
+    assert yaml.safe_load(one(objects, "ConfigMap", "limr-config")["data"]["train.yaml"])["metrics"]["port"] == 9400
+    head = one(objects, "RayCluster")["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    assert {"name": "train-metrics", "containerPort": 9400} in head["ports"]
