@@ -34,14 +34,26 @@ class EpochCounts:
     has no samples in an epoch, which is what `limr.algo.lim.fill_missing_epochs` expects.
     """
 
-    def __init__(self, prompt_ids: list[str] | None = None, num_epochs: int = 0) -> None:
+    def __init__(
+        self,
+        prompt_ids: list[str] | None = None,
+        num_epochs: int = 0,
+        expected_prompts: int = 0,
+        expected_epochs: int = 0,
+    ) -> None:
+        """`expected_*` are capacity hints only (no effect on results): they avoid regrowing large arrays."""
         self._index = IdIndex(prompt_ids or [])
+        self._index.reserve(expected_prompts)
         self._epochs = int(num_epochs)
         n = len(self._index)
-        self._correct = np.zeros((max(n, 16), max(self._epochs, 1)), np.int64)  # capacity; used: [:P, :E]
-        self._total = np.zeros_like(self._correct)
+        # Stored epoch-major, (E_cap, P_cap): an events object usually holds one epoch, and adding it is then a
+        # 1-D scatter into one contiguous row. `correct`/`total` expose (P, E) views.
+        cap = (max(self._epochs, expected_epochs, 1), max(n, expected_prompts, 16))
+        self._c = np.zeros(cap, np.int64)
+        self._t = np.zeros_like(self._c)
         self.events = 0  # rows counted
         self._mark = np.zeros(0, np.int64)  # scratch for _rows_distinct
+        self._scratch = np.zeros(0, np.int64)  # scratch for the per-table codes
 
     # ---- shape and views -------------------------------------------------------------------------------
     @property
@@ -81,15 +93,25 @@ class EpochCounts:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(total > 0, self.correct / np.maximum(total, 1), np.nan)
 
+    @property
+    def _correct(self) -> np.ndarray:
+        return self._c.T  # (P_cap, E_cap) view
+
+    @property
+    def _total(self) -> np.ndarray:
+        return self._t.T
+
     def _reserve(self, prompts: int, epochs: int) -> None:
-        cap_p, cap_e = self._correct.shape
+        cap_e, cap_p = self._c.shape
         if prompts <= cap_p and epochs <= cap_e:
             return
-        new_p = cap_p if prompts <= cap_p else max(prompts, cap_p * 2)
-        new_e = cap_e if epochs <= cap_e else max(epochs, cap_e * 2)
-        for name in ("_correct", "_total"):
+        # Prompts grow by half (a pool is seen in its first epoch, then stays); epochs in steps of 4, since
+        # every spare epoch column costs P x 16 bytes.
+        new_p = cap_p if prompts <= cap_p else max(prompts, cap_p * 3 // 2)
+        new_e = cap_e if epochs <= cap_e else -(-epochs // 4) * 4
+        for name in ("_c", "_t"):
             old = getattr(self, name)
-            new = np.zeros((new_p, new_e), np.int64)
+            new = np.zeros((new_e, new_p), np.int64)
             new[: old.shape[0], : old.shape[1]] = old
             setattr(self, name, new)
 
@@ -117,33 +139,43 @@ class EpochCounts:
             if col.null_count:
                 row = _first_null(col)
                 raise EventDataError(f"{where}: column {name!r} is null at row {row}")
-        codes, dictionary = _dictionary_codes(pid, where)  # (n,) int64 codes into dictionary
-        epoch = _to_numpy(epoch_col).astype(np.int64, copy=False)
-        lo, hi = int(epoch.min()), int(epoch.max())
+        if not _is_string_like(pid.type):
+            raise EventDataError(f"{where}: column 'prompt_id' has type {pid.type}, expected string")
+        mm = pc.min_max(epoch_col).as_py()  # no copy: most objects hold a single epoch
+        lo, hi = int(mm["min"]), int(mm["max"])
         if lo < 0 or hi >= MAX_EPOCHS:
+            epoch = _to_numpy(epoch_col)
             bad = int(np.flatnonzero((epoch < 0) | (epoch >= MAX_EPOCHS))[0])
             raise EventDataError(f"{where}: column 'epoch' has invalid value {int(epoch[bad])} at row {bad}")
-        correct = _to_numpy(correct_col)
+        codes, dictionary = _dictionary_codes(pid)  # (n,) int32/int64 codes into dictionary
+        correct = _to_numpy(correct_col)  # (n,) bool
         span = hi - lo + 1
         d = len(dictionary)
         # One code per (dictionary entry, epoch in table, correct): a single bincount counts the table.
-        code = codes * (2 * span)
+        if len(self._scratch) < n:
+            self._scratch = np.empty(max(n, len(self._scratch) * 3 // 2), np.int64)
+        code = self._scratch[:n]
+        np.multiply(codes, 2 * span, out=code)
         if span > 1:
-            code += (epoch - lo) * 2
-        code += correct
+            code += (_to_numpy(epoch_col).astype(np.int64) - lo) * 2
+        np.add(code, correct, out=code)
         counts = np.bincount(code, minlength=2 * span * d).reshape(d, span, 2)
-        used = counts.sum(axis=(1, 2)) > 0  # dictionary entries actually referenced
-        rows = self._index.lookup(dictionary.filter(pa.array(used)) if not used.all() else dictionary)
+        ok = counts[:, :, 1]  # (d, span) correct samples
+        tot = counts[:, :, 0] + ok  # (d, span) samples
+        used = tot[:, 0] > 0 if span == 1 else tot.any(axis=1)  # dictionary entries actually referenced
+        if not used.all():
+            dictionary, ok, tot = dictionary.filter(pa.array(used)), ok[used], tot[used]
+        rows = self._index.lookup(dictionary)
         self._reserve(len(self._index), hi + 1)
         self._epochs = max(self._epochs, hi + 1)
-        c = counts[used] if not used.all() else counts
         # Distinct dictionary entries can name the same prompt (an unnormalized dictionary): add.at then.
         if self._rows_distinct(rows):
-            self._correct[rows, lo : hi + 1] += c[:, :, 1]
-            self._total[rows, lo : hi + 1] += c[:, :, 0] + c[:, :, 1]
+            for k in range(span):
+                self._c[lo + k, rows] += ok[:, k]
+                self._t[lo + k, rows] += tot[:, k]
         else:
-            np.add.at(self._correct[:, lo : hi + 1], rows, c[:, :, 1])
-            np.add.at(self._total[:, lo : hi + 1], rows, c[:, :, 0] + c[:, :, 1])
+            np.add.at(self._correct[:, lo : hi + 1], rows, ok)
+            np.add.at(self._total[:, lo : hi + 1], rows, tot)
         self.events += n
         return n
 
@@ -249,18 +281,20 @@ def _first_null(col: pa.ChunkedArray | pa.Array) -> int:
     return int(np.flatnonzero(_to_numpy(mask))[0])
 
 
-def _dictionary_codes(col: pa.ChunkedArray | pa.Array, where: str) -> tuple[np.ndarray, pa.Array]:
-    """Codes (n,) int64 into one dictionary for a prompt_id column, dictionary-encoded or plain."""
+def _is_string_like(t: pa.DataType) -> bool:
+    value_type = t.value_type if pa.types.is_dictionary(t) else t
+    return pa.types.is_string(value_type) or pa.types.is_large_string(value_type)
+
+
+def _dictionary_codes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Codes (n,) into one dictionary for a prompt_id column, dictionary-encoded or plain."""
     chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
-    value_type = col.type.value_type if pa.types.is_dictionary(col.type) else col.type
-    if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
-        raise EventDataError(f"{where}: column 'prompt_id' has type {col.type}, expected string")
     if not pa.types.is_dictionary(col.type):
         encoded = pc.dictionary_encode(pa.chunked_array(chunks, col.type)).combine_chunks()
-        return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
+        return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary
     if len(chunks) == 1:
         c = chunks[0]
-        return c.indices.to_numpy(zero_copy_only=False).astype(np.int64), c.dictionary
+        return c.indices.to_numpy(zero_copy_only=False), c.dictionary
     # Several chunks, each with its own dictionary: concatenate dictionaries and offset the codes.
     parts, offset, dicts = [], 0, []
     for c in chunks:

@@ -86,23 +86,27 @@ def _plain(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
 class IdIndex:
     """Insert-ordered map of distinct strings to 0..n-1.
 
-    Identity is the pair of independent 64-bit hashes (`hash_strings` seeds 0 and 1): the open-addressing
-    table maps a slot (low bits of the first hash) to an index, and a hit needs both hashes of that index to
-    match. Two different ids are confused only on a full 128-bit collision (about n^2 / 2^129: ~1e-27 for
-    a million ids), the standard content-hash identity that Git and object stores rely on.
+    Identity is the pair of independent 64-bit hashes of `hash_pair`: an open-addressing table (linear
+    probing, load factor <= 1/2) whose slots hold both hashes and the index side by side, so a lookup is
+    about one cache miss. Two different ids are confused only on a full 128-bit collision (about
+    n^2 / 2^129: ~1e-27 for a million ids), the content-hash identity Git and object stores rely on.
     """
 
+    _SLOT = np.dtype([("h1", "<u8"), ("h2", "<u8"), ("idx", "<i8")])  # h1 == 0 marks an empty slot
+
     def __init__(self, ids: Iterable[str] = ()) -> None:
-        self._cap = 1 << 10
-        self._table = np.full(self._cap, -1, np.int32)  # slot -> index, -1 = empty
-        self._h1 = np.zeros(0, np.uint64)  # (n,) first hash of each index
-        self._h2 = np.zeros(0, np.uint64)  # (n,) second hash (1-D arrays: 2-D row gathers are ~10x slower)
         self._chunks: list[pa.Array] = []  # the ids in index order
         self._flat: pa.Array | None = None
         self._n = 0
+        self._alloc(1 << 10)
         ids = list(ids)
         if ids:
             self.lookup(pa.array(ids, pa.string()), add=True)
+
+    def _alloc(self, cap: int) -> None:
+        self._cap = cap
+        self._slots = np.zeros(cap, self._SLOT)
+        self._k1, self._k2, self._idx = self._slots["h1"], self._slots["h2"], self._slots["idx"]
 
     def __len__(self) -> int:
         return self._n
@@ -117,6 +121,11 @@ class IdIndex:
 
     def to_list(self) -> list[str]:
         return self.ids.to_pylist()
+
+    def reserve(self, n: int) -> None:
+        """Size the table for n ids up front (saves rehashing while a large pool is first seen)."""
+        if n * 2 > self._cap:
+            self._rehash(1 << int(np.ceil(np.log2(n * 2))))
 
     def lookup(self, values: pa.Array | pa.ChunkedArray, add: bool = True) -> np.ndarray:
         """Index of each string of `values` (int64); new strings get new indices when `add`, else -1."""
@@ -153,14 +162,15 @@ class IdIndex:
         self._chunks.append(strings)
         self._flat = None
         self._n += len(strings)
-        self._h1 = np.concatenate([self._h1, h1])
-        self._h2 = np.concatenate([self._h2, h2])
-        while self._n * 2 > self._cap:
-            self._cap *= 2
-            self._table = np.full(self._cap, -1, np.int32)
-            if base:
-                self._insert(self._h1[:base], np.arange(base))
-        self._insert(h1, np.arange(base, self._n))
+        if self._n * 2 > self._cap:
+            self._rehash(max(self._cap * 2, 1 << int(np.ceil(np.log2(self._n * 2)))))
+        self._insert(h1, h2, np.arange(base, self._n))
+
+    def _rehash(self, cap: int) -> None:
+        used = self._k1 != 0
+        h1, h2, idx = self._k1[used], self._k2[used], self._idx[used]
+        self._alloc(cap)
+        self._insert(h1, h2, idx)
 
     def _probe(self, h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
         mask = self._cap - 1
@@ -168,33 +178,31 @@ class IdIndex:
         if self._n == 0:
             return out
         pending = np.arange(len(h1))
-        slot = (h1 & np.uint64(mask)).astype(np.int64)
+        slot = (h1 & np.uint64(mask)).astype(np.intp)
         while len(pending):
-            idx = self._table[slot]
-            occupied = idx >= 0
-            safe = np.where(occupied, idx, 0)
-            found = occupied & (self._h1[safe] == h1[pending])
-            found[found] = self._h2[safe[found]] == h2[pending[found]]
-            out[pending[found]] = idx[found]
-            go_on = occupied & ~found
-            pending = pending[go_on]
-            slot = (slot[go_on] + 1) & mask
+            k1 = self._k1[slot]
+            found = k1 == h1
+            found[found] = self._k2[slot[found]] == h2[found]
+            out[pending[found]] = self._idx[slot[found]]
+            go_on = ~found & (k1 != 0)  # occupied by another id: probe the next slot
+            pending, slot, h1, h2 = pending[go_on], (slot[go_on] + 1) & mask, h1[go_on], h2[go_on]
         return out
 
-    def _insert(self, h1: np.ndarray, idx: np.ndarray) -> None:
-        """Insert indices of distinct new ids (load factor <= 1/2, so probing ends quickly)."""
+    def _insert(self, h1: np.ndarray, h2: np.ndarray, idx: np.ndarray) -> None:
+        """Insert distinct new ids (their hashes and indices)."""
         mask = self._cap - 1
-        slot = (h1 & np.uint64(mask)).astype(np.int64)
-        while len(idx):
-            free = np.flatnonzero(self._table[slot] < 0)
+        slot = (h1 & np.uint64(mask)).astype(np.intp)
+        pos = np.arange(len(idx))
+        while len(pos):
+            free = np.flatnonzero(self._k1[slot] == 0)
             # One winner per free slot without sorting: scatter positions, read back who stayed.
-            self._table[slot[free]] = free
-            win = free[self._table[slot[free]] == free]
-            self._table[slot[free]] = -1
-            self._table[slot[win]] = idx[win]
-            rest = np.ones(len(idx), bool)
+            self._idx[slot[free]] = free
+            win = free[self._idx[slot[free]] == free]
+            ws = slot[win]
+            self._k1[ws], self._k2[ws], self._idx[ws] = h1[win], h2[win], idx[win]
+            rest = np.ones(len(pos), bool)
             rest[win] = False
-            idx, h1, slot = idx[rest], h1[rest], (slot[rest] + 1) & mask
+            pos, h1, h2, idx, slot = pos[rest], h1[rest], h2[rest], idx[rest], (slot[rest] + 1) & mask
 
 
 def _all_distinct(h: np.ndarray) -> bool:

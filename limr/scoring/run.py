@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -9,12 +10,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from limr.events.io import EventSchemaError, list_event_keys, read_events_object, read_prompts
+from limr.events.run import read_run_meta
 from limr.events.schema import events_prefix, prompts_key, run_json_key
 from limr.scoring.counts import EpochCounts, EventDataError
 from limr.scoring.result import ScoreResult, score_counts
-from limr.store import ObjectStore
+from limr.store import ObjectNotFound, ObjectStore
 
 SCORING_COLUMNS = ("prompt_id", "epoch", "correct", "reward")
 
@@ -76,8 +79,10 @@ def accumulate_run(
     introduced new prompt ids, the first new row index -> key (to name the object of an unknown id).
     `progress(done_events, done_objects, total_objects)` is called after each object.
     """
-    counts = counts or EpochCounts()
     keys = list(list_event_keys(store, run_id, start_after=start_after))
+    if counts is None:
+        hints = {"expected_prompts": _expected_prompts(store, run_id), "expected_epochs": _last_epoch(store, keys)}
+        counts = EpochCounts(**hints)
     introduced: dict[int, str] = {}
     last = start_after
     for n_obj, (key, table) in enumerate(iter_event_tables(store, keys, threads=threads), start=1):
@@ -91,6 +96,28 @@ def accumulate_run(
         if progress:
             progress(counts.events, n_obj, len(keys))
     return counts, last, introduced
+
+
+def _expected_prompts(store: ObjectStore, run_id: str) -> int:
+    """run.json's num_prompts, a capacity hint only (0 when absent or unreadable)."""
+    try:
+        n = read_run_meta(store, run_id).num_prompts if store.exists(run_json_key(run_id)) else None
+    except (ValueError, ObjectNotFound):
+        return 0
+    return min(int(n or 0), 50_000_000)
+
+
+def _last_epoch(store: ObjectStore, keys: list[str]) -> int:
+    """1 + the largest epoch in the last events object (from its Parquet statistics), a capacity hint only."""
+    if not keys:
+        return 0
+    try:
+        md = pq.ParquetFile(io.BytesIO(store.get(keys[-1]))).metadata
+        col = md.schema.to_arrow_schema().get_field_index("epoch")
+        highs = [md.row_group(i).column(col).statistics.max for i in range(md.num_row_groups)]
+        return min(int(max(highs)) + 1, 10_000)
+    except (pa.ArrowException, OSError, ValueError, TypeError, AttributeError, ObjectNotFound):
+        return 0
 
 
 def score_run(
