@@ -233,3 +233,33 @@ def test_should_train_whole_epochs_on_kind_so_the_scorer_can_publish(render, tmp
     pool_size = int(args[args.index("--n-train") + 1])
     derived = load_config(config).derive(pool_size)
     assert derived.total_steps == 2 * derived.steps_per_epoch  # two complete epochs of events
+
+
+def test_should_keep_the_kind_values_in_step_with_the_learners_tiny_config(render, tmp_path):
+    from limr.learner.config import load_config
+
+    repo_config = v.REPO / "configs" / "tiny-cpu.yaml"
+    if not repo_config.exists():
+        pytest.skip("configs/tiny-cpu.yaml not present")
+    config = tmp_path / "train.yaml"
+    config.write_text(one(render("values-kind.yaml"), "ConfigMap", "limr-config")["data"]["train.yaml"])
+    mine, ref = load_config(config).model_dump(), load_config(repo_config).model_dump()
+    # what the kind run resizes (pool, batch, workers, length of the run) or the chart owns (name, paths, port)
+    resized = {
+        "name": None,
+        "model": ["actor"],
+        "metrics": ["port", "progress"],
+        "data": ["prompts", "eval_prompts", "eval_limit"],
+        "rollout": ["samples_per_prompt"],
+        "batch": ["rollout_batch_size", "train_batch_size", "micro_batch_size"],
+        "trainer": ["num_workers", "cpus_per_worker", "torch_threads"],
+        "run": ["epochs", "max_steps", "checkpoint_every", "eval_every"],
+    }
+    for d in (mine, ref):
+        for section, keys in resized.items():
+            if keys is None:
+                d.pop(section)
+            else:
+                for key in keys:
+                    d[section].pop(key)
+    assert mine == ref
