@@ -109,7 +109,9 @@ def build_records(
         order = [p for p in prompts if p.prompt_id in chosen]
         known = {p.prompt_id for p in order}
         extra = [pid for pid in selected if pid not in known]  # scored but absent from prompts.parquet
-        rows = [{"prompt_id": p.prompt_id, "prompt": p.prompt, "answer": p.answer, "source": p.source} for p in order]
+        rows: list[dict[str, Any]] = [
+            {"prompt_id": p.prompt_id, "prompt": p.prompt, "answer": p.answer, "source": p.source} for p in order
+        ]
         rows += [{"prompt_id": pid, "prompt": None, "answer": None, "source": None} for pid in sorted(extra)]
     else:
         rows = [{"prompt_id": pid, "prompt": None, "answer": None, "source": None} for pid in sorted(chosen)]

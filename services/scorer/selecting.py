@@ -97,7 +97,7 @@ def write_scores_snapshot(store: ObjectStore, state_prefix: str, state, result: 
                 "limr.scores.version": SNAPSHOT_VERSION,
                 "run_id": state.run_id,
                 "epochs": str(epochs),
-                "r_avg": ",".join(repr(float(x)) for x in result.r_avg),
+                "r_avg": ",".join(repr(float(x)) for x in (result.r_avg if result.r_avg is not None else [])),
             },
         ),
     )

@@ -107,3 +107,13 @@ def test_notifications_wake_the_loop_or_fall_back(tmp_path):
     thread.join(5)
     assert not thread.is_alive() and not wake.is_set()
     assert start_notifications(LocalStore(tmp_path), wake, stop) is None  # local disk: nothing to listen to
+
+
+def test_seaweedfs_has_no_bucket_notifications_and_listing_takes_over(s3_uri):
+    from limr.store import open_store
+
+    wake, stop = threading.Event(), threading.Event()
+    thread = start_notifications(open_store(s3_uri), wake, stop)
+    assert thread is not None
+    thread.join(10)  # the server answers NotImplemented: the listener ends, the poll loop is unaffected
+    assert not thread.is_alive() and not wake.is_set()

@@ -160,7 +160,7 @@ def publish(
     state = load_checkpoint(store, settings.state_prefix, request.run)
     prompts, pool_size = load_pool(store, request.run)
     complete = complete_epochs(state.counts, pool_size) if state else 0
-    if complete == 0:
+    if state is None or complete == 0:
         raise HTTPException(409, f"run {request.run!r} has no completed epoch ingested by the scorer yet")
     policy = SelectionPolicy.model_validate(request.model_dump(exclude={"run"}))
     result = score_counts(state.counts, min(complete, policy.max_epochs or complete))
