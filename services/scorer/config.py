@@ -31,6 +31,9 @@ class ScorerSettings(BaseSettings):
     rescan_interval_s: float = Field(default=60.0, gt=0)
     # Persist the checkpoint after this many ingested objects (and at the end of every listing batch).
     checkpoint_every: int = Field(default=16, ge=1, le=100_000)
+    # ...but at most one mid-batch checkpoint per this many seconds: a checkpoint holds the whole prompts x
+    # epochs counts, so on big runs it is the expensive part (correctness does not depend on the pace).
+    checkpoint_min_interval_s: float = Field(default=1.0, ge=0, le=3600)
     # auto: use MinIO bucket notifications when the server supports them; off: listing only.
     notifications: Literal["auto", "off"] = "auto"
     # Automatic publishing policies (JSON list in LIMR_POLICIES); empty list disables auto-publishing.

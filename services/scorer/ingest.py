@@ -2,8 +2,9 @@
 
 Per run: list `runs/{run}/events/` after the checkpoint's cursor (portable on every S3 server), count each
 new object into the run's EpochCounts, and persist counts + cursor + ingested keys in one checkpoint PUT
-every `checkpoint_every` objects. Every `rescan_interval_s` a full listing catches objects that appeared
-below the cursor (parallel writers finishing out of order); the ingested-key set keeps that exactly-once.
+every `checkpoint_every` objects (at most once per `checkpoint_min_interval_s`) and at the end of every
+batch. Every `rescan_interval_s` a full listing catches objects that appeared below the cursor (parallel
+writers finishing out of order); the ingested-key set keeps that exactly-once.
 Malformed objects are quarantined (recorded with the error) and never block the rest. Transient store
 errors are not quarantined: the object is retried on the next pass.
 """
@@ -51,6 +52,7 @@ class Ingestor:
         self._last_rescan: dict[str, float] = {}
         self._runs: list[str] = []
         self._runs_listed_at = 0.0
+        self._last_commit = 0.0
         self.stop_event = threading.Event()
         self.wake = threading.Event()
         self.ready = threading.Event()  # set after the first complete pass
@@ -98,7 +100,8 @@ class Ingestor:
                 break
             self._ingest_one(state, info)
             new_keys.append(info.key)
-            if len(new_keys) >= self.settings.checkpoint_every:
+            since = time.monotonic() - self._last_commit
+            if len(new_keys) >= self.settings.checkpoint_every and since >= self.settings.checkpoint_min_interval_s:
                 self._commit(state, new_keys)
                 new_keys = []
             self._set_lag(run_id, pending[n:])
@@ -147,6 +150,7 @@ class Ingestor:
 
     def _commit(self, state: RunState, new_keys: list[str]) -> None:
         save_checkpoint(self.store, self.settings.state_prefix, state)
+        self._last_commit = time.monotonic()
         self.metrics.checkpoints.labels(state.run_id).inc()
         self._publish_gauges(state)
         self._write_status(state)

@@ -53,7 +53,7 @@ def test_sigkill_at_random_moments_changes_nothing(s3_uri, run_writer, tmp_path)
 
     writer = threading.Thread(target=write_rest, daemon=True)
     args = ["scorer", "--store", s3_uri, "--poll-interval", "0.1", "--checkpoint-every", "3",
-            "--policy", "name=crash-{run},threshold=0.5"]  # fmt: skip
+            "--checkpoint-min-interval", "0", "--policy", "name=crash-{run},threshold=0.5"]  # fmt: skip
     env = service_env()
     kills = 0
     writer.start()

@@ -18,7 +18,14 @@ from services.scorer.ingest import Ingestor
 
 
 def _settings(uri: str, **kw) -> ScorerSettings:
-    base = {"store": uri, "policies": (), "checkpoint_every": 2, "rescan_interval_s": 3600, "notifications": "off"}
+    base = {
+        "store": uri,
+        "policies": (),
+        "checkpoint_every": 2,
+        "checkpoint_min_interval_s": 0,
+        "rescan_interval_s": 3600,
+    }
+    base["notifications"] = "off"
     return ScorerSettings(**(base | kw))
 
 
