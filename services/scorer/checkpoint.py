@@ -4,8 +4,9 @@ Exactly-once by object key rests on this: an event object counts iff its key is 
 counts that include it are written in the same atomic PUT. A crash before the PUT loses only in-memory work
 that is redone from the previous checkpoint; a crash after it never re-reads what it covers.
 
-Format (binary, versioned): MAGIC, u64 header length, header JSON, counts blob (`EpochCounts.to_bytes()`),
-sha256 of everything before it. A torn or foreign object fails the digest and is reported, never half-read.
+Format (binary, versioned): MAGIC, u64 header length, header JSON, counts blob (`EpochCounts.to_bytes()`,
+zstd-compressed), sha256 of everything before it. A torn or foreign object fails the digest and is reported,
+never half-read.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import pyarrow as pa
 
 from limr.events.schema import check_run_id
 from limr.scoring import EpochCounts
@@ -82,8 +85,10 @@ def encode_checkpoint(state: RunState) -> bytes:
         "scored_events": state.scored_events,
         "saved_at": time.time(),
     }
+    counts = state.counts.to_bytes()
+    header["counts_bytes"] = len(counts)  # zstd below: small integer counts compress ~10x
     head = json.dumps(header, separators=(",", ":")).encode()
-    body = MAGIC + _LEN.pack(len(head)) + head + state.counts.to_bytes()
+    body = MAGIC + _LEN.pack(len(head)) + head + pa.compress(counts, codec="zstd", asbytes=True)
     return body + hashlib.sha256(body).digest()
 
 
@@ -97,8 +102,9 @@ def decode_checkpoint(data: bytes, where: str = "checkpoint") -> RunState:
     start = len(MAGIC) + _LEN.size
     try:
         header = json.loads(body[start : start + n])
-        counts = EpochCounts.from_bytes(body[start + n :])
-    except (ValueError, KeyError) as e:
+        raw = pa.decompress(body[start + n :], header["counts_bytes"], codec="zstd", asbytes=True)
+        counts = EpochCounts.from_bytes(raw)
+    except (ValueError, KeyError, pa.ArrowException) as e:
         raise CheckpointError(f"{where}: undecodable header or counts: {e}") from None
     if header.get("version") != 1:
         raise CheckpointError(f"{where}: unsupported checkpoint version {header.get('version')!r}")

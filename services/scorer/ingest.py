@@ -93,7 +93,12 @@ class Ingestor:
         if full:
             self._last_rescan[run_id] = now
         pending = [i for i in infos if not state.seen(i.key)]
-        self._set_lag(run_id, pending)
+        # oldest_after[n]: oldest last_modified among pending[n:], so the lag gauge stays O(1) per object.
+        oldest_after = [0.0] * (len(pending) + 1)
+        oldest_after[-1] = float("inf")
+        for n in range(len(pending) - 1, -1, -1):
+            oldest_after[n] = min(pending[n].last_modified, oldest_after[n + 1])
+        self._set_lag(run_id, oldest_after[0], len(pending))
         new_keys: list[str] = []
         for n, info in enumerate(pending, 1):
             if self.stop_event.is_set():
@@ -104,7 +109,7 @@ class Ingestor:
             if len(new_keys) >= self.settings.checkpoint_every and since >= self.settings.checkpoint_min_interval_s:
                 self._commit(state, new_keys)
                 new_keys = []
-            self._set_lag(run_id, pending[n:])
+            self._set_lag(run_id, oldest_after[n], len(pending) - n)
         if new_keys:
             self._commit(state, new_keys)
         self._maybe_rescore(state)
@@ -219,10 +224,10 @@ class Ingestor:
         self._commit(state, [])
 
     # -- observability ---------------------------------------------------------------------------
-    def _set_lag(self, run_id: str, pending: list[ObjectInfo]) -> None:
-        oldest = min((i.last_modified for i in pending), default=None)
-        self.metrics.lag.labels(run_id).set(max(0.0, time.time() - oldest) if oldest else 0.0)
-        self.metrics.behind.labels(run_id).set(len(pending))
+    def _set_lag(self, run_id: str, oldest: float, pending: int) -> None:
+        """Lag = age of the oldest object listed but not yet ingested (0 when caught up)."""
+        self.metrics.lag.labels(run_id).set(max(0.0, time.time() - oldest) if pending else 0.0)
+        self.metrics.behind.labels(run_id).set(pending)
 
     def _publish_gauges(self, state: RunState) -> None:
         self.metrics.prompts.labels(state.run_id).set(state.counts.num_prompts)
