@@ -67,6 +67,7 @@ def register(app: typer.Typer) -> None:
 
     @group.command("versions")
     def versions(name: str) -> None:
+        """Published version numbers of a dataset."""
         _echo(client().call("GET", f"/v1/datasets/{name}/versions").json()["versions"])
 
     @group.command("show")
@@ -126,6 +127,7 @@ def register(app: typer.Typer) -> None:
 
     @group.command("runs")
     def runs() -> None:
+        """Runs in the store."""
         _echo(client().call("GET", "/v1/runs", params={"limit": 1000}).json()["items"])
 
     @group.command("run")
@@ -141,6 +143,7 @@ def register(app: typer.Typer) -> None:
         sort: str = typer.Option("-score", help="score, -score or prompt_id"),
         limit: int = typer.Option(20),
     ) -> None:
+        """A run's LIM scores (completed epochs), filtered and sorted."""
         params = {"min_score": min_score, "max_score": max_score, "sort": sort, "limit": limit}
         page = client().call(
             "GET", f"/v1/runs/{run_id}/scores", params={k: v for k, v in params.items() if v is not None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +27,12 @@ class DatasetsSettings(BaseSettings):
     state_prefix: str = "scorer"
     # Largest page size a client may ask for.
     max_page_size: int = Field(default=1000, ge=1, le=100_000)
+
+    @field_validator("api_token", "read_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        """An empty variable (a Secret key present but blank) must not become an empty, guessable token."""
+        return None if isinstance(v, str) and not v.strip() else v
 
 
 @lru_cache

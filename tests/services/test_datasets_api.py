@@ -114,3 +114,8 @@ def test_read_token_and_disabled_writes(s3_uri):
         metrics = client.get("/metrics").text
         assert 'limr_datasets_requests_total{method="GET",route="/v1/datasets",status="401"} 1.0' in metrics
         assert "limr_datasets_request_seconds_bucket" in metrics
+
+
+def test_blank_token_means_writes_disabled(s3_uri, monkeypatch):
+    monkeypatch.setenv("LIMR_API_TOKEN", "  ")
+    assert DatasetsSettings(store=s3_uri).api_token is None
