@@ -66,7 +66,7 @@ def check_limits(num_prompts: int, spec: SamplingSpec, limits: RequestLimits) ->
         raise InvalidRequest(f"{num_prompts} prompts > limit {limits.max_prompts} per request")
     if spec.n > limits.max_n:
         raise InvalidRequest(f"n={spec.n} > limit {limits.max_n}")
-    if spec.max_tokens > limits.max_tokens:
+    if limits.max_tokens is not None and spec.max_tokens > limits.max_tokens:
         raise InvalidRequest(f"max_tokens={spec.max_tokens} > limit {limits.max_tokens}")
     if num_prompts * spec.n > limits.max_samples:
         raise InvalidRequest(f"{num_prompts} prompts x n={spec.n} > limit {limits.max_samples} samples per request")
@@ -88,6 +88,7 @@ class CompletionRequest(BaseModel):
     logprobs: int | None = Field(None, ge=0, le=0, description="Only 0 (the sampled token's logprob) is served.")
     stream: bool = False
     user: str | None = None
+    ignore_eos: bool = False  # vLLM's extension to the OpenAI API (fixed-length completions)
 
     @model_validator(mode="after")
     def _check(self) -> CompletionRequest:
@@ -116,6 +117,7 @@ class CompletionRequest(BaseModel):
             stop=stop,
             seed=self.seed,
             logprobs=self.logprobs is not None,
+            ignore_eos=self.ignore_eos,
         )
 
 

@@ -57,7 +57,9 @@ class RequestLimits(BaseModel):
 
     max_prompts: int = Field(256, ge=1, description="Prompts per request.")
     max_n: int = Field(64, ge=1, description="Samples per prompt.")
-    max_tokens: int = Field(1024, ge=1, description="Largest max_tokens a request may ask for.")
+    max_tokens: int | None = Field(
+        None, ge=1, description="Largest max_tokens a request may ask for; None: engine.max_model_len - 1."
+    )
     max_samples: int = Field(4096, ge=1, description="prompts x n per request.")
 
 
@@ -99,6 +101,8 @@ class RolloutArgs(BaseModel):
             raise ValueError(
                 f"num_gpus ({self.num_gpus}) < engine.tensor_parallel_size ({self.engine.tensor_parallel_size})"
             )
+        if self.limits.max_tokens is None:  # derived here, once: the longest completion the engine can hold
+            self.limits = self.limits.model_copy(update={"max_tokens": self.engine.max_model_len - 1})
         if self.limits.max_tokens >= self.engine.max_model_len:
             raise ValueError(
                 f"limits.max_tokens ({self.limits.max_tokens}) must be < engine.max_model_len "

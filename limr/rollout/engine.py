@@ -53,8 +53,12 @@ class LimrWorkerExtension:
         from safetensors.torch import load
 
         weights = load(blob)
-        self.reload_weights(weights_iterator=iter(weights.items()), is_checkpoint_format=True)  # type: ignore[attr-defined]
+        self._limr_reload(iter(weights.items()))
         return len(weights)
+
+    def _limr_reload(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
+        self.reload_weights(weights_iterator=weights, is_checkpoint_format=True)  # type: ignore[attr-defined]
+        _refresh_tied_layers(self.get_model())  # type: ignore[attr-defined]
 
     def limr_load_safetensors_dir(self, path: str) -> int:
         from safetensors import safe_open
@@ -69,8 +73,31 @@ class LimrWorkerExtension:
                         count += 1
                         yield k, st.get_tensor(k)
 
-        self.reload_weights(weights_iterator=tensors(), is_checkpoint_format=True)  # type: ignore[attr-defined]
+        self._limr_reload(tensors())
         return count
+
+
+def _refresh_tied_layers(model: torch.nn.Module) -> int:
+    """Re-run weight post-processing on layers whose weight is shared with another layer (tied embeddings).
+
+    vLLM's in-place reload processes the layers it loads into; a tied LM head receives no tensors of its own,
+    so on the CPU backend it keeps the packed GEMM copy of the OLD embedding and greedy outputs stay a mix of
+    old and new weights (found by tests/rollout: the reloaded model disagreed with transformers until this).
+    `process_weights_after_loading` is the layer's public quantisation-method hook; on GPUs it is a no-op for
+    unquantised embeddings.
+    """
+    owners: dict[int, list[torch.nn.Module]] = {}
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if getattr(module, "quant_method", None) is not None and weight is not None:
+            owners.setdefault(id(weight), []).append(module)
+    refreshed = 0
+    for modules in owners.values():
+        if len(modules) > 1:
+            for module in modules:
+                module.quant_method.process_weights_after_loading(module)
+                refreshed += 1
+    return refreshed
 
 
 def checkpoint_shapes(model_dir: str | Path) -> dict[str, tuple[int, ...]]:
@@ -202,16 +229,19 @@ class RolloutEngine:
                     f"prompt {i}: {len(toks)} prompt tokens + max_tokens {spec.max_tokens} > max_model_len {limit}"
                 )
 
-    def _sampling_params(self, spec: SamplingSpec):
+    def _sampling_params(self, spec: SamplingSpec, prompt_index: int):
+        """vLLM params for prompt `prompt_index` of a request. A request seed is mixed with the prompt's index:
+        vLLM would otherwise give every prompt of the batch the same random stream (correlated samples)."""
         from vllm import SamplingParams
 
+        seed = None if spec.seed is None else (spec.seed * 1_000_003 + prompt_index) % (1 << 63)
         return SamplingParams(
             n=spec.n,
             temperature=spec.temperature,
             top_p=spec.top_p,
             max_tokens=spec.max_tokens,
             stop=spec.stop or None,
-            seed=spec.seed,
+            seed=seed,
             logprobs=0 if spec.logprobs else None,  # 0: only the sampled token's logprob
             ignore_eos=spec.ignore_eos,
         )
@@ -238,9 +268,8 @@ class RolloutEngine:
         for p in prepared:
             if isinstance(p, Exception):
                 continue
-            sp = self._sampling_params(p[2])
             inputs += [{"prompt_token_ids": ids} for ids in p[0]]
-            params += [sp] * len(p[0])
+            params += [self._sampling_params(p[2], i) for i in range(len(p[0]))]
         with self._lock:
             if self._broken:
                 raise RolloutError(self._broken)

@@ -7,7 +7,6 @@ a different order, we measured max ~4e-3 on these sharpened tiny models).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,7 @@ import pytest
 
 from limr.rollout.types import InvalidRequest, SamplingSpec
 from tests.conftest import unique_name
-from tests.rollout.conftest import GREEDY_TOKENS, PROMPTS, hf_greedy, hf_token_logprobs
+from tests.rollout.conftest import GREEDY_CANDIDATES, GREEDY_TOKENS, MIN_MARGIN, PROMPTS, hf_greedy, hf_token_logprobs
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.vllm]
 LOGPROB_ATOL = 0.02
@@ -27,15 +26,19 @@ GREEDY = SamplingSpec(n=1, temperature=0.0, max_tokens=GREEDY_TOKENS, ignore_eos
 
 
 @pytest.fixture(scope="module")
-def refs(tiny_ckpts: tuple[Path, Path]) -> dict[str, list[list[int]]]:
+def refs(tiny_ckpts: tuple[Path, Path]) -> dict[str, list]:
+    """transformers' greedy outputs of checkpoints A and B on three prompts where greedy is decisive in both."""
     a, b = tiny_ckpts
-    ra, rb = hf_greedy(a, PROMPTS), hf_greedy(b, PROMPTS)
+    ga, gb = hf_greedy(a, GREEDY_CANDIDATES), hf_greedy(b, GREEDY_CANDIDATES)
+    keep = [i for i in range(len(GREEDY_CANDIDATES)) if min(ga[i][1], gb[i][1]) > MIN_MARGIN][:3]
+    assert len(keep) == 3, f"too few decisive prompts: margins {[(x[1], y[1]) for x, y in zip(ga, gb, strict=True)]}"
+    ra, rb = [ga[i][0] for i in keep], [gb[i][0] for i in keep]
     assert ra != rb and any(len(set(x)) > 3 for x in ra + rb), "checkpoints must have distinct, varied greedy output"
-    return {"A": ra, "B": rb}
+    return {"prompts": [GREEDY_CANDIDATES[i] for i in keep], "A": ra, "B": rb}
 
 
 @pytest.fixture(scope="module")
-def service(ray_session, s3_server, tiny_ckpts):  # noqa: ANN001
+def service(ray_session, s3_server, tiny_ckpts, refs):  # noqa: ANN001
     pytest.importorskip("vllm")
     from limr.rollout.client import deploy_local
     from limr.rollout.config import EngineConfig, RequestLimits, RolloutArgs
@@ -45,17 +48,21 @@ def service(ray_session, s3_server, tiny_ckpts):  # noqa: ANN001
         limits=RequestLimits(max_prompts=32, max_n=16, max_tokens=128, max_samples=256),
         admin_token=ADMIN,
         num_cpus=0.5,
-        env_vars={**s3_server.env(), "VLLM_CPU_KVCACHE_SPACE": "1", "TOKENIZERS_PARALLELISM": "false"},
+        env_vars={**s3_server.env(), "TOKENIZERS_PARALLELISM": "false"},
         weight_sync_interval_s=0.5,
     )
     name = unique_name("rollout")
+    _GREEDY_PROMPTS[:] = refs["prompts"]
     dep = deploy_local(args, name=name, route_prefix=f"/{name}", timeout_s=120)
     yield dep
     dep.shutdown()
 
 
-def greedy_of(client, prompts=PROMPTS):  # noqa: ANN001, ANN201
-    res = client.generate(prompts, GREEDY)
+_GREEDY_PROMPTS: list[str] = []
+
+
+def greedy_of(client):  # noqa: ANN001, ANN201
+    res = client.generate(_GREEDY_PROMPTS, GREEDY)
     return res.weight_version, [r.samples[0].token_ids for r in res.results]
 
 
@@ -84,7 +91,9 @@ def test_batch_n8_and_seeded_reproducible(service) -> None:  # noqa: ANN001
 def test_logprobs_match_transformers(service, tiny_ckpts) -> None:  # noqa: ANN001
     ckpt = tiny_ckpts[0]
     greedy = service.http_client.generate(PROMPTS, SamplingSpec(temperature=0.0, max_tokens=20))
-    sampled = service.handle_client.generate(PROMPTS, SamplingSpec(n=3, temperature=1.0, top_p=1.0, max_tokens=20, seed=7))
+    sampled = service.handle_client.generate(
+        PROMPTS, SamplingSpec(n=3, temperature=1.0, top_p=1.0, max_tokens=20, seed=7)
+    )
     worst = 0.0
     for res in (greedy, sampled):
         for r in res.results:
@@ -94,3 +103,186 @@ def test_logprobs_match_transformers(service, tiny_ckpts) -> None:  # noqa: ANN0
     assert worst <= LOGPROB_ATOL, worst
     # Greedy tokens are the argmax, so their logprob is the highest of the position: sanity on magnitude.
     assert all(lp <= 0 for r in greedy.results for lp in r.samples[0].logprobs)
+
+
+def _upload(store_uri: str, ckpt: Path) -> None:
+    from limr.store import open_store
+
+    store = open_store(store_uri)
+    for f in ckpt.iterdir():
+        store.put_file(f.name, str(f))
+
+
+def test_weight_updates_switch_checkpoints_and_back(service, tiny_ckpts, refs, s3_uri) -> None:  # noqa: ANN001
+    import ray
+    from safetensors.torch import load_file
+
+    a, b = tiny_ckpts
+    http, handle = service.http_client, service.handle_client
+    v0, out = greedy_of(http)
+    assert out == refs["A"]
+
+    # A -> B over HTTP from the object store (s3://), admin token required.
+    uri_b = f"{s3_uri}/ckpt-b"
+    _upload(uri_b, b)
+    with pytest.raises(Exception, match="401"):
+        http.__class__(http.base_url, retries=0, admin_token="wrong").load_checkpoint(uri_b)
+    v1 = http.load_checkpoint(uri_b)
+    assert v1 > v0 and http.weight_version() == v1 == handle.weight_version()
+    v, out = greedy_of(handle)
+    assert (v, out) == (v1, refs["B"])
+    # The prefix cache must not serve KV computed by the old weights: same prompts, same answer over HTTP too.
+    assert greedy_of(http) == (v1, refs["B"])
+
+    # A bad update changes nothing: unknown tensor names and a missing checkpoint are refused (4xx).
+    with pytest.raises(Exception, match="unknown parameter"):
+        handle.update_weights({"not.a.param": __import__("torch").zeros(3)})
+    with pytest.raises(InvalidRequest, match="not a directory"):
+        http.load_checkpoint(str(a.parent / "missing"))
+    assert greedy_of(http) == (v1, refs["B"])
+
+    # B -> A through the deployment handle: tensors as a Ray object ref (the learner's path).
+    ref = ray.put(load_file(str(a / "model.safetensors")))
+    v2 = handle.update_weights(ref)
+    assert v2 > v1 and greedy_of(http) == (v2, refs["A"])
+
+    # ... and A -> B -> A from a local path, versions strictly increasing.
+    v3 = handle.load_checkpoint(str(b))
+    assert v3 > v2 and greedy_of(handle) == (v3, refs["B"])
+    v4 = http.load_checkpoint(f"file://{a}")
+    assert v4 > v3 and greedy_of(handle) == (v4, refs["A"])
+
+
+def test_inflight_requests_never_mix_weights(service, tiny_ckpts, refs) -> None:  # noqa: ANN001
+    """Requests racing a weight update each come back entirely from one version, tagged with it."""
+    a, b = tiny_ckpts
+    http, handle = service.http_client, service.handle_client
+    version_to_ckpt = {handle.weight_version(): "A"}
+    results: list[tuple[int, list[list[int]]]] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader(client) -> None:  # noqa: ANN001
+        while not stop.is_set():
+            try:
+                results.append(greedy_of(client))
+            except Exception as e:  # a clean failure would be acceptable; record it to check its kind
+                errors.append(e)
+
+    threads = [threading.Thread(target=reader, args=(c,)) for c in (http, handle, http, handle)]
+    for t in threads:
+        t.start()
+    try:
+        for ckpt, label in ((b, "B"), (a, "A"), (b, "B"), (a, "A")):
+            time.sleep(0.3)
+            version_to_ckpt[handle.load_checkpoint(str(ckpt))] = label
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert not errors, errors
+    seen = {version_to_ckpt[v] for v, _ in results}
+    assert seen == {"A", "B"}, f"readers must have observed both checkpoints, saw {seen}"
+    for v, out in results:
+        assert out == refs[version_to_ckpt[v]], f"version {v} returned output not of {version_to_ckpt[v]}"
+
+
+def test_concurrent_clients_and_malformed_requests(service, refs) -> None:  # noqa: ANN001
+    base = service.http_client.base_url
+    spec = SamplingSpec(n=4, temperature=0.8, max_tokens=12, seed=5)
+    solo = service.http_client.generate(PROMPTS, spec)
+
+    def one(i: int):  # noqa: ANN202
+        from limr.rollout.client import RolloutClient
+
+        with RolloutClient(base) as c:
+            return c.generate(PROMPTS, spec) if i % 2 else c.generate([_GREEDY_PROMPTS[i % 3]], GREEDY)
+
+    with ThreadPoolExecutor(8) as pool:
+        outs = list(pool.map(one, range(16)))
+    for i, res in enumerate(outs):
+        if i % 2:  # seeded results do not depend on what else shares the engine's batch
+            assert [[s.token_ids for s in r.samples] for r in res.results] == [
+                [s.token_ids for s in r.samples] for r in solo.results
+            ]
+        else:
+            assert res.results[0].samples[0].token_ids == refs["A"][i % 3]
+
+    bad = [
+        ("/v1/generate", b"{not json"),
+        ("/v1/generate", {}),
+        ("/v1/generate", {"prompts": ["a"], "prompt_token_ids": [[1]]}),
+        ("/v1/generate", {"prompts": []}),
+        ("/v1/generate", {"prompts": ["a"], "n": 0}),
+        ("/v1/generate", {"prompts": ["a"], "n": 17}),  # > max_n
+        ("/v1/generate", {"prompts": ["a"], "max_tokens": 129}),  # > limit
+        ("/v1/generate", {"prompts": ["a"] * 33}),  # > max_prompts
+        ("/v1/generate", {"prompts": ["a"] * 20, "n": 16}),  # > max_samples
+        ("/v1/generate", {"prompt_token_ids": [[1, 10**9]]}),  # outside the vocabulary
+        ("/v1/generate", {"prompt_token_ids": [[]]}),
+        ("/v1/generate", {"prompt_token_ids": [[5] * 250], "max_tokens": 10}),  # > max_model_len
+        ("/v1/generate", {"prompts": ["a"], "temperature": -1}),
+        ("/v1/generate", {"prompts": ["a"], "bogus": 1}),
+        ("/v1/completions", {"prompt": "a", "stream": True}),
+        ("/v1/completions", {"prompt": "a", "model": "other-model"}),
+        ("/v1/weights", {"uri": "/x"}),  # no token
+    ]
+    with httpx.Client(base_url=base, timeout=30) as c:
+        for path, body in bad:
+            kw = {"content": body} if isinstance(body, bytes) else {"json": body}
+            r = c.post(path, headers={"content-type": "application/json"}, **kw)
+            assert 400 <= r.status_code < 500, (path, body, r.status_code, r.text)
+            assert r.json().get("detail"), (path, body, r.text)
+    # ... and the service keeps serving.
+    assert greedy_of(service.http_client)[1] == refs["A"]
+
+
+def test_openai_compatible_endpoints(service, tiny_ckpts, refs) -> None:  # noqa: ANN001
+    openai = pytest.importorskip("openai")
+    import transformers
+
+    client = openai.OpenAI(base_url=service.http_client.base_url + "/v1", api_key="unused", max_retries=0)
+    models = [m.id for m in client.models.list().data]
+    assert models == service.http_client.models() and len(models) == 1
+    resp = client.completions.create(
+        model=models[0], prompt=PROMPTS[:2], max_tokens=8, temperature=0.7, n=2, logprobs=0, extra_body={"seed": 1}
+    )
+    assert len(resp.choices) == 4 and resp.usage.completion_tokens > 0
+    assert [c.index for c in resp.choices] == [0, 1, 2, 3]
+    assert all(len(c.logprobs.token_logprobs) == len(c.logprobs.tokens) > 0 for c in resp.choices)
+    # Token ids in, exactly the greedy reference out (the text is the decoded tokens).
+    tok = transformers.AutoTokenizer.from_pretrained(tiny_ckpts[0])
+    ids = tok(_GREEDY_PROMPTS[0]).input_ids
+    resp = client.completions.create(
+        model=models[0], prompt=ids, max_tokens=8, temperature=0, extra_body={"ignore_eos": True}
+    )
+    assert resp.choices[0].text == tok.decode(refs["A"][0][:8]) and resp.choices[0].finish_reason == "length"
+    assert resp.usage.prompt_tokens == len(ids)
+
+
+def test_health_ready_and_metrics(service) -> None:  # noqa: ANN001
+    with httpx.Client(base_url=service.http_client.base_url, timeout=30) as c:
+        assert c.get("/healthz").json() == {"status": "ok"}
+        ready = c.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["ready"] is True
+        text = c.get("/metrics").text
+    for name in (
+        "limr_rollout_requests_total",
+        "limr_rollout_prompts_total",
+        "limr_rollout_generated_tokens_total",
+        "limr_rollout_tokens_per_second",
+        "limr_rollout_request_latency_seconds_bucket",
+        "limr_rollout_in_flight_requests",
+        "limr_rollout_weight_version",
+        "limr_rollout_kv_cache_usage_ratio",
+    ):
+        assert name in text, name
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    generated = sum(s.value for s in families["limr_rollout_generated_tokens"].samples if s.name.endswith("_total"))
+    assert generated > 0
+    ok = [s for s in families["limr_rollout_requests"].samples if s.labels.get("status") == "ok"]
+    invalid = [s for s in families["limr_rollout_requests"].samples if s.labels.get("status") == "invalid"]
+    assert sum(s.value for s in ok) > 0 and sum(s.value for s in invalid) > 0
