@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
+from limr.events.io import events_table, write_events
 from limr.store import open_store
 from services.datasets.config import DatasetsSettings
 from services.datasets.main import create_app
@@ -25,6 +26,9 @@ def api(s3_uri, run_writer):
     store = open_store(s3_uri)
     w = run_writer(store, "run-a", prompts=30, epochs=3, steps_per_epoch=2)
     w.write_all()
+    # A prompt seen in epoch 0 only: its trajectory cannot be completed, so it is left out of scoring.
+    gap = events_table("run-a", 100, [0, 0], ["zz-gap", "zz-gap"], [0, 1], [1.0, 0.0], [True, False], [5, 5])
+    write_events(store, "run-a", 100, 0, gap)
     policy = PublishPolicy(name="{run}-lim", threshold=0.4)
     Ingestor(store, ScorerSettings(store=s3_uri, policies=(policy,), notifications="off")).poll_once()
     settings = DatasetsSettings(store=s3_uri, api_token=TOKEN, max_page_size=50)
@@ -37,8 +41,8 @@ def test_runs_progress_scores_and_trajectory(api):
     runs = api.get("/v1/runs").json()
     assert runs["total"] == 1 and runs["items"][0]["run_id"] == "run-a" and runs["items"][0]["source"] == "test"
     progress = api.get("/v1/runs/run-a").json()
-    assert progress["scored"] and progress["events"] == 30 * 3 * 4 and progress["objects"] == 6
-    assert (progress["epochs_seen"], progress["epochs_complete"], progress["prompts"]) == (3, 3, 30)
+    assert progress["scored"] and progress["events"] == 30 * 3 * 4 + 2 and progress["objects"] == 7
+    assert (progress["epochs_seen"], progress["epochs_complete"], progress["prompts"]) == (3, 3, 31)
     page = api.get("/v1/runs/run-a/scores", params={"limit": 7, "sort": "-score"}).json()
     assert page["total"] == 30 and len(page["items"]) == 7 and page["next_offset"] == 7 and page["epochs"] == 3
     scores = [i["score"] for i in page["items"]]
@@ -48,6 +52,13 @@ def test_runs_progress_scores_and_trajectory(api):
     hi = api.get("/v1/runs/run-a/scores", params={"min_score": 0.5, "max_score": 0.9, "sort": "score"}).json()
     assert all(0.5 <= i["score"] <= 0.9 for i in hi["items"])
     assert api.get("/v1/runs/run-a/scores", params={"limit": 10_000}).json()["limit"] == 50  # capped
+    with_left = api.get("/v1/runs/run-a/scores", params={"include_left_out": True, "limit": 50}).json()
+    assert with_left["total"] == 31 and with_left["items"][-1]["prompt_id"] == "zz-gap"
+    assert with_left["items"][-1]["score"] is None and "epoch" in with_left["items"][-1]["left_out"]
+    by_id = api.get("/v1/runs/run-a/scores", params={"sort": "prompt_id", "limit": 5, "offset": 5}).json()
+    assert [i["prompt_id"] for i in by_id["items"]] == [f"p{i:04d}" for i in range(5, 10)]
+    gap_traj = api.get("/v1/runs/run-a/prompts/zz-gap").json()
+    assert gap_traj["score"] is None and gap_traj["accuracy"] == [0.5, None, None] and gap_traj["left_out"]
     pid = page["items"][0]["prompt_id"]
     traj = api.get(f"/v1/runs/run-a/prompts/{pid}").json()
     assert traj["score"] == scores[0] and len(traj["accuracy"]) == 3 and traj["total"] == [4, 4, 4]
