@@ -50,7 +50,8 @@ def lim_scores(traj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if np.isnan(traj).any():
         raise ValueError("trajectories contain NaN; fill or drop incomplete prompts first")
     r_avg = traj.mean(axis=0)  # (E,)
-    sq_diff = ((traj - r_avg) ** 2).sum(axis=1)  # (P,)
+    diff = traj - r_avg  # (P, E)
+    sq_diff = np.einsum("pe,pe->p", diff, diff)  # (P,) row sums of squares without another (P, E) temporary
     max_diff = float(((1.0 - r_avg) ** 2).sum())
     if max_diff == 0.0:
         return np.ones(traj.shape[0]), r_avg
@@ -81,6 +82,6 @@ def lim_from_accuracy(acc: np.ndarray, max_epochs: int | None = None) -> LimResu
         acc = acc[:, :max_epochs]
     filled = fill_missing_epochs(acc)
     kept = ~np.isnan(filled).any(axis=1) if filled.shape[1] else np.zeros(filled.shape[0], bool)
-    traj = filled[kept]
+    traj = filled if kept.all() else filled[kept]  # (K, E); no copy in the common all-complete case
     scores, r_avg = lim_scores(traj)
     return LimResult(kept=kept, trajectories=traj, scores=scores, r_avg=r_avg, epochs=acc.shape[1])

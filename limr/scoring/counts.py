@@ -90,8 +90,9 @@ class EpochCounts:
     def accuracy(self) -> np.ndarray:
         """(P, E) float64 share of correct samples; NaN where the prompt has no samples in that epoch."""
         total = self.total
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(total > 0, self.correct / np.maximum(total, 1), np.nan)
+        out = np.full(total.shape, np.nan)  # (P, E)
+        np.divide(self.correct, total, out=out, where=total > 0)
+        return out
 
     @property
     def _correct(self) -> np.ndarray:

@@ -12,7 +12,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from limr.events.io import EventSchemaError, list_event_keys, read_events_object, read_prompts
+from limr.events.io import (
+    EventSchemaError,
+    list_event_keys,
+    read_events_object,
+    read_prompts,
+    validate_events_table,
+)
 from limr.events.run import read_run_meta
 from limr.events.schema import events_prefix, prompts_key, run_json_key
 from limr.scoring.counts import EpochCounts, EventDataError
@@ -30,6 +36,23 @@ class EmptyRun(ValueError):
     """A run without any events objects."""
 
 
+def read_scoring_columns(store: ObjectStore, key: str, columns: tuple[str, ...] = SCORING_COLUMNS) -> pa.Table:
+    """Read the columns scoring needs from one events object, schema-checked; errors name the object.
+
+    Like `limr.events.io.read_events_object` but decoding single-threaded from an in-memory buffer: the
+    scorer already decodes several objects in parallel, and Arrow's per-column threads would only
+    oversubscribe the cores.
+    """
+    data = store.get(key)
+    where = f"{store.uri}/{key}"
+    try:
+        pf = pq.ParquetFile(pa.BufferReader(data), read_dictionary=["prompt_id"])
+        validate_events_table(pf.schema_arrow, where)
+        return pf.read(columns=list(columns), use_threads=False)
+    except pa.ArrowException as e:
+        raise EventSchemaError(f"{where}: not a readable Parquet file: {e}") from None
+
+
 def iter_event_tables(
     store: ObjectStore, keys: list[str], columns: tuple[str, ...] = SCORING_COLUMNS, threads: int | None = None
 ) -> Iterator[tuple[str, pa.Table]]:
@@ -37,13 +60,13 @@ def iter_event_tables(
     threads = threads or min(4, os.cpu_count() or 1)
     if threads <= 1 or len(keys) <= 1:
         for key in keys:
-            yield key, read_events_object(store, key, columns)
+            yield key, read_scoring_columns(store, key, columns)
         return
     with ThreadPoolExecutor(threads, thread_name_prefix="limr-read") as pool:
         pending: list[tuple[str, Future[pa.Table]]] = []
         it = iter(keys)
         for key in it:
-            pending.append((key, pool.submit(read_events_object, store, key, columns)))
+            pending.append((key, pool.submit(read_scoring_columns, store, key, columns)))
             if len(pending) >= threads + 1:
                 break
         while pending:
@@ -51,7 +74,7 @@ def iter_event_tables(
             table = fut.result()
             nxt = next(it, None)
             if nxt is not None:
-                pending.append((nxt, pool.submit(read_events_object, store, nxt, columns)))
+                pending.append((nxt, pool.submit(read_scoring_columns, store, nxt, columns)))
             yield key, table
 
 
