@@ -5,6 +5,7 @@ local store, then scores it twice, each in a fresh subprocess so peak RSS is mea
 
 - `limr`: `limr.scoring.score_run`, what `limr score` and the scorer service run (dictionary-encoded
   prompt_id, per-object bincount, vectorized id map, threaded reads);
+- `limr_score_cli`: the `limr score` command end to end, including writing one JSON line per prompt;
 - `baseline`: a plain reading of the same objects (`pq.read_table` of the three columns, `np.unique` per
   object, a Python dict from ids to rows, `np.add.at`), then the same LIM math.
 
@@ -170,6 +171,27 @@ def _child(which: str, store_dir: str, threads: int | None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def measure_cli(store_dir: str) -> dict:
+    """`limr score --run ... --out scores.jsonl` end to end: scoring plus one JSON line per prompt."""
+    with tempfile.TemporaryDirectory(prefix="limr-bench-out-") as out_dir:
+        out = Path(out_dir) / "scores.jsonl"
+        cmd = [sys.executable, "-m", "limr.cli.main", "score", "--run", RUN, "--store", store_dir, "--out", str(out)]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        dt = time.perf_counter() - t0
+        if status != 0:
+            raise RuntimeError(f"limr score exited with status {status}")
+        with open(out, "rb") as f:
+            lines = sum(1 for _ in f)
+    return {
+        "seconds": round(dt, 3),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "lines_written": lines,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prompts", type=int, default=1_000_000)
@@ -179,6 +201,7 @@ def main() -> None:
     ap.add_argument("--store", help="store directory (default: a temporary directory, removed at the end)")
     ap.add_argument("--reuse", action="store_true", help="score an existing benchmark run in --store")
     ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--skip-cli", action="store_true", help="do not time the `limr score` command end to end")
     ap.add_argument("--write-only", action="store_true", help="write the run into --store and stop")
     ap.add_argument("--threads", type=int, default=None, help="reader threads of the limr scorer")
     ap.add_argument("--seed", type=int, default=0)
@@ -208,6 +231,9 @@ def main() -> None:
             return
         out["store_mib"] = round(sum(p.stat().st_size for p in Path(store_dir).rglob("*") if p.is_file()) / 2**20, 1)
         out["limr"] = _child("limr", store_dir, args.threads)
+        if not args.skip_cli:
+            out["limr_score_cli"] = measure_cli(store_dir)
+            out["limr_score_cli"]["events_per_s"] = round(out["events"] / out["limr_score_cli"]["seconds"])
         if not args.skip_baseline:
             out["baseline"] = _child("baseline", store_dir, None)
             out["speedup"] = round(out["baseline"]["seconds"] / out["limr"]["seconds"], 2)

@@ -145,28 +145,9 @@ def score_cmd(
         result = score_run(st, run, max_epochs=max_epochs, progress=progress)
         bar.close()
 
-        def lines() -> Iterator[str]:
-            for i, pid in enumerate(result.prompt_ids):
-                yield _json_line(
-                    {
-                        "prompt_id": pid,
-                        "prompt": result.prompts.get(pid),
-                        "score": float(result.scores[i]),
-                        "trajectory": [float(x) for x in result.trajectories[i]],
-                    }
-                )
-            for pid, reason in result.left_out.items():
-                yield _json_line(
-                    {
-                        "prompt_id": pid,
-                        "prompt": result.prompts.get(pid),
-                        "score": None,
-                        "trajectory": None,
-                        "left_out": reason,
-                    }
-                )
+        from limr.scoring.output import score_lines
 
-        write_atomic(out, lines())
+        write_atomic(out, score_lines(result))
         _print_score_summary(result, out)
 
 
