@@ -114,7 +114,13 @@ def test_should_use_existing_secrets_and_render_none_when_given(render):
 @pytest.mark.parametrize("values", VALUES_FILES)
 def test_should_never_put_credentials_in_plain_env_or_config_when_rendered(render, values):
     objects = render(values)
-    secret_vars = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "LIMR_API_TOKEN", "MINIO_ROOT_PASSWORD"}
+    secret_vars = {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "LIMR_API_TOKEN",
+        "LIMR_ROLLOUT_ADMIN_TOKEN",
+        "MINIO_ROOT_PASSWORD",
+    }
     for where, t in pod_templates(objects):
         for c in _containers(t):
             plain = {e["name"] for e in c.get("env", []) if "value" in e}

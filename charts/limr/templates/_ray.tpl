@@ -88,6 +88,12 @@ spec:
       env:
         {{- include "limr.storeEnv" $root | nindent 8 }}
         {{- include "limr.apiTokenEnv" $root | nindent 8 }}
+        # Admin token of the rollout service's POST /v1/weights (read by `limr serve rollout`), from the Secret.
+        - name: LIMR_ROLLOUT_ADMIN_TOKEN
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "limr.apiSecretName" $root }}
+              key: {{ $v.auth.secretKey }}
         {{- include "limr.scratchEnv" $root | nindent 8 }}
         - name: LIMR_MODEL
           value: {{ $v.model.path | quote }}
