@@ -42,4 +42,47 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from e
         typer.echo(f"wrote tiny model to {path}")
 
+    @model.command("sft")
+    def sft(
+        model_dir: Annotated[Path, typer.Option("--model", help="Model directory to start from.")],
+        out: Annotated[Path, typer.Option("--out", help="Directory for the fine-tuned model.")],
+        steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 300,
+        batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 32,
+        lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-3,
+        n_train: Annotated[int, typer.Option(help="Synthetic training problems.")] = 4000,
+        levels: Annotated[str, typer.Option(help="Comma-separated difficulty levels (1-5).")] = "1,2,3,4,5",
+        seed: Annotated[int, typer.Option(help="Seed of data and batch order.")] = 0,
+        template: Annotated[str, typer.Option(help="Prompt template: auto, chat, plain.")] = "auto",
+        threads: Annotated[int, typer.Option(help="torch CPU threads (0: default).")] = 0,
+        eval_n: Annotated[int, typer.Option(help="Held-out problems scored greedily at the end (0: skip).")] = 100,
+    ) -> None:
+        """Supervised warm start on synthetic worked solutions (answers end in \\boxed{})."""
+        from pydantic import ValidationError
+
+        from limr.model.sft import SFTConfig, run_sft
+
+        try:
+            cfg = SFTConfig(
+                model=model_dir,
+                out=out,
+                steps=steps,
+                batch_size=batch_size,
+                lr=lr,
+                n_train=n_train,
+                levels=tuple(int(x) for x in levels.split(",") if x.strip()),
+                seed=seed,
+                template=template,
+                threads=threads,
+                eval_n=eval_n,
+            )
+            if not (cfg.model / "config.json").is_file():
+                raise FileNotFoundError(f"--model {cfg.model}: not a HuggingFace model directory (no config.json)")
+            result = run_sft(cfg)
+        except (ValidationError, FileExistsError, FileNotFoundError, ValueError) as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from e
+        acc = "" if result.accuracy is None else f", greedy accuracy {100 * result.accuracy:.1f}% on {result.eval_n}"
+        took = f"{result.steps} steps in {result.seconds:.0f}s, final loss {result.final_loss:.3f}"
+        typer.echo(f"wrote {result.out} ({took}{acc})")
+
     app.add_typer(model, name="model")
