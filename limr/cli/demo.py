@@ -1,6 +1,8 @@
-"""`limr demo`: synthetic reward events -> store -> LIM scores -> selection -> summary table and plot.
+"""`limr demo`: train a tiny model with PPO -> reward events -> LIM scores -> selection -> summary and plot.
 
-Until the training pipeline runs end to end this is limr's main job; it needs no server, GPU or model.
+The default builds a tiny model, warm-starts it with SFT and trains it with the real learner (Ray Train +
+the vLLM rollout service, or `--local`) on a synthetic pool; `--synthetic-only` skips training and writes
+simulated reward events instead (seconds; no model, server or GPU).
 """
 
 from __future__ import annotations
@@ -21,13 +23,23 @@ def demo_cmd(
         "out/demo"
     ),
     run: Annotated[str | None, typer.Option("--run", help="Run id (default: demo-<UTC timestamp>).")] = None,
-    prompts: Annotated[int, typer.Option("--prompts", min=1, help="Synthetic prompts.")] = 2000,
-    epochs: Annotated[int, typer.Option("--epochs", min=2, help="Epochs over the prompt pool.")] = 12,
-    samples: Annotated[int, typer.Option("--samples", min=1, help="Samples per prompt per epoch.")] = 8,
+    prompts: Annotated[
+        int | None, typer.Option("--prompts", min=8, help="Prompts in the pool (default 128; synthetic-only 2000).")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", min=2, help="Epochs over the pool (default 4; synthetic-only 12).")
+    ] = None,
+    samples: Annotated[int, typer.Option("--samples", min=2, help="Samples per prompt per epoch.")] = 8,
     threshold: Annotated[float, typer.Option("--threshold", help="LIM selection threshold.")] = 0.6,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic run.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of model, data and run.")] = 0,
+    synthetic_only: Annotated[
+        bool, typer.Option("--synthetic-only", help="Simulated reward events instead of training a model.")
+    ] = False,
+    local: Annotated[bool, typer.Option("--local", help="Train in one process (HF sampling), no Ray.")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Ray Train workers.")] = 1,
+    sft_steps: Annotated[int, typer.Option("--sft-steps", min=1, help="SFT warm-start steps.")] = 150,
 ) -> None:
-    """Write a synthetic run, score it with LIM, select, print a summary and plot trajectories."""
+    """Train (or simulate) a run, score it with LIM, select, print a summary and plot trajectories."""
     from limr.cli.lim import CliError, user_errors, write_atomic
 
     with user_errors():
@@ -39,17 +51,39 @@ def demo_cmd(
         crit = Criterion(threshold=threshold)
         st = open_store(store)
         run_id = run or f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-        try:
-            syn = write_synthetic_run(st, run_id, num_prompts=prompts, epochs=epochs, samples=samples, seed=seed)
-        except FileExistsError as e:
-            raise CliError(str(e)) from None
-        typer.echo(f"wrote synthetic run {run_id} to {st.uri}: {syn.events} events, {len(syn.keys)} objects")
+        records: dict[str, str] = {}  # prompt id -> the pool record's JSON line (trained runs)
+        training: dict = {}
+        if synthetic_only:
+            try:
+                syn = write_synthetic_run(
+                    st, run_id, num_prompts=prompts or 2000, epochs=epochs or 12, samples=samples, seed=seed
+                )
+            except FileExistsError as e:
+                raise CliError(str(e)) from None
+            typer.echo(f"wrote synthetic run {run_id} to {st.uri}: {syn.events} events, {len(syn.keys)} objects")
+            groups = syn.profiles
+        else:
+            from limr.learner.demo import DemoTrainingOptions, train_demo_run
+
+            opts = DemoTrainingOptions(
+                prompts=prompts or 128,
+                epochs=epochs or 4,
+                samples=samples,
+                seed=seed,
+                local=local,
+                workers=workers,
+                sft_steps=sft_steps,
+            )
+            trained = train_demo_run(out, st.uri, run_id, opts)
+            groups = trained.groups
+            records = {json.loads(line)["id"]: line for line in trained.pool.read_text().splitlines() if line.strip()}
+            training = {k: v for k, v in trained.metrics.items() if k.startswith(("eval/", "train/"))}
+            training["seconds"] = trained.seconds
+            typer.echo(f"trained run {run_id} in {st.uri}: " + json.dumps(training))
         result = score_run(st, run_id)
         rows = select_lim(result.scores, crit)
         selected = [result.prompt_ids[i] for i in rows]
-        text, summary = report(
-            result, selected, syn.profiles, title=f"LIM selection of run {run_id} ({crit.describe()})"
-        )
+        text, summary = report(result, selected, groups, title=f"LIM selection of run {run_id} ({crit.describe()})")
         typer.echo(text.rstrip())
         out.mkdir(parents=True, exist_ok=True)
         write_atomic(
@@ -61,9 +95,14 @@ def demo_cmd(
         )
         write_atomic(
             out / "selected.jsonl",
-            (json.dumps({"prompt_id": p, "prompt": result.prompts.get(p)}) + "\n" for p in selected),
+            (
+                records[p] + "\n"
+                if p in records
+                else json.dumps({"prompt_id": p, "prompt": result.prompts.get(p)}) + "\n"
+                for p in selected
+            ),
         )
-        summary.update(run_id=run_id, store=st.uri, threshold=threshold)
+        summary.update(run_id=run_id, store=st.uri, threshold=threshold, training=training or None)
         write_atomic(out / "summary.json", [json.dumps(summary, indent=2)])
         png = plot_trajectories(result, out / "lim_trajectories.png")
         typer.echo(f"selected {len(selected)} of {len(result)} scored prompts; wrote {out}/{{scores,selected}}.jsonl,")

@@ -55,23 +55,27 @@ def train(
 ) -> dict[str, float]:
     """Run (or continue) the training run described by `setup`; returns the last step's metrics."""
     trainer = PPOTrainer(cfg, setup.derived, ctx, setup.tokenizer.pad_token_id)
-    start = restore(setup, trainer, ctx, resume_key)
+    start, initial = restore(setup, trainer, ctx, resume_key)  # initial: the run's before-training figures
     if start > 0:
         push_weights(trainer, client, ctx)  # the engine still serves the initial weights
     metrics = TrainMetrics(cfg.metrics.port) if ctx.is_main else None
     bar = Progress(setup.derived.total_steps, start, cfg.metrics.progress and ctx.is_main)
     last: dict[str, float] = {}
     if start == 0 and setup.eval_prompts is not None:
-        last.update(evaluate(cfg, ctx, setup, client))
+        initial["eval/accuracy_initial"] = evaluate(cfg, ctx, setup, client)["eval/accuracy"]
     try:
         for step in range(start, setup.derived.total_steps):
             last = train_step(step, cfg, ctx, setup, trainer, client)
+            if step == 0:
+                initial["train/reward_mean_initial"] = last["train/reward_mean"]
+                initial["train/accuracy_initial"] = last["train/accuracy"]
             if _due(step, cfg.run.eval_every, setup.derived.total_steps) and setup.eval_prompts is not None:
                 last.update(evaluate(cfg, ctx, setup, client))
+            last.update(initial)
             done = step + 1
             pointer = None
             if _due(step, cfg.run.checkpoint_every, setup.derived.total_steps):
-                pointer = save(setup, trainer, ctx, done)
+                pointer = save(setup, trainer, ctx, done, initial)
             if ctx.is_main:
                 metrics.observe(done, setup.plan.for_step(step).epoch, last, last_phases(last), int(last["n_samples"]))
                 bar.update(last)

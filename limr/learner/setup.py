@@ -121,14 +121,19 @@ def write_run_start(setup: RunSetup) -> None:
     write_run_meta(setup.store, meta)
 
 
-def save(setup: RunSetup, trainer, ctx: DistCtx, done_steps: int) -> dict[str, Any]:
+def save(setup: RunSetup, trainer, ctx: DistCtx, done_steps: int, initial: dict[str, float]) -> dict[str, Any]:
     """Checkpoint after `done_steps` completed steps (rank 0 writes; others wait). Returns the pointer."""
     key = None
     trainer_state = trainer.state_dict()  # every rank: a collective under FSDP
     if ctx.is_main:
         state = {
             "trainer": trainer_state,
-            "loop": {"step": done_steps, "fingerprint": setup.plan.fingerprint(), "run_id": setup.run_id},
+            "loop": {
+                "step": done_steps,
+                "fingerprint": setup.plan.fingerprint(),
+                "run_id": setup.run_id,
+                "initial": dict(initial),
+            },
         }
         key = save_checkpoint(setup.store, setup.run_id, done_steps, state)
         log.info("checkpoint after step %d -> %s/%s", done_steps, setup.store.uri, key)
@@ -136,8 +141,8 @@ def save(setup: RunSetup, trainer, ctx: DistCtx, done_steps: int) -> dict[str, A
     return {"key": key, "step": done_steps, "store": setup.store.uri, "run_id": setup.run_id}
 
 
-def restore(setup: RunSetup, trainer, ctx: DistCtx, key: str | None) -> int:
-    """Load a checkpoint (or start fresh); returns the step to start at.
+def restore(setup: RunSetup, trainer, ctx: DistCtx, key: str | None) -> tuple[int, dict[str, float]]:
+    """Load a checkpoint (or start fresh); returns the step to start at and the run's initial figures.
 
     Fresh start: rank 0 writes run.json and prompts.parquet. Resume: events a crashed attempt wrote for
     steps at or after the checkpoint are deleted, so the run ends with exactly one event per sample.
@@ -146,7 +151,7 @@ def restore(setup: RunSetup, trainer, ctx: DistCtx, key: str | None) -> int:
         if ctx.is_main:
             write_run_start(setup)
         ctx.barrier()
-        return 0
+        return 0, {}
     state = load_checkpoint(setup.store, key)
     loop = state["loop"]
     if loop["fingerprint"] != setup.plan.fingerprint():
@@ -160,7 +165,7 @@ def restore(setup: RunSetup, trainer, ctx: DistCtx, key: str | None) -> int:
         _drop_events_from(setup, start)
         log.info("resumed %s at step %d from %s", setup.run_id, start, key)
     ctx.barrier()
-    return start
+    return start, dict(loop.get("initial", {}))
 
 
 def _drop_events_from(setup: RunSetup, step: int) -> None:

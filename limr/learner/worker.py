@@ -88,19 +88,33 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         clean = {k: float(v) for k, v in metrics.items()}
         if pointer is None:
             ray.train.report(clean)
-            return
-        with tempfile.TemporaryDirectory() as d:
-            checkpoint = None
-            if ctx.is_main:
-                with open(os.path.join(d, POINTER), "w") as f:
-                    json.dump(pointer, f)
-                checkpoint = ray.train.Checkpoint.from_directory(d)
-            ray.train.report(clean, checkpoint=checkpoint)
+        else:
+            with tempfile.TemporaryDirectory() as d:
+                checkpoint = None
+                if ctx.is_main:
+                    with open(os.path.join(d, POINTER), "w") as f:
+                        json.dump(pointer, f)
+                    checkpoint = ray.train.Checkpoint.from_directory(d)
+                ray.train.report(clean, checkpoint=checkpoint)
+        _maybe_die(int(clean["train/step"]), ctx.rank)
 
     try:
         train(cfg, ctx, setup, client, resume_key, report)
     finally:
         client.close()
+
+
+def _maybe_die(done_steps: int, rank: int) -> None:
+    """Fault injection for failure-handling tests: LIMR_FAULT_INJECT="STEP:RANK:MARKER" kills that worker's
+    process (os._exit, as a crash would) once, after it completed STEP steps; MARKER records that it did."""
+    spec = os.environ.get("LIMR_FAULT_INJECT")
+    if not spec:
+        return
+    step, fault_rank, marker = spec.split(":", 2)
+    if done_steps == int(step) and rank == int(fault_rank) and not os.path.exists(marker):
+        open(marker, "w").close()
+        log.warning("fault injection: worker %d exits after step %d", rank, done_steps)
+        os._exit(1)
 
 
 def run_ray(cfg: LearnerConfig, resume_key: str | None = None) -> dict[str, float]:
@@ -130,7 +144,14 @@ def run_ray(cfg: LearnerConfig, resume_key: str | None = None) -> dict[str, floa
 
 
 def _worker_env() -> dict[str, str]:
-    keys = ("LIMR_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "LIMR_STORE", "HF_HUB_OFFLINE")
+    keys = (
+        "LIMR_S3_ENDPOINT",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "LIMR_STORE",
+        "HF_HUB_OFFLINE",
+        "LIMR_FAULT_INJECT",
+    )
     env = {k: os.environ[k] for k in keys if k in os.environ}
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     return env
