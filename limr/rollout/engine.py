@@ -165,13 +165,20 @@ class RolloutEngine:
         self.vocab_size = int(hf_config["vocab_size"])
         self._tied = bool(hf_config.get("tie_word_embeddings", False))
         kwargs: dict[str, Any] = {}
+        from vllm.platforms import current_platform
+
+        chunked = config.enable_chunked_prefill
+        if chunked is None and current_platform.is_cpu():
+            chunked = False  # see EngineConfig.enable_chunked_prefill: seeded sampling crashes otherwise
+        if chunked is not None:
+            kwargs["enable_chunked_prefill"] = chunked
         if config.kv_cache_gib is not None:
             kwargs["kv_cache_memory_bytes"] = int(config.kv_cache_gib * (1 << 30))
         self._llm = LLM(
             model=str(model_dir),
             tokenizer=config.tokenizer or str(model_dir),
             served_model_name=config.name,
-            dtype=config.dtype,
+            dtype=_resolve_dtype(config.dtype, hf_config),
             max_model_len=config.max_model_len,
             gpu_memory_utilization=config.gpu_memory_utilization,
             tensor_parallel_size=config.tensor_parallel_size,
@@ -364,6 +371,14 @@ class RolloutEngine:
         llm = self.__dict__.pop("_llm", None)
         del llm
         gc.collect()
+
+
+def _resolve_dtype(dtype: str, hf_config: dict[str, Any]) -> str:
+    """'auto' -> the checkpoint's dtype (config.json `torch_dtype`/`dtype`), else what was asked."""
+    if dtype != "auto":
+        return dtype
+    declared = hf_config.get("torch_dtype") or hf_config.get("dtype")
+    return declared if declared in ("float32", "bfloat16", "float16") else "auto"
 
 
 def _sample(c: Any, spec: SamplingSpec) -> Sample:

