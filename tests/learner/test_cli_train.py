@@ -1,0 +1,45 @@
+"""`limr train`: run id / store / resume resolution, errors that name the problem, a one-step local run."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from limr.cli.main import app
+from tests.learner.conftest import write_config
+
+
+def test_train_local_then_resume_and_refusals(tmp_path, tiny_model, synthetic_pool):
+    train, _ = synthetic_pool
+    cfg = write_config(tmp_path / "tiny.yaml", tiny_model, train, run={"checkpoint_every": 1})
+    store = str(tmp_path / "store")
+    runner = CliRunner()
+    base = ["train", "--config", str(cfg), "--store", store, "--local"]
+
+    res = runner.invoke(app, [*base, "--run-id", "r1", "--max-steps", "1", "--summary", str(tmp_path / "s.json")])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["run_id"] == "r1" and summary["train/step"] == 1 and summary["n_samples"] == 8
+
+    res = runner.invoke(app, [*base, "--run-id", "r1", "--max-steps", "2"])
+    assert res.exit_code == 2 and "already has checkpoints" in res.output
+
+    # --resume without --run-id: the newest run of this config ("tiny") with a checkpoint... none is named tiny-*
+    res = runner.invoke(app, [*base, "--resume", "--max-steps", "2"])
+    assert res.exit_code == 2 and "no run of config 'tiny'" in res.output
+
+    res = runner.invoke(app, [*base, "--run-id", "r1", "--resume", "--max-steps", "2"])
+    assert res.exit_code == 0, res.output
+    assert "resuming" in res.output and '"train/step": 2' in res.output
+
+
+def test_train_errors_name_the_field(tmp_path, tiny_model, synthetic_pool):
+    train, _ = synthetic_pool
+    cfg = write_config(tmp_path / "bad.yaml", tiny_model, train, batch={"train_batch_size": 3})
+    res = CliRunner().invoke(app, ["train", "--config", str(cfg), "--local", "--store", str(tmp_path / "s")])
+    assert res.exit_code == 2
+    assert "train_batch_size" in res.output
+    good = write_config(tmp_path / "good.yaml", tiny_model, train)
+    res = CliRunner().invoke(app, ["train", "--config", str(good), "--prompts", str(tmp_path / "nope.jsonl")])
+    assert res.exit_code == 2 and "nope.jsonl" in res.output
