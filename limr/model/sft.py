@@ -51,6 +51,7 @@ class SFTConfig(BaseModel):
 class SFTResult:
     out: Path
     steps: int
+    first_loss: float  # response-token loss of the first step (~ln(vocab) for a fresh model)
     final_loss: float  # mean response-token loss over the last 10 steps
     seconds: float
     accuracy: float | None  # greedy accuracy on `eval_n` held-out synthetic problems
@@ -171,7 +172,7 @@ def run_sft(cfg: SFTConfig) -> SFTResult:
     seconds = time.monotonic() - t0
 
     accuracy = greedy_accuracy(model, tokenizer, cfg.eval_n, cfg.seed, cfg.template) if cfg.eval_n else None
-    result = SFTResult(out, cfg.steps, sum(losses[-10:]) / len(losses[-10:]), seconds, accuracy, cfg.eval_n)
+    result = SFTResult(out, cfg.steps, losses[0], sum(losses[-10:]) / len(losses[-10:]), seconds, accuracy, cfg.eval_n)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
