@@ -7,7 +7,6 @@ laptop. Outputs are written to a temporary file and renamed at the end: a failed
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from collections import Counter
@@ -86,10 +85,6 @@ def _progress_bar(total: int, unit: str, desc: str):  # -> tqdm
     return tqdm(total=total, unit=unit, desc=desc, disable=None, leave=False, mininterval=0.5)
 
 
-def _round(x: float) -> float:
-    return float(x) if math.isfinite(x) else float("nan")
-
-
 # ---- commands ----------------------------------------------------------------------------------------------
 def import_openrlhf_cmd(
     samples_dir: Annotated[Path, typer.Argument(help="Directory of step_N.json files, or its parent holding train/")],
@@ -132,23 +127,28 @@ def score_cmd(
 ) -> None:
     """Score every prompt of a run with LIM; prompts left out are written with score null and a reason."""
     with user_errors():
-        from limr.scoring import score_run
         from limr.store import open_store
 
-        st = open_store(store)
-        bar = _progress_bar(0, "obj", "score")
-
-        def progress(events: int, done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-        result = score_run(st, run, max_epochs=max_epochs, progress=progress)
-        bar.close()
-
+        result = _score_run_with_progress(open_store(store), run, max_epochs)
         from limr.scoring.output import score_lines
 
         write_atomic(out, score_lines(result))
         _print_score_summary(result, out)
+
+
+def _score_run_with_progress(st, run: str, max_epochs: int | None):
+    from limr.scoring import score_run
+
+    bar = _progress_bar(0, "obj", "score")
+
+    def progress(events: int, done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        return score_run(st, run, max_epochs=max_epochs, progress=progress)
+    finally:
+        bar.close()
 
 
 def _print_score_summary(result, out: Path) -> None:
@@ -239,19 +239,9 @@ def select_cmd(
 
 def _score_source(run, store, openrlhf_samples, steps_per_epoch, scores, max_epochs):
     if run is not None:
-        from limr.scoring import score_run
         from limr.store import open_store
 
-        st = open_store(store)
-        bar = _progress_bar(0, "obj", "score")
-
-        def progress(events: int, done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-        result = score_run(st, run, max_epochs=max_epochs, progress=progress)
-        bar.close()
-        return result
+        return _score_run_with_progress(open_store(store), run, max_epochs)
     if openrlhf_samples is not None:
         from limr.scoring.sources import score_openrlhf
 
