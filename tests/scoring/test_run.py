@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from limr.algo.lim import fill_missing_epochs
-from limr.events.io import PromptRecord, events_table, write_events, write_prompts
+from limr.events.io import PromptRecord, events_table, read_events_object, write_events, write_prompts
 from limr.events.run import RunMeta, write_run_meta
-from limr.scoring import EmptyRun, RunNotFound, accumulate_run, score_run
+from limr.scoring import EmptyRun, EpochCounts, RunNotFound, accumulate_run, score_run
 from limr.store import ObjectStore, open_store
 
 
@@ -78,3 +78,23 @@ def test_missing_and_empty_runs(tmp_path) -> None:
     write_run_meta(store, RunMeta(run_id="empty"))
     with pytest.raises(EmptyRun, match="run 'empty' has no events"):
         score_run(store, "empty")
+
+
+def test_incremental_accumulation_and_checkpoint_equal_one_pass(tmp_path) -> None:
+    store = open_store(str(tmp_path / "store"))
+    _write_run(store)
+    whole, _, _ = accumulate_run(store, "r")
+    keys = store.list_keys("runs/r/events/")
+    first, cursor, _ = accumulate_run(store, "r", threads=1)
+    # Resume from a checkpoint taken half-way: same counts as one pass.
+    half = keys[len(keys) // 2 - 1]
+    early = EpochCounts()
+    for key in keys[: len(keys) // 2]:
+        early.add_table(read_events_object(store, key, ("prompt_id", "epoch", "correct")), key)
+    restored = EpochCounts.from_bytes(early.to_bytes())
+    resumed, last, _ = accumulate_run(store, "r", counts=restored, start_after=half)
+    assert last == keys[-1] and cursor == keys[-1]
+    assert resumed.events == whole.events == first.events
+    order = [resumed.ids.index(p) for p in whole.ids]
+    np.testing.assert_array_equal(resumed.correct[order], whole.correct)
+    np.testing.assert_array_equal(resumed.total[order], whole.total)
