@@ -117,7 +117,8 @@ def read_prompts(store: ObjectStore, run_id: str) -> list[PromptRecord]:
             )
     d = table.to_pydict()
     sources = d.get("source") or [None] * table.num_rows
-    return [PromptRecord(i, p, a, s) for i, p, a, s in zip(d["prompt_id"], d["prompt"], d["answer"], sources)]
+    rows = zip(d["prompt_id"], d["prompt"], d["answer"], sources, strict=True)
+    return [PromptRecord(i, p, a, s) for i, p, a, s in rows]
 
 
 def validate_events_table(table: pa.Table | pa.Schema, where: str) -> None:

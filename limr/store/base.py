@@ -109,5 +109,5 @@ class ObjectStore(abc.ABC):
     def list_keys(self, prefix: str = "", start_after: str | None = None) -> list[str]:
         return [o.key for o in self.list(prefix, start_after)]
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: local disk holds nothing to release
         """Release resources (connection pools)."""

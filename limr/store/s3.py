@@ -107,8 +107,7 @@ class S3Store(ObjectStore):
                     ) from None
                 if e.code in _DENIED_CODES:
                     raise AccessDenied(
-                        f"{what} {where}: {e.code} - check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
-                        f" for {self.endpoint}"
+                        f"{what} {where}: {e.code} - check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for {self.endpoint}"
                     ) from None
                 if e.code not in _TRANSIENT_CODES or attempt == self.max_attempts:
                     raise StoreError(f"{what} {where}: {e.code}: {e.message}") from e

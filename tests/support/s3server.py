@@ -7,7 +7,6 @@ start-after, multipart upload and versioning, which is what limr's S3 backend re
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -58,7 +57,8 @@ class S3Server:
     def client(self):
         from minio import Minio
 
-        return Minio(self.endpoint.split("://")[1], access_key=self.access_key, secret_key=self.secret_key, secure=False)
+        host = self.endpoint.split("://")[1]
+        return Minio(host, access_key=self.access_key, secret_key=self.secret_key, secure=False)
 
     def make_bucket(self, name: str) -> str:
         c = self.client()
@@ -77,8 +77,6 @@ class S3Server:
 
 
 def weed_binary() -> str | None:
-    cand = Path(os.__file__).parent  # not used; keep lookup explicit below
-    del cand
     exe = shutil.which("weed")
     if exe:
         return exe
@@ -110,7 +108,7 @@ def start_s3_server(timeout_s: float = 60.0) -> S3Server:
         "filer.port", "filer.port.grpc", "admin.port", "admin.port.grpc", "metricsPort", "s3.metricsPort",
         "s3.port.iceberg", "s3.port.lance", "debug.port",
     ]  # fmt: skip
-    args = [f"-{name}={port}" for name, port in zip(names, ports)]
+    args = [f"-{name}={port}" for name, port in zip(names, ports, strict=True)]
     cmd = [
         exe, "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false",
         "-webdav=false", f"-s3.config={workdir / 's3.json'}", *args,
