@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import os
 import threading
@@ -80,6 +81,12 @@ class RolloutServer:
         self._stop = threading.Event()
         self._sync_weights()  # a replica started after updates catches up before serving
         threading.Thread(target=self._sync_loop, name="weight-sync", daemon=True).start()
+
+    def check_health(self) -> None:
+        """Serve's health probe: a dead engine or half-loaded weights fail it, so Serve replaces the replica
+        (the new one loads the base checkpoint, then the registry's latest weights, before serving)."""
+        if not self.engine.ready:
+            raise RuntimeError(self.engine.not_ready_reason)
 
     # ---- weight versions across replicas ---------------------------------------------------------------
     def _sync_weights(self) -> None:
@@ -186,13 +193,18 @@ class RolloutServer:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._load, uri, None, "handle")
 
-    def weight_version(self) -> int:
+    async def weight_version(self) -> int:
+        """The version this replica serves next: it first catches up with the registry, so a read right after
+        an update (which may have landed on another replica) already sees it."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._sync_weights)
         return self.engine.weight_version
 
     # ---- HTTP ------------------------------------------------------------------------------------------
     @api.post("/v1/generate")
-    async def http_generate(self, req: GenerateRequest) -> dict[str, Any]:
-        return (await self._generate(req.inputs, req.spec(), "generate")).to_dict()
+    async def http_generate(self, req: GenerateRequest) -> Response:
+        result = await self._generate(req.inputs, req.spec(), "generate")
+        # json.dumps straight away: FastAPI's generic encoder walks every token and logprob (10x slower).
+        return Response(content=json.dumps(result.to_dict()), media_type="application/json")
 
     @api.post("/v1/completions")
     async def http_completions(self, req: CompletionRequest) -> dict[str, Any]:
@@ -220,7 +232,7 @@ class RolloutServer:
 
     @api.get("/v1/weights")
     async def http_weight_version(self) -> dict[str, Any]:
-        return {"weight_version": self.engine.weight_version, "model": self.engine.model_name}
+        return {"weight_version": await self.weight_version(), "model": self.engine.model_name}
 
     @api.get("/healthz")
     async def healthz(self) -> dict[str, str]:

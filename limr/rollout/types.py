@@ -90,7 +90,28 @@ class GenerateResult:
         return sum(len(s.token_ids) for r in self.results for s in r.samples)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Hand-written rather than dataclasses.asdict (a recursive deep copy): this runs on every HTTP
+        # response, and a batch holds P x n x T token ids and logprobs.
+        return {
+            "results": [
+                {
+                    "prompt": r.prompt,
+                    "prompt_token_ids": r.prompt_token_ids,
+                    "samples": [
+                        {
+                            "token_ids": s.token_ids,
+                            "text": s.text,
+                            "logprobs": s.logprobs,
+                            "finish_reason": s.finish_reason,
+                        }
+                        for s in r.samples
+                    ],
+                }
+                for r in self.results
+            ],
+            "weight_version": self.weight_version,
+            "model": self.model,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GenerateResult:

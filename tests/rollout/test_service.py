@@ -48,6 +48,7 @@ def service(ray_session, s3_server, tiny_ckpts, refs):  # noqa: ANN001
         limits=RequestLimits(max_prompts=32, max_n=16, max_tokens=128, max_samples=256),
         admin_token=ADMIN,
         num_cpus=0.5,
+        num_replicas=2,  # every test also exercises cross-replica weight sync (limr.rollout.sync)
         env_vars={**s3_server.env(), "TOKENIZERS_PARALLELISM": "false"},
         weight_sync_interval_s=0.5,
     )
@@ -267,11 +268,21 @@ def test_openai_compatible_endpoints(service, tiny_ckpts, refs) -> None:  # noqa
 
 
 def test_health_ready_and_metrics(service) -> None:  # noqa: ANN001
+    from prometheus_client.parser import text_string_to_metric_families
+
+    by_replica: dict[str, dict] = {}
     with httpx.Client(base_url=service.http_client.base_url, timeout=30) as c:
         assert c.get("/healthz").json() == {"status": "ok"}
         ready = c.get("/readyz")
         assert ready.status_code == 200 and ready.json()["ready"] is True
-        text = c.get("/metrics").text
+        for _ in range(30):  # Serve routes each scrape to one replica; collect both
+            text = c.get("/metrics").text
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+            replica = families["limr_rollout_replica_info"].samples[0].labels["replica"]
+            by_replica[replica] = families
+            if len(by_replica) == 2:
+                break
+    assert len(by_replica) == 2, "both replicas should answer /metrics"
     for name in (
         "limr_rollout_requests_total",
         "limr_rollout_prompts_total",
@@ -281,13 +292,20 @@ def test_health_ready_and_metrics(service) -> None:  # noqa: ANN001
         "limr_rollout_in_flight_requests",
         "limr_rollout_weight_version",
         "limr_rollout_kv_cache_usage_ratio",
+        "vllm:kv_cache_usage_perc",
     ):
         assert name in text, name
-    from prometheus_client.parser import text_string_to_metric_families
 
-    families = {f.name: f for f in text_string_to_metric_families(text)}
-    generated = sum(s.value for s in families["limr_rollout_generated_tokens"].samples if s.name.endswith("_total"))
-    assert generated > 0
-    ok = [s for s in families["limr_rollout_requests"].samples if s.labels.get("status") == "ok"]
-    invalid = [s for s in families["limr_rollout_requests"].samples if s.labels.get("status") == "invalid"]
-    assert sum(s.value for s in ok) > 0 and sum(s.value for s in invalid) > 0
+    def total(metric: str, **labels: str) -> float:
+        return sum(
+            smp.value
+            for fams in by_replica.values()
+            for smp in fams[metric].samples
+            if smp.name.endswith("_total") and all(smp.labels.get(k) == v for k, v in labels.items())
+        )
+
+    assert total("limr_rollout_generated_tokens") > 0 and total("limr_rollout_prompts") > 0
+    assert total("limr_rollout_requests", status="ok") > 0 and total("limr_rollout_requests", status="invalid") > 0
+    # Both replicas report the same (latest) weight version: the sync reached the one that did not load.
+    versions = {fams["limr_rollout_weight_version"].samples[0].value for fams in by_replica.values()}
+    assert len(versions) == 1, versions
