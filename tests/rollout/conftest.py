@@ -9,7 +9,7 @@ import pytest
 PROMPTS = ["12+7=", "The cat", "Q: 3*4? A:"]  # for sampling tests
 # Candidates for exact greedy comparisons; the `refs` fixture keeps the decisive ones.
 GREEDY_CANDIDATES = [f"{i}+{2 * i + 1}=" for i in range(30)]
-MIN_MARGIN = 0.03  # nats; the engine's logprobs differ from transformers' by < 0.005
+MIN_MARGIN = 0.03  # nats; in float32 the engine's logprobs differ from transformers' by < 1e-4
 GREEDY_TOKENS = 16
 
 
