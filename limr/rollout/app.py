@@ -130,7 +130,12 @@ class RolloutServer:
 
     # ---- generation ------------------------------------------------------------------------------------
     def _run_batch(self, items: list[tuple[Any, SamplingSpec]]) -> list[Any]:
-        self._sync_weights()
+        try:
+            self._sync_weights()
+        except (ray.exceptions.RayError, WeightLoadError):
+            # Registry unreachable or its latest weights unloadable: keep serving what this replica has; every
+            # result still names its weight version, so callers can tell. The sync loop keeps retrying.
+            log.exception("weight sync before a batch failed; serving version %d", self.engine.weight_version)
         return self.engine.generate_many(items)
 
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.0)
