@@ -22,7 +22,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from limr.data.templates import Template, render_prompt
-from limr.tasks.synthetic import LEVELS, SyntheticConfig, make_splits
+from limr.tasks.synthetic import LEVELS, SyntheticConfig, generate, make_splits
+from limr.tasks.synthetic import train_seed as _train_seed
 
 IGNORE = -100  # label of prompt and padding tokens (no loss)
 
@@ -63,7 +64,10 @@ class SFTResult:
 
 def build_examples(tokenizer, cfg: SFTConfig) -> list[tuple[list[int], list[int]]]:
     """(input_ids, labels) per training problem; labels mask the prompt."""
-    train, _ = make_splits(SyntheticConfig(seed=cfg.seed, n_train=cfg.n_train, n_test=200, levels=cfg.levels))
+    # Never train on a benchmark: exclude the held-out split `limr eval --benchmarks synthetic` uses (all
+    # levels, seed 0 and this run's seed), whatever subset of levels this run trains on.
+    benchmark = {p.prompt for s in {0, cfg.seed} for p in make_splits(SyntheticConfig(seed=s, n_train=0))[1]}
+    train = generate(cfg.n_train, seed=_train_seed(cfg.seed), levels=cfg.levels, exclude=benchmark)
     examples = []
     for p in train:
         prompt = render_prompt(p.prompt, tokenizer, cfg.template)

@@ -161,6 +161,11 @@ def _derived(seed: int, stream: str) -> int:
     return int(prompt_hash_id(f"{seed}/{stream}"), 16)
 
 
+def train_seed(seed: int) -> int:
+    """The seed of the train stream of `make_splits(SyntheticConfig(seed=seed))`."""
+    return _derived(seed, "train")
+
+
 def write_jsonl(problems: Iterable[SyntheticProblem], path: str | Path) -> Path:
     """Write problems as JSONL (one record per line), atomically."""
     path = Path(path)

@@ -13,21 +13,39 @@ transformers = pytest.importorskip("transformers")
 from limr.data.templates import render_prompt  # noqa: E402
 from limr.model.sft import IGNORE, SFTConfig, build_examples, run_sft  # noqa: E402
 from limr.model.tiny import build_tokenizer, init_tiny_model  # noqa: E402
-from limr.tasks.synthetic import SyntheticConfig, make_splits  # noqa: E402
+from limr.tasks.synthetic import SyntheticConfig, generate, make_splits, train_seed  # noqa: E402
 
 
 def test_examples_mask_the_prompt_and_end_with_eos(tmp_path: Path) -> None:
     tok = build_tokenizer()
-    cfg = SFTConfig(model=tmp_path, out=tmp_path / "o", n_train=30, levels=(1, 4))
+    cfg = SFTConfig(model=tmp_path, out=tmp_path / "o", n_train=300, levels=(1, 4))
     examples = build_examples(tok, cfg)
-    train, test = make_splits(SyntheticConfig(seed=0, n_train=30, n_test=200, levels=(1, 4)))
-    assert len(examples) == 30
+    train = generate(300, seed=train_seed(0), levels=(1, 4), exclude=_benchmark())
+    assert len(examples) == 300
     for (ids, labels), p in zip(examples, train, strict=True):
         n_prompt = sum(lab == IGNORE for lab in labels)
         assert tok.decode(ids[:n_prompt]) == render_prompt(p.prompt, tok)  # exactly what RL and eval render
         assert labels[n_prompt:] == ids[n_prompt:]
         assert tok.decode(ids[n_prompt:-1]) == p.solution and ids[-1] == tok.eos_token_id
-    assert not {p.prompt for p in train} & {p.prompt for p in test}  # never trains on the benchmark
+
+
+def _benchmark() -> set[str]:
+    return {p.prompt for p in make_splits(SyntheticConfig(seed=0, n_train=0))[1]}
+
+
+def test_never_trains_on_the_eval_benchmark(tmp_path: Path) -> None:
+    """Whatever levels or seed SFT uses, `limr eval --benchmarks synthetic` prompts are excluded."""
+    tok = build_tokenizer()
+    bench = {render_prompt(q, tok) for q in _benchmark() if q.startswith("What is") and len(q) < 18}
+    assert bench  # level-1 problems: only ~1,000 exist, so a large level-1 pool would hit them
+    for seed in (0, 1):
+        examples = build_examples(
+            tok, SFTConfig(model=tmp_path, out=tmp_path / "o", n_train=600, levels=(1,), seed=seed)
+        )
+        prompts = {
+            tok.decode([i for i, lab in zip(ids, labels, strict=True) if lab == IGNORE]) for ids, labels in examples
+        }
+        assert not prompts & bench
 
 
 @pytest.mark.slow
