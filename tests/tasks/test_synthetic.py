@@ -72,7 +72,7 @@ def test_bad_levels_and_impossible_counts() -> None:
     with pytest.raises(ValueError, match="level"):
         generate(3, seed=0, levels=[7])
     with pytest.raises(ValueError, match="distinct"):
-        generate(5000, seed=0, levels=[1])  # level 1 has only 10 * 100 prompts
+        generate(1100, seed=0, levels=[1])  # level 1 has only 10 * 100 prompts
 
 
 def test_write_jsonl(tmp_path: Path) -> None:
