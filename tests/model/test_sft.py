@@ -54,21 +54,22 @@ def test_short_sft_run_learns_and_saves(tmp_path: Path) -> None:
     cfg = SFTConfig(
         model=base,
         out=tmp_path / "sft",
-        steps=25,
-        batch_size=16,
-        n_train=400,
-        warmup_steps=5,
+        steps=20,
+        batch_size=8,
+        n_train=200,
+        warmup_steps=3,
         eval_n=0,
         progress=False,
     )
     result = run_sft(cfg)
-    assert result.final_loss < 3.0  # starts at ~ln(vocab) = 6.2
+    assert result.first_loss > 5.0  # ~ln(vocab) = 6.2 for a fresh model
+    assert result.final_loss < result.first_loss - 1.5
     model = transformers.AutoModelForCausalLM.from_pretrained(result.out)
     tok = transformers.AutoTokenizer.from_pretrained(result.out)
     assert tok.padding_side == "right" and tok.eos_token == "<|im_end|>"
     before = transformers.AutoModelForCausalLM.from_pretrained(base)
     assert not torch.equal(model.model.embed_tokens.weight, before.model.embed_tokens.weight)
     meta = json.loads((result.out / "limr_sft.json").read_text())
-    assert meta["config"]["steps"] == 12 and meta["result"]["final_loss"] == pytest.approx(result.final_loss)
+    assert meta["config"]["steps"] == 20 and meta["result"]["final_loss"] == pytest.approx(result.final_loss)
     with pytest.raises(FileExistsError):
         run_sft(cfg)
