@@ -24,7 +24,10 @@ def register(app: typer.Typer) -> None:
         template: Annotated[str, typer.Option(help="Prompt template: auto, chat, plain.")] = "auto",
         seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
         dtype: Annotated[str, typer.Option(help="vLLM dtype: auto, float32, bfloat16, float16.")] = "auto",
-        kv_cache_gib: Annotated[float, typer.Option("--kv-cache-gib", help="KV cache GiB (0: size from GPU).")] = 1.0,
+        kv_cache_gib: Annotated[
+            float | None,
+            typer.Option("--kv-cache-gib", help="KV cache GiB (default: 1 on CPU, from GPU memory on GPUs)."),
+        ] = None,
         tensor_parallel_size: Annotated[int, typer.Option(help="GPUs per engine.")] = 1,
     ) -> None:
         """Evaluate a model; writes per-question correctness and accuracies as JSON and prints a table."""
@@ -43,7 +46,7 @@ def register(app: typer.Typer) -> None:
                 template=template,
                 seed=seed,
                 dtype=dtype,
-                kv_cache_gib=kv_cache_gib or None,
+                kv_cache_gib=kv_cache_gib,
                 tensor_parallel_size=tensor_parallel_size,
             )
             result = run_eval(cfg)

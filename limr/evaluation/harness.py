@@ -33,7 +33,9 @@ class EvalConfig(BaseModel):
     template: Template = Field(Template.AUTO, description="Prompt template (auto: chat if the tokenizer has one).")
     seed: int = Field(0, description="Sampling seed (and the synthetic benchmark's seed).")
     dtype: str = Field("auto", description="vLLM dtype: auto, float32, bfloat16, float16.")
-    kv_cache_gib: float | None = Field(1.0, gt=0, description="KV-cache GiB (CPU); None: size from GPU memory.")
+    kv_cache_gib: float | None = Field(
+        None, gt=0, description="KV-cache GiB; None: 1 GiB on CPU, sized by gpu_memory_utilization on GPUs."
+    )
     gpu_memory_utilization: float = Field(0.85, gt=0, le=1, description="GPU memory share for vLLM.")
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs per engine.")
     reward_workers: int | None = Field(None, ge=1, description="Reward processes (default: up to 4).")
@@ -75,13 +77,16 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
             f"{max_pos} positions; lower --max-tokens"
         )
 
+    import torch
+
+    kv_cache_gib = cfg.kv_cache_gib if cfg.kv_cache_gib is not None else (None if torch.cuda.is_available() else 1.0)
     t0 = time.monotonic()
     engine = RolloutEngine(
         EngineConfig(
             model=str(model_dir),
             dtype=cfg.dtype,
             max_model_len=longest + cfg.max_tokens,
-            kv_cache_gib=cfg.kv_cache_gib,
+            kv_cache_gib=kv_cache_gib,
             gpu_memory_utilization=cfg.gpu_memory_utilization,
             tensor_parallel_size=cfg.tensor_parallel_size,
             seed=cfg.seed,
