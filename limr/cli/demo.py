@@ -24,7 +24,7 @@ def demo_cmd(
     ),
     run: Annotated[str | None, typer.Option("--run", help="Run id (default: demo-<UTC timestamp>).")] = None,
     prompts: Annotated[
-        int | None, typer.Option("--prompts", min=8, help="Prompts in the pool (default 128; synthetic-only 2000).")
+        int | None, typer.Option("--prompts", min=8, help="Prompts in the pool (default 64; synthetic-only 2000).")
     ] = None,
     epochs: Annotated[
         int | None, typer.Option("--epochs", min=2, help="Epochs over the pool (default 4; synthetic-only 12).")
@@ -38,6 +38,9 @@ def demo_cmd(
     local: Annotated[bool, typer.Option("--local", help="Train in one process (HF sampling), no Ray.")] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Ray Train workers.")] = 1,
     sft_steps: Annotated[int, typer.Option("--sft-steps", min=1, help="SFT warm-start steps.")] = 150,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Train this warm-started model (skips init-tiny and SFT).")
+    ] = None,
 ) -> None:
     """Train (or simulate) a run, score it with LIM, select, print a summary and plot trajectories."""
     from limr.cli.lim import CliError, user_errors, write_atomic
@@ -66,13 +69,14 @@ def demo_cmd(
             from limr.learner.demo import DemoTrainingOptions, train_demo_run
 
             opts = DemoTrainingOptions(
-                prompts=prompts or 128,
+                prompts=prompts or 64,
                 epochs=epochs or 4,
                 samples=samples,
                 seed=seed,
                 local=local,
                 workers=workers,
                 sft_steps=sft_steps,
+                model=model,
             )
             trained = train_demo_run(out, st.uri, run_id, opts)
             groups = trained.groups

@@ -21,7 +21,7 @@ log = logging.getLogger("limr.learner")
 class DemoTrainingOptions(BaseModel):
     """Sizes of the demo's training run (defaults: a few minutes on 2 CPU cores)."""
 
-    prompts: int = Field(128, ge=8, description="Synthetic train prompts (the pool LIM scores).")
+    prompts: int = Field(64, ge=8, description="Synthetic train prompts (the pool LIM scores).")
     eval_prompts: int = Field(100, ge=0, description="Held-out synthetic problems for greedy accuracy.")
     levels: tuple[int, ...] = Field((1, 2, 3), description="Synthetic difficulty levels.")
     epochs: int = Field(4, ge=2, description="PPO epochs over the pool (LIM needs >= 2).")
@@ -32,6 +32,7 @@ class DemoTrainingOptions(BaseModel):
     workers: int = Field(1, ge=1, description="Ray Train workers.")
     local: bool = Field(False, description="One process with HF sampling instead of Ray Train + vLLM service.")
     seed: int = Field(0, description="Seeds model, data and training.")
+    model: Path | None = Field(None, description="Warm-started actor to train (skips init + SFT).")
 
 
 @dataclass
@@ -70,7 +71,7 @@ def demo_config(opts: DemoTrainingOptions, model: Path, pool: Path, bench: Path 
                 "train_batch_size": max(opts.workers, samples_per_step // 4),
                 "micro_batch_size": 32,
             },
-            "trainer": {"num_workers": opts.workers, "cpus_per_worker": 1},
+            "trainer": {"num_workers": opts.workers, "cpus_per_worker": 1, "torch_threads": 1},
             "run": {
                 "run_id": run_id,
                 "store": store,
@@ -93,12 +94,12 @@ def train_demo_run(out: Path, store: str, run_id: str, opts: DemoTrainingOptions
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     tiny = out / "models" / "tiny"
-    sft = out / "models" / "tiny-sft"
+    sft = opts.model or out / "models" / "tiny-sft"
     if not (sft / "config.json").exists():
         if not (tiny / "config.json").exists():
             init_tiny_model(tiny, seed=opts.seed)
         log.info("SFT warm start: %d steps", opts.sft_steps)
-        run_sft(SFTConfig(model=tiny, out=sft, steps=opts.sft_steps, seed=opts.seed, eval_n=0, progress=True))
+        run_sft(SFTConfig(model=tiny, out=sft, steps=opts.sft_steps, seed=opts.seed, eval_n=0, threads=1))
     seconds["sft"] = time.perf_counter() - t
 
     train, bench = make_splits(
