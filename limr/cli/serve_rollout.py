@@ -14,8 +14,6 @@ from typing import Any
 
 import typer
 
-ADMIN_TOKEN_ENV = "LIMR_ROLLOUT_ADMIN_TOKEN"
-
 
 def build_args(config: Path | None, overrides: dict[str, Any], engine_overrides: dict[str, Any]):  # noqa: ANN201
     """RolloutArgs from a file plus flags (flags win; None means 'not given'). Exits 2 naming bad fields."""
@@ -75,6 +73,8 @@ def register(serve: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the validated RolloutArgs as JSON and exit."),
     ) -> None:
         """Serve rollouts: POST /v1/generate, /v1/completions, /v1/weights; GET /v1/models, /metrics, /readyz."""
+        from limr.rollout.config import ADMIN_TOKEN_ENV
+
         overrides: dict[str, Any] = {
             "num_replicas": replicas,
             "autoscaling_min_replicas": min_replicas,

@@ -32,7 +32,7 @@ from ray import serve
 from ray.serve import Application
 
 from limr.rollout.api import CompletionRequest, GenerateRequest, WeightsRequest, check_limits, completion_response
-from limr.rollout.config import RolloutArgs
+from limr.rollout.config import ADMIN_TOKEN_ENV, RolloutArgs
 from limr.rollout.metrics import RolloutMetrics
 from limr.rollout.sync import get_registry
 from limr.rollout.types import GenerateResult, InvalidRequest, RolloutError, SamplingSpec, WeightLoadError
@@ -225,9 +225,13 @@ class RolloutServer:
 
     @api.post("/v1/weights")
     async def http_weights(self, req: WeightsRequest, authorization: str | None = Header(None)) -> dict[str, Any]:
-        token = self.args.admin_token
+        # In a RayService the token comes from the pod's Secret-backed environment, never from the
+        # serveConfigV2 args (which Kubernetes shows to anyone who can read the RayService).
+        token = self.args.admin_token or os.environ.get(ADMIN_TOKEN_ENV)
         if not token:
-            raise HTTPException(403, "weight loading over HTTP is disabled (no admin_token configured)")
+            raise HTTPException(
+                403, f"weight loading over HTTP is disabled (no admin_token configured, {ADMIN_TOKEN_ENV} unset)"
+            )
         given = (authorization or "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong admin token (Authorization: Bearer ...)")

@@ -11,6 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# Environment variable holding the admin token of POST /v1/weights (from a Kubernetes Secret in-cluster).
+ADMIN_TOKEN_ENV = "LIMR_ROLLOUT_ADMIN_TOKEN"
+
 
 class EngineConfig(BaseModel):
     """Settings of one vLLM engine (one per Serve replica)."""
