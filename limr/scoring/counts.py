@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from limr.scoring.ids import IdIndex
+from limr.scoring.ids import IdIndex, hash_pair, plain_strings
 
 #: An epoch index above this is taken for corrupt data rather than allocating a huge (P, E) array.
 MAX_EPOCHS = 100_000
@@ -53,7 +54,6 @@ class EpochCounts:
         self._t = np.zeros_like(self._c)
         self.events = 0  # rows counted
         self._mark = np.zeros(0, np.int64)  # scratch for _rows_distinct
-        self._scratch = np.zeros(0, np.int64)  # scratch for the per-table codes
 
     # ---- shape and views -------------------------------------------------------------------------------
     @property
@@ -123,62 +123,26 @@ class EpochCounts:
         Returns the number of rows added. Raises EventDataError naming `where` for nulls, negative or
         absurd epochs, or missing/mistyped columns; nothing is added then.
         """
-        for name in ("prompt_id", "epoch", "correct"):
-            if name not in table.column_names:
-                raise EventDataError(f"{where}: missing column {name!r}")
-        n = table.num_rows
-        if n == 0:
+        return self.add_summary(summarize_table(table, where))
+
+    def add_summary(self, summary: TableSummary) -> int:
+        """Add a table reduced by `summarize_table` (possibly in another thread); returns its row count."""
+        if summary.rows == 0:
             return 0
-        pid = table.column("prompt_id")
-        epoch_col = table.column("epoch")
-        correct_col = table.column("correct")
-        if not pa.types.is_integer(epoch_col.type):
-            raise EventDataError(f"{where}: column 'epoch' has type {epoch_col.type}, expected int32")
-        if not pa.types.is_boolean(correct_col.type):
-            raise EventDataError(f"{where}: column 'correct' has type {correct_col.type}, expected bool")
-        for name, col in (("prompt_id", pid), ("epoch", epoch_col), ("correct", correct_col)):
-            if col.null_count:
-                row = _first_null(col)
-                raise EventDataError(f"{where}: column {name!r} is null at row {row}")
-        if not _is_string_like(pid.type):
-            raise EventDataError(f"{where}: column 'prompt_id' has type {pid.type}, expected string")
-        mm = pc.min_max(epoch_col).as_py()  # no copy: most objects hold a single epoch
-        lo, hi = int(mm["min"]), int(mm["max"])
-        if lo < 0 or hi >= MAX_EPOCHS:
-            epoch = _to_numpy(epoch_col)
-            bad = int(np.flatnonzero((epoch < 0) | (epoch >= MAX_EPOCHS))[0])
-            raise EventDataError(f"{where}: column 'epoch' has invalid value {int(epoch[bad])} at row {bad}")
-        codes, dictionary = _dictionary_codes(pid)  # (n,) int32/int64 codes into dictionary
-        correct = _to_numpy(correct_col)  # (n,) bool
-        span = hi - lo + 1
-        d = len(dictionary)
-        # One code per (dictionary entry, epoch in table, correct): a single bincount counts the table.
-        if len(self._scratch) < n:
-            self._scratch = np.empty(max(n, len(self._scratch) * 3 // 2), np.int64)
-        code = self._scratch[:n]
-        np.multiply(codes, 2 * span, out=code)
-        if span > 1:
-            code += (_to_numpy(epoch_col).astype(np.int64) - lo) * 2
-        np.add(code, correct, out=code)
-        counts = np.bincount(code, minlength=2 * span * d).reshape(d, span, 2)
-        ok = counts[:, :, 1]  # (d, span) correct samples
-        tot = counts[:, :, 0] + ok  # (d, span) samples
-        used = tot[:, 0] > 0 if span == 1 else tot.any(axis=1)  # dictionary entries actually referenced
-        if not used.all():
-            dictionary, ok, tot = dictionary.filter(pa.array(used)), ok[used], tot[used]
-        rows = self._index.lookup(dictionary)
+        lo, hi = summary.lo, summary.lo + summary.ok.shape[1] - 1
+        rows = self._index.lookup(summary.dictionary, hashes=summary.hashes)
         self._reserve(len(self._index), hi + 1)
         self._epochs = max(self._epochs, hi + 1)
         # Distinct dictionary entries can name the same prompt (an unnormalized dictionary): add.at then.
         if self._rows_distinct(rows):
-            for k in range(span):
-                self._c[lo + k, rows] += ok[:, k]
-                self._t[lo + k, rows] += tot[:, k]
+            for k in range(hi - lo + 1):
+                self._c[lo + k, rows] += summary.ok[:, k]
+                self._t[lo + k, rows] += summary.tot[:, k]
         else:
-            np.add.at(self._correct[:, lo : hi + 1], rows, ok)
-            np.add.at(self._total[:, lo : hi + 1], rows, tot)
-        self.events += n
-        return n
+            np.add.at(self._correct[:, lo : hi + 1], rows, summary.ok)
+            np.add.at(self._total[:, lo : hi + 1], rows, summary.tot)
+        self.events += summary.rows
+        return summary.rows
 
     def _rows_distinct(self, rows: np.ndarray) -> bool:
         """True when no row repeats, by scatter-then-gather into a scratch array (no sort)."""
@@ -266,6 +230,69 @@ class EpochCounts:
             and np.array_equal(self.correct, other.correct)
             and np.array_equal(self.total, other.total)
         )
+
+
+@dataclass(frozen=True)
+class TableSummary:
+    """One events table reduced to counts per (dictionary entry, epoch): what EpochCounts adds.
+
+    Reducing is the per-event work; it touches no shared state, so scorers run it in reader threads and
+    only the per-prompt merge (`EpochCounts.add_summary`) stays serial.
+    """
+
+    rows: int  # events in the table
+    lo: int  # first epoch of the table
+    dictionary: pa.Array  # (d,) distinct prompt ids referenced
+    ok: np.ndarray  # (d, span) correct samples per id and epoch lo..lo+span-1
+    tot: np.ndarray  # (d, span) samples
+    hashes: tuple[np.ndarray, np.ndarray] | None = None  # hash_pair(dictionary), precomputed
+
+
+def summarize_table(table: pa.Table | pa.RecordBatch, where: str = "events") -> TableSummary:
+    """Validate and reduce one events table with a single bincount (thread-safe; see TableSummary)."""
+    for name in ("prompt_id", "epoch", "correct"):
+        if name not in table.column_names:
+            raise EventDataError(f"{where}: missing column {name!r}")
+    n = table.num_rows
+    if n == 0:
+        empty = np.zeros((0, 1), np.int64)
+        return TableSummary(0, 0, pa.array([], pa.string()), empty, empty)
+    pid = table.column("prompt_id")
+    epoch_col = table.column("epoch")
+    correct_col = table.column("correct")
+    if not pa.types.is_integer(epoch_col.type):
+        raise EventDataError(f"{where}: column 'epoch' has type {epoch_col.type}, expected int32")
+    if not pa.types.is_boolean(correct_col.type):
+        raise EventDataError(f"{where}: column 'correct' has type {correct_col.type}, expected bool")
+    for name, col in (("prompt_id", pid), ("epoch", epoch_col), ("correct", correct_col)):
+        if col.null_count:
+            row = _first_null(col)
+            raise EventDataError(f"{where}: column {name!r} is null at row {row}")
+    if not _is_string_like(pid.type):
+        raise EventDataError(f"{where}: column 'prompt_id' has type {pid.type}, expected string")
+    mm = pc.min_max(epoch_col).as_py()  # no copy: most objects hold a single epoch
+    lo, hi = int(mm["min"]), int(mm["max"])
+    if lo < 0 or hi >= MAX_EPOCHS:
+        epoch = _to_numpy(epoch_col)
+        bad = int(np.flatnonzero((epoch < 0) | (epoch >= MAX_EPOCHS))[0])
+        raise EventDataError(f"{where}: column 'epoch' has invalid value {int(epoch[bad])} at row {bad}")
+    codes, dictionary = _dictionary_codes(pid)  # (n,) int32/int64 codes into dictionary
+    correct = _to_numpy(correct_col)  # (n,) bool
+    span = hi - lo + 1
+    d = len(dictionary)
+    # One code per (dictionary entry, epoch in table, correct): a single bincount counts the table.
+    code = np.multiply(codes, 2 * span, dtype=np.int64)  # (n,)
+    if span > 1:
+        code += (_to_numpy(epoch_col).astype(np.int64) - lo) * 2
+    np.add(code, correct, out=code)
+    counts = np.bincount(code, minlength=2 * span * d).reshape(d, span, 2)
+    ok = counts[:, :, 1]  # (d, span) correct samples
+    tot = counts[:, :, 0] + ok  # (d, span) samples
+    used = tot[:, 0] > 0 if span == 1 else tot.any(axis=1)  # dictionary entries actually referenced
+    if not used.all():
+        dictionary, ok, tot = dictionary.filter(pa.array(used)), ok[used], tot[used]
+    dictionary = plain_strings(dictionary)
+    return TableSummary(n, lo, dictionary, np.ascontiguousarray(ok), tot, hash_pair(dictionary))
 
 
 def _to_numpy(col: pa.ChunkedArray | pa.Array) -> np.ndarray:

@@ -83,6 +83,12 @@ def _plain(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     return arr
 
 
+def plain_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One plain (non-dictionary, non-chunked) `string` array: the form `IdIndex.lookup` hashes."""
+    arr = _plain(arr)
+    return arr if pa.types.is_string(arr.type) else arr.cast(pa.string())
+
+
 class IdIndex:
     """Insert-ordered map of distinct strings to 0..n-1.
 
@@ -127,16 +133,22 @@ class IdIndex:
         if n * 2 > self._cap:
             self._rehash(1 << int(np.ceil(np.log2(n * 2))))
 
-    def lookup(self, values: pa.Array | pa.ChunkedArray, add: bool = True) -> np.ndarray:
-        """Index of each string of `values` (int64); new strings get new indices when `add`, else -1."""
-        values = _plain(values)
-        if not pa.types.is_string(values.type):
-            values = values.cast(pa.string())
+    def lookup(
+        self,
+        values: pa.Array | pa.ChunkedArray,
+        add: bool = True,
+        hashes: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Index of each string of `values` (int64); new strings get new indices when `add`, else -1.
+
+        `hashes` is `hash_pair(plain_strings(values))` when the caller computed it already (in a reader thread).
+        """
+        values = plain_strings(values)
         if values.null_count:
             raise ValueError("ids must not be null")
         if len(values) == 0:
             return np.zeros(0, np.int64)
-        h1, h2 = hash_pair(values)
+        h1, h2 = hashes if hashes is not None else hash_pair(values)
         out = self._probe(h1, h2)
         miss = np.flatnonzero(out < 0)
         if len(miss) and add:

@@ -6,6 +6,7 @@ import io
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -21,11 +22,13 @@ from limr.events.io import (
 )
 from limr.events.run import read_run_meta
 from limr.events.schema import events_prefix, prompts_key, run_json_key
-from limr.scoring.counts import EpochCounts, EventDataError
+from limr.scoring.counts import EpochCounts, EventDataError, TableSummary, summarize_table
 from limr.scoring.result import ScoreResult, score_counts
 from limr.store import ObjectNotFound, ObjectStore
 
 SCORING_COLUMNS = ("prompt_id", "epoch", "correct", "reward")
+
+T = TypeVar("T")
 
 
 class RunNotFound(LookupError):
@@ -53,29 +56,43 @@ def read_scoring_columns(store: ObjectStore, key: str, columns: tuple[str, ...] 
         raise EventSchemaError(f"{where}: not a readable Parquet file: {e}") from None
 
 
-def iter_event_tables(
-    store: ObjectStore, keys: list[str], columns: tuple[str, ...] = SCORING_COLUMNS, threads: int | None = None
-) -> Iterator[tuple[str, pa.Table]]:
-    """Read events objects in key order, decoding up to `threads` ahead in a thread pool (Arrow frees the GIL)."""
+def read_summary(store: ObjectStore, key: str) -> TableSummary:
+    """Read, check and reduce one events object: all the per-event work, safe to run in a reader thread."""
+    where = f"{store.uri}/{key}"
+    table = read_scoring_columns(store, key)
+    check_rewards(table, where)
+    return summarize_table(table, where)
+
+
+def iter_event_summaries(store: ObjectStore, keys: list[str], threads: int | None = None) -> Iterator[tuple[str, T]]:
+    """Reduce events objects in key order, up to `threads` ahead in a thread pool.
+
+    Parquet decoding and the numpy reduction release the GIL, so on N cores the per-event work runs N-wide;
+    only the per-prompt merge into the accumulator stays on the caller's thread.
+    """
+    yield from _ordered_map(lambda key: read_summary(store, key), keys, threads)
+
+
+def _ordered_map(fn: Callable[[str], T], keys: list[str], threads: int | None) -> Iterator[tuple[str, T]]:
     threads = threads or min(4, os.cpu_count() or 1)
     if threads <= 1 or len(keys) <= 1:
         for key in keys:
-            yield key, read_scoring_columns(store, key, columns)
+            yield key, fn(key)
         return
     with ThreadPoolExecutor(threads, thread_name_prefix="limr-read") as pool:
-        pending: list[tuple[str, Future[pa.Table]]] = []
+        pending: list[tuple[str, Future[T]]] = []
         it = iter(keys)
         for key in it:
-            pending.append((key, pool.submit(read_scoring_columns, store, key, columns)))
+            pending.append((key, pool.submit(fn, key)))
             if len(pending) >= threads + 1:
                 break
         while pending:
             key, fut = pending.pop(0)
-            table = fut.result()
+            result = fut.result()
             nxt = next(it, None)
             if nxt is not None:
-                pending.append((nxt, pool.submit(read_scoring_columns, store, nxt, columns)))
-            yield key, table
+                pending.append((nxt, pool.submit(fn, nxt)))
+            yield key, result
 
 
 def check_rewards(table: pa.Table, where: str) -> None:
@@ -108,11 +125,9 @@ def accumulate_run(
         counts = EpochCounts(**hints)
     introduced: dict[int, str] = {}
     last = start_after
-    for n_obj, (key, table) in enumerate(iter_event_tables(store, keys, threads=threads), start=1):
-        where = f"{store.uri}/{key}"
-        check_rewards(table, where)
+    for n_obj, (key, summary) in enumerate(iter_event_summaries(store, keys, threads=threads), start=1):
         before = counts.num_prompts
-        counts.add_table(table, where)
+        counts.add_summary(summary)
         if counts.num_prompts > before:
             introduced[before] = key
         last = key
