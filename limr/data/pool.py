@@ -97,13 +97,46 @@ def _has_id(record: dict[str, Any]) -> bool:
 
 
 def load_pool(path: str | Path) -> Pool:
-    """Load a prompt pool; the format follows the suffix (.json, .jsonl/.ndjson, .parquet), else the content."""
+    """Load a prompt pool; the format follows the suffix (.json, .jsonl/.ndjson, .parquet), else the content.
+
+    `path` may also be an object-store URI (`s3://bucket/key`, `file:///dir/key`): in a cluster, a curated
+    dataset published by the scorer (`s3://.../datasets/NAME/vN/data.jsonl`) trains with no copying by hand.
+    """
+    if isinstance(path, str) and path.startswith(("s3://", "file://")):
+        return _load_pool_uri(path)
     path = Path(path)
     if not path.exists():
         raise PoolError(f"{path}: no such prompts file")
     if path.is_dir():
         return build_pool(path, _hf_rows(path))
     return build_pool(path, _read_rows(path))
+
+
+def _load_pool_uri(uri: str) -> Pool:
+    """Fetch a pool object from a store to a temporary file and load it; errors name the URI."""
+    import tempfile
+
+    from limr.store import ObjectNotFound, open_store
+
+    scheme, _, rest = uri.partition("://")
+    if scheme == "file":
+        store_uri, key = f"file://{Path(rest).parent}", Path(rest).name
+    else:
+        bucket, _, key = rest.partition("/")
+        store_uri = f"{scheme}://{bucket}"
+    if not key or key.endswith("/"):
+        raise PoolError(f"{uri}: expected STORE_URI/KEY, e.g. s3://bucket/datasets/limr/v1/data.jsonl")
+    store = open_store(store_uri)
+    with tempfile.TemporaryDirectory(prefix="limr-pool-") as tmp:
+        local = Path(tmp) / Path(key).name
+        try:
+            store.get_to_file(key, str(local))
+        except ObjectNotFound:
+            raise PoolError(f"{uri}: no such prompts object") from None
+        try:
+            return build_pool(local, _read_rows(local))
+        except PoolError as e:
+            raise PoolError(str(e).replace(str(local), uri)) from None
 
 
 def build_pool(path: Path, rows: Iterable[tuple[str, Any]]) -> Pool:

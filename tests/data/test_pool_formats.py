@@ -143,3 +143,27 @@ def test_cli_inspect_and_synthetic(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "no such prompts file" in res.output
     res = runner.invoke(app, ["data", "synthetic", "--out", str(tmp_path / "x"), "--levels", "9"])
     assert res.exit_code == 2
+
+
+def test_load_pool_from_store_uris(tmp_path, s3_uri) -> None:
+    """A curated dataset in the store trains without copying: --prompts s3://.../data.jsonl (and file://)."""
+    import json
+
+    from limr.data.pool import PoolError, load_pool
+    from limr.store import open_store
+
+    lines = [json.dumps({"id": f"p{i}", "prompt": f"1+{i}=?", "answer": str(1 + i)}) for i in range(3)]
+    data = ("\n".join(lines) + "\n").encode()
+    store = open_store(s3_uri)  # s3://bucket/limr
+    store.put("datasets/d/v1/data.jsonl", data)
+    pool = load_pool(f"{s3_uri}/datasets/d/v1/data.jsonl")
+    assert pool.ids == ["p0", "p1", "p2"] and pool.records[2]["answer"] == "3"
+
+    (tmp_path / "pool.jsonl").write_bytes(data)
+    assert load_pool(f"file://{tmp_path}/pool.jsonl").ids == ["p0", "p1", "p2"]
+
+    with pytest.raises(PoolError, match="no such prompts object"):
+        load_pool(f"{s3_uri}/datasets/d/v9/data.jsonl")
+    store.put("datasets/bad.jsonl", b'{"id": "x", "prompt": "a", "answer": "1"}\nnot json\n')
+    with pytest.raises(PoolError, match=r"s3://.*datasets/bad\.jsonl.*line 2"):
+        load_pool(f"{s3_uri}/datasets/bad.jsonl")
