@@ -92,7 +92,8 @@ def resolve(cfg, resume: bool):
         run.store = os.path.abspath(run.store)
     if not cfg.data.prompts:
         raise ValueError("no prompt pool: give --prompts FILE or data.prompts in the config")
-    if not Path(cfg.data.prompts).exists():
+    remote_pool = cfg.data.prompts.startswith(("s3://", "file://"))  # e.g. a curated dataset version
+    if not remote_pool and not Path(cfg.data.prompts).exists():
         raise FileNotFoundError(f"{cfg.data.prompts}: no such prompts file")
     store = open_store(run.store)
     key = None
@@ -111,5 +112,6 @@ def resolve(cfg, resume: bool):
         raise ValueError(f"run {run.run_id!r} already has checkpoints in {run.store}: pass --resume or a new --run-id")
     if run.output_dir:
         run.output_dir = os.path.abspath(run.output_dir)
-    data = cfg.data.model_copy(update={"prompts": os.path.abspath(cfg.data.prompts)})
+    prompts = cfg.data.prompts if remote_pool else os.path.abspath(cfg.data.prompts)
+    data = cfg.data.model_copy(update={"prompts": prompts})
     return cfg.model_copy(update={"run": run, "data": data}), key
