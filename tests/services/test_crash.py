@@ -46,10 +46,15 @@ def test_sigkill_at_random_moments_changes_nothing(s3_uri, run_writer, tmp_path)
     for epoch, step in steps[:400]:  # a backlog to catch up on, then a writer that keeps emitting
         w.write_step(epoch, step)
 
+    # The writer keeps emitting while the scorer runs, paced by the kill loop (each life releases a few
+    # steps), so ingestion cannot finish before enough kills have landed however fast the machine is.
+    released = threading.Semaphore(0)
+
     def write_rest() -> None:
         for epoch, step in steps[400:]:
+            released.acquire(timeout=60)
             w.write_step(epoch, step)
-            time.sleep(0.05)
+            time.sleep(0.02)
 
     writer = threading.Thread(target=write_rest, daemon=True)
     args = ["scorer", "--store", s3_uri, "--poll-interval", "0.1", "--checkpoint-every", "3",
@@ -62,6 +67,8 @@ def test_sigkill_at_random_moments_changes_nothing(s3_uri, run_writer, tmp_path)
         before = _progress(store)
         if before >= total:
             break
+        for _ in range(8):
+            released.release()
         svc = Service(args, env, tmp_path / "scorer.log")
         # Wait until this life makes progress (it is ingesting), then kill it at a random moment.
         t0 = time.monotonic()
@@ -73,6 +80,8 @@ def test_sigkill_at_random_moments_changes_nothing(s3_uri, run_writer, tmp_path)
         svc.stop()
         if alive and _progress(store) < total:
             kills += 1
+    for _ in range(len(steps)):
+        released.release()
     writer.join(60)
     assert kills >= MIN_KILLS, f"only {kills} kills landed during ingestion"
     # A last life finishes the job.
