@@ -24,12 +24,14 @@ def demo_cmd(
     ),
     run: Annotated[str | None, typer.Option("--run", help="Run id (default: demo-<UTC timestamp>).")] = None,
     prompts: Annotated[
-        int | None, typer.Option("--prompts", min=8, help="Prompts in the pool (default 64; synthetic-only 2000).")
+        int | None, typer.Option("--prompts", min=8, help="Prompts in the pool (default 128; synthetic-only 2000).")
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option("--epochs", min=2, help="Epochs over the pool (default 4; synthetic-only 12).")
+        int | None, typer.Option("--epochs", min=2, help="Epochs over the pool (default 6; synthetic-only 12).")
     ] = None,
-    samples: Annotated[int, typer.Option("--samples", min=2, help="Samples per prompt per epoch.")] = 8,
+    samples: Annotated[
+        int | None, typer.Option("--samples", min=2, help="Samples per prompt per epoch (16; synthetic-only 8).")
+    ] = None,
     threshold: Annotated[float, typer.Option("--threshold", help="LIM selection threshold.")] = 0.6,
     seed: Annotated[int, typer.Option("--seed", help="Seed of model, data and run.")] = 0,
     synthetic_only: Annotated[
@@ -37,7 +39,7 @@ def demo_cmd(
     ] = False,
     local: Annotated[bool, typer.Option("--local", help="Train in one process (HF sampling), no Ray.")] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Ray Train workers.")] = 1,
-    sft_steps: Annotated[int, typer.Option("--sft-steps", min=1, help="SFT warm-start steps.")] = 150,
+    sft_steps: Annotated[int | None, typer.Option("--sft-steps", min=1, help="SFT warm-start steps (800).")] = None,
     model: Annotated[
         Path | None, typer.Option("--model", help="Train this warm-started model (skips init-tiny and SFT).")
     ] = None,
@@ -59,7 +61,7 @@ def demo_cmd(
         if synthetic_only:
             try:
                 syn = write_synthetic_run(
-                    st, run_id, num_prompts=prompts or 2000, epochs=epochs or 12, samples=samples, seed=seed
+                    st, run_id, num_prompts=prompts or 2000, epochs=epochs or 12, samples=samples or 8, seed=seed
                 )
             except FileExistsError as e:
                 raise CliError(str(e)) from None
@@ -68,15 +70,13 @@ def demo_cmd(
         else:
             from limr.learner.demo import DemoTrainingOptions, train_demo_run
 
+            given = {"prompts": prompts, "epochs": epochs, "samples": samples, "sft_steps": sft_steps}
             opts = DemoTrainingOptions(
-                prompts=prompts or 64,
-                epochs=epochs or 4,
-                samples=samples,
                 seed=seed,
                 local=local,
                 workers=workers,
-                sft_steps=sft_steps,
                 model=model,
+                **{k: v for k, v in given.items() if v is not None},  # else the measured defaults
             )
             trained = train_demo_run(out, st.uri, run_id, opts)
             groups = trained.groups

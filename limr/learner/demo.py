@@ -21,13 +21,16 @@ log = logging.getLogger("limr.learner")
 class DemoTrainingOptions(BaseModel):
     """Sizes of the demo's training run (defaults: a few minutes on 2 CPU cores)."""
 
-    prompts: int = Field(64, ge=8, description="Synthetic train prompts (the pool LIM scores).")
+    prompts: int = Field(128, ge=8, description="Synthetic train prompts (the pool LIM scores).")
     eval_prompts: int = Field(100, ge=0, description="Held-out synthetic problems for greedy accuracy.")
-    levels: tuple[int, ...] = Field((1, 2, 3), description="Synthetic difficulty levels.")
-    epochs: int = Field(4, ge=2, description="PPO epochs over the pool (LIM needs >= 2).")
-    samples: int = Field(8, ge=2, description="Samples per prompt per epoch.")
-    rollout_batch: int = Field(32, ge=1, description="Prompts per PPO step.")
-    sft_steps: int = Field(150, ge=1, description="Supervised warm-start steps.")
+    # Level 1 (small additions): the 1M-parameter model's warm start is ~38% greedy with pass@8 ~73% there,
+    # so RL has signal both ways; on levels 2+ it stays under 10% and training reward stays flat.
+    levels: tuple[int, ...] = Field((1,), description="Synthetic difficulty levels.")
+    epochs: int = Field(6, ge=2, description="Epochs over the pool (LIM needs >= 2).")
+    samples: int = Field(16, ge=2, description="Samples per prompt per epoch.")
+    rollout_batch: int = Field(16, ge=1, description="Prompts per RL step.")
+    sft_steps: int = Field(800, ge=1, description="Supervised warm-start steps.")
+    sft_problems: int = Field(600, ge=1, description="Synthetic problems the warm start trains on.")
     max_new_tokens: int = Field(48, ge=8, description="Generation budget per sample.")
     workers: int = Field(1, ge=1, description="Ray Train workers.")
     local: bool = Field(False, description="One process with HF sampling instead of Ray Train + vLLM service.")
@@ -65,10 +68,12 @@ def demo_config(opts: DemoTrainingOptions, model: Path, pool: Path, bench: Path 
                 "backend": "local" if opts.local else "service",
                 "service": {"engine": {"kv_cache_gib": 0.5, "max_model_len": 512}, "num_cpus": 1},
             },
-            "optim": {"actor_lr": 2e-4, "critic_lr": 1e-3, "warmup_steps": 4},
+            # As configs/tiny-cpu.yaml (measured there): GRPO, lr 5e-5; higher rates drift off (KL ~0.1/token).
+            "algorithm": {"estimator": "grpo", "kl_coef": 0.01},
+            "optim": {"actor_lr": 5e-5, "critic_lr": 1e-3, "warmup_steps": 4},
             "batch": {
                 "rollout_batch_size": opts.rollout_batch,
-                "train_batch_size": max(opts.workers, samples_per_step // 4),
+                "train_batch_size": max(opts.workers, samples_per_step // 4),  # 4 optimizer steps per RL step
                 "micro_batch_size": 32,
             },
             "trainer": {"num_workers": opts.workers, "cpus_per_worker": 1, "torch_threads": 1},
@@ -99,7 +104,11 @@ def train_demo_run(out: Path, store: str, run_id: str, opts: DemoTrainingOptions
         if not (tiny / "config.json").exists():
             init_tiny_model(tiny, seed=opts.seed)
         log.info("SFT warm start: %d steps", opts.sft_steps)
-        run_sft(SFTConfig(model=tiny, out=sft, steps=opts.sft_steps, seed=opts.seed, eval_n=0, threads=1))
+        sft_cfg = SFTConfig(
+            model=tiny, out=sft, steps=opts.sft_steps, n_train=opts.sft_problems, levels=opts.levels,
+            seed=opts.seed, eval_n=0, threads=1,
+        )  # fmt: skip
+        run_sft(sft_cfg)
     seconds["sft"] = time.perf_counter() - t
 
     train, bench = make_splits(
