@@ -96,10 +96,11 @@ def train_demo_run(out: Path, store: str, run_id: str, opts: DemoTrainingOptions
     from limr.model.tiny import init_tiny_model
     from limr.tasks.synthetic import SyntheticConfig, make_splits, write_jsonl
 
+    out = out.resolve()  # Ray workers and Serve replicas run in other working directories
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     tiny = out / "models" / "tiny"
-    sft = opts.model or out / "models" / "tiny-sft"
+    sft = opts.model.resolve() if opts.model else out / "models" / "tiny-sft"
     if not (sft / "config.json").exists():
         if not (tiny / "config.json").exists():
             init_tiny_model(tiny, seed=opts.seed)
