@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from limr.data.templates import Template, render_prompt
+from limr.model.save import save_model_dir
 from limr.tasks.synthetic import LEVELS, SyntheticConfig, generate, make_splits
 from limr.tasks.synthetic import train_seed as _train_seed
 
@@ -178,18 +176,7 @@ def run_sft(cfg: SFTConfig) -> SFTResult:
     accuracy = greedy_accuracy(model, tokenizer, cfg.eval_n, cfg.seed, cfg.template) if cfg.eval_n else None
     result = SFTResult(out, cfg.steps, losses[0], sum(losses[-10:]) / len(losses[-10:]), seconds, accuracy, cfg.eval_n)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.padding_side = "right"
-        tokenizer.save_pretrained(tmp)
-        meta = {"config": json.loads(cfg.model_dump_json()), "result": result.to_dict()}
-        (tmp / "limr_sft.json").write_text(json.dumps(meta, indent=2) + "\n")
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    tokenizer.padding_side = "right"
+    meta = {"config": json.loads(cfg.model_dump_json()), "result": result.to_dict()}
+    save_model_dir(out, model, tokenizer, "limr_sft.json", meta)
     return result

@@ -13,13 +13,11 @@ directory is a pure function of the seed and the shape arguments.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, Field, model_validator
+
+from limr.model.save import save_model_dir
 
 EOS_TOKEN = "<|endoftext|>"
 IM_START = "<|im_start|>"
@@ -185,16 +183,4 @@ def init_tiny_model(out_dir: str | Path, seed: int = 0, config: TinyModelConfig 
     model.generation_config.eos_token_id = [tokenizer.eos_token_id, tokenizer.pad_token_id]
     model.generation_config.pad_token_id = tokenizer.pad_token_id
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "limr_tiny.json").write_text(json.dumps({"seed": seed, **cfg.model_dump()}, indent=2) + "\n")
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return save_model_dir(out, model, tokenizer, "limr_tiny.json", {"seed": seed, **cfg.model_dump()})
