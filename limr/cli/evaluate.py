@@ -18,7 +18,10 @@ def register(app: typer.Typer) -> None:
         data_dir: Annotated[
             Path | None, typer.Option("--data-dir", help="Directory of <benchmark>.jsonl files (question, answer).")
         ] = None,
-        max_tokens: Annotated[int, typer.Option("--max-tokens", help="Generated tokens per sample.")] = 3000,
+        max_tokens: Annotated[
+            int | None,
+            typer.Option("--max-tokens", help="Generated tokens per sample (3000, capped by the context)."),
+        ] = None,
         limit: Annotated[int | None, typer.Option(help="Only the first N questions of each benchmark.")] = None,
         out: Annotated[Path | None, typer.Option(help="Result JSON (default: eval-<model dir name>.json).")] = None,
         template: Annotated[str, typer.Option(help="Prompt template: auto, chat, plain.")] = "auto",

@@ -21,6 +21,8 @@ from limr.data.templates import Template, render_prompt
 from limr.evaluation.benchmarks import Benchmark, load_benchmark
 from limr.reward import RewardPool, RewardPoolConfig
 
+DEFAULT_MAX_TOKENS = 3000  # the paper's generation budget
+
 
 class EvalConfig(BaseModel):
     """One evaluation run."""
@@ -28,7 +30,12 @@ class EvalConfig(BaseModel):
     model: Path = Field(description="HuggingFace model directory to evaluate.")
     benchmarks: list[str] = Field(["math500", "aime24", "amc23"], min_length=1, description="Benchmark names.")
     data_dir: Path | None = Field(None, description="Directory with <benchmark>.jsonl files (question, answer).")
-    max_tokens: int = Field(3000, ge=1, description="Generated tokens per sample.")
+    max_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Generated tokens per sample; None: 3,000 (the paper's budget) or what the model's "
+        "context leaves after the longest prompt, whichever is smaller.",
+    )
     limit: int | None = Field(None, ge=1, description="Evaluate only the first N questions of each benchmark.")
     template: Template = Field(Template.AUTO, description="Prompt template (auto: chat if the tokenizer has one).")
     seed: int = Field(0, description="Sampling seed (and the synthetic benchmark's seed).")
@@ -71,6 +78,8 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     prompts = {b.name: [render_prompt(q.question, tokenizer, cfg.template) for q in b.questions] for b in benches}
     longest = max(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for ps in prompts.values() for p in ps)
     max_pos = _max_positions(model_dir)
+    if cfg.max_tokens is None:  # small models (the tiny one has 2,048 positions) get what their context leaves
+        cfg = cfg.model_copy(update={"max_tokens": max(1, min(DEFAULT_MAX_TOKENS, max_pos - longest))})
     if longest + cfg.max_tokens > max_pos:
         raise ValueError(
             f"longest prompt ({longest} tokens) + --max-tokens {cfg.max_tokens} exceeds the model's "
