@@ -190,8 +190,7 @@ def test_should_keep_the_gpu_values_in_step_with_the_learners_paper_config(rende
     )
     assert paper == (1024, 8, 1.2, 256, 5e-7, 9e-6, 0.01, 3072)
     repo_config = v.REPO / "configs" / "qwen2.5-math-7b.yaml"
-    if not repo_config.exists():
-        pytest.skip("configs/qwen2.5-math-7b.yaml not present")
+    assert repo_config.exists(), "configs/qwen2.5-math-7b.yaml is part of the repo, in step with the chart"
     # everything but what the chart owns (name, model path, metrics port, where the pool lives) is the same
     ref = load_config(repo_config).model_dump()
     mine = cfg.model_dump()
@@ -239,8 +238,7 @@ def test_should_keep_the_kind_values_in_step_with_the_learners_tiny_config(rende
     from limr.learner.config import load_config
 
     repo_config = v.REPO / "configs" / "tiny-cpu.yaml"
-    if not repo_config.exists():
-        pytest.skip("configs/tiny-cpu.yaml not present")
+    assert repo_config.exists(), "configs/tiny-cpu.yaml is part of the repo, in step with the chart"
     config = tmp_path / "train.yaml"
     config.write_text(one(render("values-kind.yaml"), "ConfigMap", "limr-config")["data"]["train.yaml"])
     mine, ref = load_config(config).model_dump(), load_config(repo_config).model_dump()
