@@ -1,6 +1,6 @@
 """Streaming accumulation of reward events into prompt x epoch counts.
 
-Memory is two int64 (P, E) arrays plus the id map: it grows with prompts x epochs, never with events.
+Memory is two int32 (P, E) arrays plus the id map: it grows with prompts x epochs, never with events.
 Each events table is reduced with one `np.bincount` over codes local to the table (its prompt_id dictionary
 x its epoch range x correct), then added to the global arrays, so the per-event work is a few vectorized
 integer ops and the per-prompt work (id lookup) happens once per table, not once per event.
@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from limr.scoring.ids import IdIndex, hash_pair, plain_strings
+from limr.scoring.locks import SharedLock
+
+#: Samples of one prompt in one epoch: int32 halves the accumulator (and the fresh memory a large run touches)
+#: against int64; 2^31 samples of one prompt in one epoch is far beyond any run.
+COUNT_DTYPE = np.int32
 
 #: An epoch index above this is taken for corrupt data rather than allocating a huge (P, E) array.
 MAX_EPOCHS = 100_000
@@ -49,11 +55,9 @@ class EpochCounts:
         n = len(self._index)
         # Stored epoch-major, (E_cap, P_cap): an events object usually holds one epoch, and adding it is then a
         # 1-D scatter into one contiguous row. `correct`/`total` expose (P, E) views.
-        cap = (max(self._epochs, expected_epochs, 1), max(n, expected_prompts, 16))
-        self._c = np.zeros(cap, np.int64)
-        self._t = np.zeros_like(self._c)
+        self._alloc(max(self._epochs, expected_epochs, 1), max(n, expected_prompts, 16))
         self.events = 0  # rows counted
-        self._mark = np.zeros(0, np.int64)  # scratch for _rows_distinct
+        self._lock = SharedLock()  # readers: `locate` in reader threads; writer: inserts into the index
 
     # ---- shape and views -------------------------------------------------------------------------------
     @property
@@ -74,12 +78,12 @@ class EpochCounts:
 
     @property
     def correct(self) -> np.ndarray:
-        """(P, E) int64 correct samples (a view; do not keep it across further adds)."""
+        """(P, E) int32 correct samples (a view; do not keep it across further adds)."""
         return self._correct[: self.num_prompts, : self._epochs]
 
     @property
     def total(self) -> np.ndarray:
-        """(P, E) int64 samples."""
+        """(P, E) int32 samples."""
         return self._total[: self.num_prompts, : self._epochs]
 
     def index_of(self, prompt_ids: list[str] | pa.Array) -> np.ndarray:
@@ -88,10 +92,37 @@ class EpochCounts:
         return self._index.lookup(arr, add=False)
 
     def accuracy(self) -> np.ndarray:
-        """(P, E) float64 share of correct samples; NaN where the prompt has no samples in that epoch."""
-        total = self.total
-        out = np.full(total.shape, np.nan)  # (P, E)
-        np.divide(self.correct, total, out=out, where=total > 0)
+        """(P, E) float64 share of correct samples; NaN where the prompt has no samples in that epoch.
+
+        A column-major view (epoch-major storage): `limr.algo.lim` works column by column on it.
+        """
+        p, e = self.num_prompts, self._epochs
+        out = np.full((e, p), np.nan)  # epoch-major like the counts: every op below is one contiguous row
+        for k in range(e):
+            total = self._t[k, :p]
+            np.divide(self._c[k, :p], total, out=out[k], where=total > 0)
+        return out.T  # (P, E) view
+
+    def take_accuracy(self) -> np.ndarray:
+        """`accuracy()` computed into the counts' own memory, which it consumes: the accumulator is empty after.
+
+        Epoch k's correct and total rows sit side by side, exactly where epoch k's float64 accuracy row goes,
+        so a one-shot scorer (`score_run`) gets its (P, E) matrix without touching fresh memory (on a VM,
+        first-touching a 1M x 20 matrix cost more than computing it).
+        """
+        p, e = self.num_prompts, self._epochs
+        rows = self._buf.reshape(self._buf.shape[0], -1).view(np.float64)  # (E_cap, P_cap) over the same bytes
+        row = np.empty(p)
+        for k in range(e):
+            total = self._t[k, :p]
+            row.fill(np.nan)
+            np.divide(self._c[k, :p], total, out=row, where=total > 0)
+            rows[k, :p] = row  # overwrites epoch k's counts only, after reading them
+        out = rows[:e, :p].T
+        self._alloc(1, 16)
+        self._index = IdIndex()
+        self._epochs = 0
+        self.events = 0
         return out
 
     @property
@@ -102,19 +133,23 @@ class EpochCounts:
     def _total(self) -> np.ndarray:
         return self._t.T
 
+    def _alloc(self, cap_e: int, cap_p: int) -> None:
+        # One (E_cap, 2, P_cap) buffer: epoch k's correct and total rows are adjacent (see take_accuracy).
+        self._buf = np.zeros((cap_e, 2, cap_p), COUNT_DTYPE)
+        self._c = self._buf[:, 0]  # (E_cap, P_cap) views, each row contiguous
+        self._t = self._buf[:, 1]
+
     def _reserve(self, prompts: int, epochs: int) -> None:
         cap_e, cap_p = self._c.shape
         if prompts <= cap_p and epochs <= cap_e:
             return
         # Prompts grow by half (a pool is seen in its first epoch, then stays); epochs in steps of 4, since
-        # every spare epoch column costs P x 16 bytes.
+        # every spare epoch column costs P x 8 bytes.
         new_p = cap_p if prompts <= cap_p else max(prompts, cap_p * 3 // 2)
         new_e = cap_e if epochs <= cap_e else -(-epochs // 4) * 4
-        for name in ("_c", "_t"):
-            old = getattr(self, name)
-            new = np.zeros((new_e, new_p), np.int64)
-            new[: old.shape[0], : old.shape[1]] = old
-            setattr(self, name, new)
+        old = self._buf
+        self._alloc(new_e, new_p)
+        self._buf[: old.shape[0], :, : old.shape[2]] = old
 
     # ---- adding events ---------------------------------------------------------------------------------
     def add_table(self, table: pa.Table | pa.RecordBatch, where: str = "events") -> int:
@@ -125,32 +160,45 @@ class EpochCounts:
         """
         return self.add_summary(summarize_table(table, where))
 
+    def locate(self, summary: TableSummary) -> TableSummary:
+        """The summary with its ids' rows as the index stands now (-1: not known yet).
+
+        Safe in reader threads while another thread adds: probing the index is the per-prompt random-access
+        work, and done here it runs beside the reading of other objects instead of on the merging thread.
+        Rows found stay valid (indices never change); `add_summary` resolves the -1s.
+        """
+        if summary.rows == 0 or summary.hashes is None:
+            return summary
+        with self._lock.shared():
+            rows = self._index.find(*summary.hashes)
+        return replace(summary, located=rows, distinct=bool(rows.min() >= 0) and _distinct(rows))
+
     def add_summary(self, summary: TableSummary) -> int:
-        """Add a table reduced by `summarize_table` (possibly in another thread); returns its row count."""
+        """Add a table reduced by `summarize_table` (possibly in another thread); returns its row count.
+
+        Only this merging thread changes the arrays; the index changes (under the exclusive lock) only when
+        the object brings ids that `locate` did not find.
+        """
         if summary.rows == 0:
             return 0
         lo, hi = summary.lo, summary.lo + summary.ok.shape[1] - 1
-        rows = self._index.lookup(summary.dictionary, hashes=summary.hashes)
+        rows, distinct = summary.located, summary.distinct
+        if rows is None or not distinct:
+            with self._lock.exclusive():
+                rows = self._index.lookup(summary.dictionary, hashes=summary.hashes)
+            distinct = _distinct(rows)
         self._reserve(len(self._index), hi + 1)
         self._epochs = max(self._epochs, hi + 1)
         # Distinct dictionary entries can name the same prompt (an unnormalized dictionary): add.at then.
-        if self._rows_distinct(rows):
+        if distinct:
             for k in range(hi - lo + 1):
-                self._c[lo + k, rows] += summary.ok[:, k]
-                self._t[lo + k, rows] += summary.tot[:, k]
+                self._c[lo + k][rows] += summary.ok[:, k]
+                self._t[lo + k][rows] += summary.tot[:, k]
         else:
             np.add.at(self._correct[:, lo : hi + 1], rows, summary.ok)
             np.add.at(self._total[:, lo : hi + 1], rows, summary.tot)
         self.events += summary.rows
         return summary.rows
-
-    def _rows_distinct(self, rows: np.ndarray) -> bool:
-        """True when no row repeats, by scatter-then-gather into a scratch array (no sort)."""
-        if len(self._mark) < self.num_prompts:
-            self._mark = np.zeros(max(self.num_prompts, 2 * len(self._mark)), np.int64)
-        pos = np.arange(len(rows))
-        self._mark[rows] = pos
-        return bool((self._mark[rows] == pos).all())
 
     def add_counts(self, prompt_ids: list[str] | pa.Array, correct: np.ndarray, total: np.ndarray) -> None:
         """Add (P', E') count arrays for the given ids (used by merge and by imports)."""
@@ -163,7 +211,8 @@ class EpochCounts:
             raise ValueError(f"{len(arr)} ids for {correct.shape[0]} rows")
         if (correct < 0).any() or (correct > total).any():
             raise ValueError("counts must satisfy 0 <= correct <= total")
-        rows = self._index.lookup(arr)
+        with self._lock.exclusive():
+            rows = self._index.lookup(arr)
         e = correct.shape[1]
         self._reserve(len(self._index), e)
         self._epochs = max(self._epochs, e)
@@ -179,7 +228,7 @@ class EpochCounts:
 
     # ---- checkpoints -----------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """Exact serialization: magic, JSON header, ids (Arrow IPC), the two int64 arrays (npy)."""
+        """Exact serialization: magic, JSON header, ids (Arrow IPC), the two count arrays (npy, int32)."""
         buf = io.BytesIO()
         buf.write(_MAGIC)
         header = json.dumps({"prompts": self.num_prompts, "epochs": self._epochs, "events": self.events}).encode()
@@ -236,8 +285,8 @@ class EpochCounts:
 class TableSummary:
     """One events table reduced to counts per (dictionary entry, epoch): what EpochCounts adds.
 
-    Reducing is the per-event work; it touches no shared state, so scorers run it in reader threads and
-    only the per-prompt merge (`EpochCounts.add_summary`) stays serial.
+    Reducing is the per-event work; it touches no shared state, so scorers run it in reader threads, with the
+    id lookup (`EpochCounts.locate`); only adding the counts (`EpochCounts.add_summary`) stays serial.
     """
 
     rows: int  # events in the table
@@ -246,11 +295,18 @@ class TableSummary:
     ok: np.ndarray  # (d, span) correct samples per id and epoch lo..lo+span-1
     tot: np.ndarray  # (d, span) samples
     hashes: tuple[np.ndarray, np.ndarray] | None = None  # hash_pair(dictionary), precomputed
+    located: np.ndarray | None = None  # (d,) rows found by EpochCounts.locate, -1 where unknown then
+    distinct: bool = False  # located rows all found and pairwise distinct
 
 
-def summarize_table(table: pa.Table | pa.RecordBatch, where: str = "events") -> TableSummary:
-    """Validate and reduce one events table with a single bincount (thread-safe; see TableSummary)."""
-    for name in ("prompt_id", "epoch", "correct"):
+def summarize_table(table: pa.Table | pa.RecordBatch, where: str = "events", epoch: int | None = None) -> TableSummary:
+    """Validate and reduce one events table with a single bincount (thread-safe; see TableSummary).
+
+    `epoch` is the one epoch of every row when the caller knows it (from Parquet statistics); the table then
+    needs no epoch column.
+    """
+    required = ("prompt_id", "correct") if epoch is not None else ("prompt_id", "epoch", "correct")
+    for name in required:
         if name not in table.column_names:
             raise EventDataError(f"{where}: missing column {name!r}")
     n = table.num_rows
@@ -258,33 +314,40 @@ def summarize_table(table: pa.Table | pa.RecordBatch, where: str = "events") -> 
         empty = np.zeros((0, 1), np.int64)
         return TableSummary(0, 0, pa.array([], pa.string()), empty, empty)
     pid = table.column("prompt_id")
-    epoch_col = table.column("epoch")
     correct_col = table.column("correct")
-    if not pa.types.is_integer(epoch_col.type):
-        raise EventDataError(f"{where}: column 'epoch' has type {epoch_col.type}, expected int32")
+    checked = [("prompt_id", pid), ("correct", correct_col)]
+    if epoch is None:
+        epoch_col = table.column("epoch")
+        if not pa.types.is_integer(epoch_col.type):
+            raise EventDataError(f"{where}: column 'epoch' has type {epoch_col.type}, expected int32")
+        checked.append(("epoch", epoch_col))
     if not pa.types.is_boolean(correct_col.type):
         raise EventDataError(f"{where}: column 'correct' has type {correct_col.type}, expected bool")
-    for name, col in (("prompt_id", pid), ("epoch", epoch_col), ("correct", correct_col)):
+    for name, col in checked:
         if col.null_count:
             row = _first_null(col)
             raise EventDataError(f"{where}: column {name!r} is null at row {row}")
     if not _is_string_like(pid.type):
         raise EventDataError(f"{where}: column 'prompt_id' has type {pid.type}, expected string")
-    mm = pc.min_max(epoch_col).as_py()  # no copy: most objects hold a single epoch
-    lo, hi = int(mm["min"]), int(mm["max"])
-    if lo < 0 or hi >= MAX_EPOCHS:
-        epoch = _to_numpy(epoch_col)
-        bad = int(np.flatnonzero((epoch < 0) | (epoch >= MAX_EPOCHS))[0])
-        raise EventDataError(f"{where}: column 'epoch' has invalid value {int(epoch[bad])} at row {bad}")
+    if epoch is not None:
+        if not 0 <= epoch < MAX_EPOCHS:
+            raise EventDataError(f"{where}: column 'epoch' has invalid value {epoch} at row 0")
+        lo = hi = int(epoch)
+    else:
+        mm = pc.min_max(epoch_col).as_py()  # no copy: most objects hold a single epoch
+        lo, hi = int(mm["min"]), int(mm["max"])
+        if lo < 0 or hi >= MAX_EPOCHS:
+            values = _to_numpy(epoch_col)
+            bad = int(np.flatnonzero((values < 0) | (values >= MAX_EPOCHS))[0])
+            raise EventDataError(f"{where}: column 'epoch' has invalid value {int(values[bad])} at row {bad}")
     codes, dictionary = _dictionary_codes(pid)  # (n,) int32/int64 codes into dictionary
-    correct = _to_numpy(correct_col)  # (n,) bool
     span = hi - lo + 1
     d = len(dictionary)
     # One code per (dictionary entry, epoch in table, correct): a single bincount counts the table.
     code = np.multiply(codes, 2 * span, dtype=np.int64)  # (n,)
     if span > 1:
         code += (_to_numpy(epoch_col).astype(np.int64) - lo) * 2
-    np.add(code, correct, out=code)
+    np.add(code, _bools(correct_col), out=code)
     counts = np.bincount(code, minlength=2 * span * d).reshape(d, span, 2)
     ok = counts[:, :, 1]  # (d, span) correct samples
     tot = counts[:, :, 0] + ok  # (d, span) samples
@@ -295,13 +358,50 @@ def summarize_table(table: pa.Table | pa.RecordBatch, where: str = "events") -> 
     return TableSummary(n, lo, dictionary, np.ascontiguousarray(ok), tot, hash_pair(dictionary))
 
 
+def _bools(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A boolean column without nulls as uint8 0/1, unpacked straight from its bitmaps."""
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    parts = []
+    for c in chunks:
+        if len(c) == 0:
+            continue
+        bits = np.frombuffer(c.buffers()[1], np.uint8)
+        parts.append(np.unpackbits(bits, bitorder="little", count=c.offset + len(c))[c.offset :])
+    return parts[0] if len(parts) == 1 else np.concatenate(parts or [np.zeros(0, np.uint8)])
+
+
+_scratch = threading.local()
+
+
+def _distinct(rows: np.ndarray) -> bool:
+    """True when no row repeats: scatter positions into a per-thread scratch array, read back (no sort)."""
+    if len(rows) == 0:
+        return True
+    need = int(rows.max()) + 1
+    mark = getattr(_scratch, "mark", None)
+    if mark is None or len(mark) < need:
+        mark = _scratch.mark = np.empty(max(need, 2 * (0 if mark is None else len(mark))), np.int32)
+    pos = np.arange(len(rows), dtype=np.int32)
+    mark[rows] = pos
+    return bool((mark[rows] == pos).all())
+
+
 def _to_numpy(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    # Per chunk: ChunkedArray.to_numpy would import pandas (half a second) on first use.
-    if isinstance(col, pa.ChunkedArray):
-        if col.num_chunks == 1:
-            return col.chunk(0).to_numpy(zero_copy_only=False)
-        return np.concatenate([c.to_numpy(zero_copy_only=False) for c in col.chunks])
-    return col.to_numpy(zero_copy_only=False)
+    """An integer or boolean column without nulls as numpy, zero-copy for integers.
+
+    Arrow's own `to_numpy` imports pandas on first use (0.2 s, a few percent of scoring a large run).
+    """
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    if pa.types.is_boolean(col.type):
+        return _bools(col)
+    parts = [_int_values(c) for c in chunks if len(c)]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts or [np.zeros(0, np.int64)])
+
+
+def _int_values(arr: pa.Array) -> np.ndarray:
+    """The values of an integer array without nulls: a view of its data buffer."""
+    dtype = np.dtype(str(arr.type))  # "int32" -> int32; only integer types reach here
+    return np.frombuffer(arr.buffers()[1], dtype, count=arr.offset + len(arr))[arr.offset :]
 
 
 def _first_null(col: pa.ChunkedArray | pa.Array) -> int:
@@ -319,14 +419,14 @@ def _dictionary_codes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.A
     chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
     if not pa.types.is_dictionary(col.type):
         encoded = pc.dictionary_encode(pa.chunked_array(chunks, col.type)).combine_chunks()
-        return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary
+        return _int_values(encoded.indices), encoded.dictionary
     if len(chunks) == 1:
         c = chunks[0]
-        return c.indices.to_numpy(zero_copy_only=False), c.dictionary
+        return _int_values(c.indices), c.dictionary
     # Several chunks, each with its own dictionary: concatenate dictionaries and offset the codes.
     parts, offset, dicts = [], 0, []
     for c in chunks:
-        parts.append(c.indices.to_numpy(zero_copy_only=False).astype(np.int64) + offset)
+        parts.append(_int_values(c.indices).astype(np.int64) + offset)
         dicts.append(c.dictionary)
         offset += len(c.dictionary)
     return np.concatenate(parts), pa.concat_arrays(dicts)

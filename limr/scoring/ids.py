@@ -38,15 +38,18 @@ def hash_pair(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     bufs = arr.buffers()
     offsets = np.frombuffer(bufs[1], dtype=off_type, count=n + 1 + arr.offset)[arr.offset :].astype(np.int64)
     raw = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    data = np.zeros(len(raw) + 8, np.uint8)  # 8 bytes of slack so every window stays inside the buffer
-    data[: len(raw)] = raw
-    windows = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
     starts = offsets[:-1]
     lengths = offsets[1:] - starts
     shortest = int(lengths.min())
     h1 = lengths.astype(np.uint64) * _M1
     h2 = h1 ^ _M3
     max_words = int((lengths.max() + 7) // 8)
+    if shortest == int(lengths.max()) and shortest >= 8:
+        h1, h2 = _mix_words(h1, h2, _fixed_width_words(raw, int(starts[0]), n, shortest))
+        return _finish(h1, h2)
+    data = np.zeros(len(raw) + 8, np.uint8)  # 8 bytes of slack so every window stays inside the buffer
+    data[: len(raw)] = raw
+    windows = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
     with np.errstate(over="ignore"):
         for j in range(max_words):
             if shortest >= 8 * (j + 1):  # every string has a full word here: no masking
@@ -67,6 +70,42 @@ def hash_pair(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
                 h1, h2 = m1, m2
             else:
                 h1, h2 = np.where(active, m1, h1), np.where(active, m2, h2)
+    return _finish(h1, h2)
+
+
+def _fixed_width_words(raw: np.ndarray, start: int, n: int, length: int) -> list[np.ndarray]:
+    """Each word position of n back-to-back strings of one length (>= 8 bytes) as a strided view of `raw`.
+
+    Ids are usually one length (hex digests, "math-00042"): their words are then read in place, with no
+    gather and no copy. A last partial word is read as the string's last 8 bytes shifted down, which equals
+    the zero-padded word of the general path.
+    """
+    words = [
+        np.ndarray(shape=(n,), dtype="<u8", buffer=raw, offset=start + 8 * j, strides=(length,))
+        for j in range(length // 8)
+    ]
+    tail = length % 8
+    if tail:
+        last = np.ndarray(shape=(n,), dtype="<u8", buffer=raw, offset=start + length - 8, strides=(length,))
+        words.append(last >> np.uint64(8 * (8 - tail)))
+    return words
+
+
+def _mix_words(h1: np.ndarray, h2: np.ndarray, words: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Fold every string's words into both hashes (the same mixing as hash_pair's general path)."""
+    with np.errstate(over="ignore"):
+        for word in words:
+            h1 ^= word
+            h1 *= _M2
+            h1 ^= h1 >> np.uint64(31)
+            h2 ^= word
+            h2 *= _M3
+            h2 ^= h2 >> np.uint64(29)
+    return h1, h2
+
+
+def _finish(h1: np.ndarray, h2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(over="ignore"):
         h1 *= _M3
         h1 ^= h1 >> np.uint64(29)
         h2 *= _M2
@@ -93,12 +132,10 @@ class IdIndex:
     """Insert-ordered map of distinct strings to 0..n-1.
 
     Identity is the pair of independent 64-bit hashes of `hash_pair`: an open-addressing table (linear
-    probing, load factor <= 1/2) whose slots hold both hashes and the index side by side, so a lookup is
-    about one cache miss. Two different ids are confused only on a full 128-bit collision (about
+    probing, load factor <= 1/2) whose rows hold both hashes and the index, probed a batch at a time with
+    vectorized gathers. Two different ids are confused only on a full 128-bit collision (about
     n^2 / 2^129: ~1e-27 for a million ids), the content-hash identity Git and object stores rely on.
     """
-
-    _SLOT = np.dtype([("h1", "<u8"), ("h2", "<u8"), ("idx", "<i8")])  # h1 == 0 marks an empty slot
 
     def __init__(self, ids: Iterable[str] = ()) -> None:
         self._chunks: list[pa.Array] = []  # the ids in index order
@@ -110,9 +147,13 @@ class IdIndex:
             self.lookup(pa.array(ids, pa.string()), add=True)
 
     def _alloc(self, cap: int) -> None:
+        # One (cap, 3) uint64 table of (h1, h2, idx) rows: a lookup gathers whole 24-byte rows with one `take`
+        # (one cache miss per id; numpy gathers from structured dtypes or field views are several times
+        # slower). h1 == 0 marks an empty slot.
         self._cap = cap
-        self._slots = np.zeros(cap, self._SLOT)
-        self._k1, self._k2, self._idx = self._slots["h1"], self._slots["h2"], self._slots["idx"]
+        self._table = np.zeros((cap, 3), np.uint64)
+        self._k1, self._k2 = self._table[:, 0], self._table[:, 1]
+        self._idx = self._table[:, 2].view(np.int64)
 
     def __len__(self) -> int:
         return self._n
@@ -184,21 +225,32 @@ class IdIndex:
         self._alloc(cap)
         self._insert(h1, h2, idx)
 
-    def _probe(self, h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
-        mask = self._cap - 1
-        out = np.full(len(h1), -1, np.int64)
+    def find(self, h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
+        """Index of each hashed id, -1 where unknown. Read-only: safe in several threads at once, as long as
+        nothing inserts meanwhile (`EpochCounts` guards inserts with an exclusive lock)."""
+        table = self._table  # one consistent table, even if a rehash swaps it later
+        mask = len(table) - 1
         if self._n == 0:
-            return out
-        pending = np.arange(len(h1))
+            return np.full(len(h1), -1, np.int64)
+        # First slot for everyone with one gather of whole rows: at load <= 1/2 most ids sit in their home slot.
         slot = (h1 & np.uint64(mask)).astype(np.intp)
+        rows = table.take(slot, axis=0)  # (n, 3)
+        k1 = rows[:, 0]
+        found = (k1 == h1) & (rows[:, 1] == h2)
+        out = np.where(found, rows[:, 2].view(np.int64), -1)
+        # The rest walk on, compacted: occupied by another id means probe the next slot; empty means unknown.
+        pending = np.flatnonzero(~found & (k1 != 0))
         while len(pending):
-            k1 = self._k1[slot]
-            found = k1 == h1
-            found[found] = self._k2[slot[found]] == h2[found]
-            out[pending[found]] = self._idx[slot[found]]
-            go_on = ~found & (k1 != 0)  # occupied by another id: probe the next slot
-            pending, slot, h1, h2 = pending[go_on], (slot[go_on] + 1) & mask, h1[go_on], h2[go_on]
+            slot[pending] = (slot[pending] + 1) & mask
+            rows = table.take(slot[pending], axis=0)
+            k1 = rows[:, 0]
+            hit = (k1 == h1[pending]) & (rows[:, 1] == h2[pending])
+            out[pending[hit]] = rows[hit, 2].view(np.int64)
+            pending = pending[~hit & (k1 != 0)]
         return out
+
+    def _probe(self, h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
+        return self.find(h1, h2)
 
     def _insert(self, h1: np.ndarray, h2: np.ndarray, idx: np.ndarray) -> None:
         """Insert distinct new ids (their hashes and indices)."""

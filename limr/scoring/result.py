@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
 
-from limr.algo.lim import fill_missing_epochs, lim_from_accuracy
+from limr.algo.lim import lim_from_accuracy
 from limr.scoring.counts import EpochCounts
 
 
@@ -29,37 +30,44 @@ class ScoreResult:
 
 
 def score_counts(
-    counts: EpochCounts, max_epochs: int | None = None, prompts: dict[str, str] | None = None, source: str = ""
+    counts: EpochCounts,
+    max_epochs: int | None = None,
+    prompts: dict[str, str] | None = None,
+    source: str = "",
+    consume: bool = False,
 ) -> ScoreResult:
-    """Apply LIM to accumulated counts; prompts with an epoch still missing after gap filling are left out."""
-    acc = counts.accuracy()  # (P, E)
-    res = lim_from_accuracy(acc, max_epochs)
-    ids = counts.ids
-    kept_rows = np.flatnonzero(res.kept)
+    """Apply LIM to accumulated counts; prompts with an epoch still missing after gap filling are left out.
+
+    `consume` lets the scores reuse the accumulator's memory (`EpochCounts.take_accuracy`), leaving it empty:
+    for one-shot scoring of a large run.
+    """
+    ids = counts.ids_array
+    events = counts.events
+    prompts = dict(prompts or {})
+    known = list(prompts)
+    no_events = [known[i] for i in np.flatnonzero(counts.index_of(known) < 0)] if known else []
+    acc = counts.take_accuracy() if consume else counts.accuracy()  # (P, E), ours: filled in place
+    res = lim_from_accuracy(acc, max_epochs, overwrite=True)
     left_out: dict[str, str] = {}
     if not res.kept.all():
-        window = acc[:, : res.epochs]
-        observed = ~np.isnan(window)
+        filled = ~np.isnan(acc[:, : res.epochs])  # (P, E) after gap filling; a row never observed stays all NaN
         for row in np.flatnonzero(~res.kept):
-            if not observed[row].any():
-                left_out[ids[row]] = f"no samples in epochs 0-{res.epochs - 1}"
+            if not filled[row].any():
+                left_out[ids[row].as_py()] = f"no samples in epochs 0-{res.epochs - 1}"
             else:
-                filled_missing = np.isnan(fill_missing_epochs(window[row][None, :])[0])
-                missing = ", ".join(str(e) for e in np.flatnonzero(filled_missing))
-                left_out[ids[row]] = f"no samples in epoch(s) {missing}, not fillable from the next epoch"
-    prompts = dict(prompts or {})
-    if prompts:
-        known = list(prompts)
-        for i in np.flatnonzero(counts.index_of(known) < 0):
-            left_out[known[i]] = "no events"
+                missing = ", ".join(str(e) for e in np.flatnonzero(~filled[row]))
+                left_out[ids[row].as_py()] = f"no samples in epoch(s) {missing}, not fillable from the next epoch"
+        ids = ids.filter(pa.array(res.kept))
+    for pid in no_events:
+        left_out[pid] = "no events"
     return ScoreResult(
-        prompt_ids=[ids[r] for r in kept_rows],
+        prompt_ids=ids.to_pylist(),
         scores=res.scores,
         trajectories=res.trajectories,
         r_avg=res.r_avg,
         epochs=res.epochs,
         left_out=left_out,
         prompts=prompts,
-        events=counts.events,
+        events=events,
         source=source,
     )

@@ -22,7 +22,8 @@ from limr.events.io import (
 )
 from limr.events.run import read_run_meta
 from limr.events.schema import events_prefix, prompts_key, run_json_key
-from limr.scoring.counts import EpochCounts, EventDataError, TableSummary, summarize_table
+from limr.scoring.counts import MAX_EPOCHS, EpochCounts, EventDataError, TableSummary, summarize_table
+from limr.scoring.memory import keep_freed_memory
 from limr.scoring.result import ScoreResult, score_counts
 from limr.store import ObjectNotFound, ObjectStore
 
@@ -39,38 +40,69 @@ class EmptyRun(ValueError):
     """A run without any events objects."""
 
 
-def read_scoring_columns(store: ObjectStore, key: str, columns: tuple[str, ...] = SCORING_COLUMNS) -> pa.Table:
-    """Read the columns scoring needs from one events object, schema-checked; errors name the object.
+def read_summary(store: ObjectStore, key: str) -> TableSummary:
+    """Read, check and reduce one events object: all the per-event work, safe to run in a reader thread.
 
-    Like `limr.events.io.read_events_object` but decoding single-threaded from an in-memory buffer: the
-    scorer already decodes several objects in parallel, and Arrow's per-column threads would only
-    oversubscribe the cores.
+    An object whose Parquet statistics say it holds a single epoch (the usual case: a step's rollouts) is
+    counted without decoding its epoch column.
     """
-    data = store.get(key)
     where = f"{store.uri}/{key}"
+    pf = _open_events(store, key)
+    epoch = _single_epoch(pf)
+    columns = [c for c in SCORING_COLUMNS if not (c == "epoch" and epoch is not None)]
     try:
-        pf = pq.ParquetFile(pa.BufferReader(data), read_dictionary=["prompt_id"])
-        validate_events_table(pf.schema_arrow, where)
-        return pf.read(columns=list(columns), use_threads=False)
+        table = pf.read(columns=columns, use_threads=False)
     except pa.ArrowException as e:
         raise EventSchemaError(f"{where}: not a readable Parquet file: {e}") from None
-
-
-def read_summary(store: ObjectStore, key: str) -> TableSummary:
-    """Read, check and reduce one events object: all the per-event work, safe to run in a reader thread."""
-    where = f"{store.uri}/{key}"
-    table = read_scoring_columns(store, key)
     check_rewards(table, where)
-    return summarize_table(table, where)
+    return summarize_table(table, where, epoch=epoch)
 
 
-def iter_event_summaries(store: ObjectStore, keys: list[str], threads: int | None = None) -> Iterator[tuple[str, T]]:
+def _open_events(store: ObjectStore, key: str) -> pq.ParquetFile:
+    where = f"{store.uri}/{key}"
+    data = store.get(key)
+    try:
+        pf = pq.ParquetFile(pa.BufferReader(data), read_dictionary=["prompt_id"])
+    except pa.ArrowException as e:
+        raise EventSchemaError(f"{where}: not a readable Parquet file: {e}") from None
+    validate_events_table(pf.schema_arrow, where)
+    return pf
+
+
+def _single_epoch(pf: pq.ParquetFile) -> int | None:
+    """The one epoch of every row, when the statistics of all row groups say min == max and no nulls."""
+    md = pf.metadata
+    if md.num_row_groups == 0:
+        return None
+    try:
+        col = pf.schema_arrow.get_field_index("epoch")
+        values = set()
+        for i in range(md.num_row_groups):
+            st = md.row_group(i).column(col).statistics
+            if st is None or not st.has_min_max or st.null_count != 0 or st.min != st.max:
+                return None
+            values.add(st.min)
+    except (pa.ArrowException, ValueError, TypeError):
+        return None
+    if len(values) != 1:
+        return None
+    (value,) = values
+    return int(value) if isinstance(value, int) and 0 <= value < MAX_EPOCHS else None
+
+
+def iter_event_summaries(
+    store: ObjectStore, keys: list[str], threads: int | None = None, counts: EpochCounts | None = None
+) -> Iterator[tuple[str, TableSummary]]:
     """Reduce events objects in key order, up to `threads` ahead in a thread pool.
 
-    Parquet decoding and the numpy reduction release the GIL, so on N cores the per-event work runs N-wide;
-    only the per-prompt merge into the accumulator stays on the caller's thread.
+    Parquet decoding and the numpy reduction release the GIL, so on N cores the per-event work runs N-wide.
+    Given the accumulator the summaries are for, the reader threads also look their ids up in it
+    (`EpochCounts.locate`), leaving the caller's thread only the adding.
     """
-    yield from _ordered_map(lambda key: read_summary(store, key), keys, threads)
+    if counts is None:
+        yield from _ordered_map(lambda key: read_summary(store, key), keys, threads)
+    else:
+        yield from _ordered_map(lambda key: counts.locate(read_summary(store, key)), keys, threads)
 
 
 def _ordered_map(fn: Callable[[str], T], keys: list[str], threads: int | None) -> Iterator[tuple[str, T]]:
@@ -96,10 +128,17 @@ def _ordered_map(fn: Callable[[str], T], keys: list[str], threads: int | None) -
 
 
 def check_rewards(table: pa.Table, where: str) -> None:
-    """NaN rewards mean a broken reward pipeline: refuse them, naming the row."""
+    """NaN rewards mean a broken reward pipeline: refuse them, naming the row.
+
+    A dictionary-encoded column is checked on its dictionary (a handful of values) first.
+    """
     if "reward" not in table.column_names:
         return
     reward = table.column("reward")
+    if pa.types.is_dictionary(reward.type):
+        if not any(pc.any(pc.is_nan(c.dictionary)).as_py() for c in reward.chunks):
+            return
+        reward = reward.cast(reward.type.value_type)
     if pc.any(pc.is_nan(reward)).as_py():
         row = int(np.flatnonzero(pc.is_nan(reward).to_numpy())[0])
         raise EventDataError(f"{where}: column 'reward' is NaN at row {row}")
@@ -119,13 +158,15 @@ def accumulate_run(
     introduced new prompt ids, the first new row index -> key (to name the object of an unknown id).
     `progress(done_events, done_objects, total_objects)` is called after each object.
     """
+    keep_freed_memory()  # per-object buffers are reused instead of page-faulted back in (see limr.scoring.memory)
     keys = list(list_event_keys(store, run_id, start_after=start_after))
     if counts is None:
         hints = {"expected_prompts": _expected_prompts(store, run_id), "expected_epochs": _last_epoch(store, keys)}
         counts = EpochCounts(**hints)
     introduced: dict[int, str] = {}
     last = start_after
-    for n_obj, (key, summary) in enumerate(iter_event_summaries(store, keys, threads=threads), start=1):
+    summaries = iter_event_summaries(store, keys, threads=threads, counts=counts)
+    for n_obj, (key, summary) in enumerate(summaries, start=1):
         before = counts.num_prompts
         counts.add_summary(summary)
         if counts.num_prompts > before:
@@ -177,7 +218,7 @@ def score_run(
         records = read_prompts(store, run_id)
         prompts = {r.prompt_id: r.prompt for r in records}
         _check_known_ids(store, counts, prompts, introduced)
-    return score_counts(counts, max_epochs, prompts, source=f"run {run_id}")
+    return score_counts(counts, max_epochs, prompts, source=f"run {run_id}", consume=True)
 
 
 def _check_known_ids(store: ObjectStore, counts: EpochCounts, prompts: dict[str, str], introduced: dict) -> None:

@@ -139,3 +139,88 @@ def test_hash_independent_of_batch_and_offset() -> None:
     together = hash_strings(pa.array(["padding"] + strings).slice(1))
     np.testing.assert_array_equal(alone, together)
     assert len(set(alone.tolist())) == len(strings)  # "a" vs "a\0" and "" all differ
+
+
+def test_hash_of_one_length_ids_equals_the_general_path() -> None:
+    """Ids of one length are hashed from strided views in place; mixed lengths by per-string gathers."""
+    rng = np.random.default_rng(3)
+    for length in (8, 9, 15, 16, 23, 40):
+        same = ["".join(chr(97 + int(x)) for x in rng.integers(0, 26, length)) for _ in range(200)]
+        h_same = hash_strings(pa.array(same))
+        h_mixed = hash_strings(pa.array([*same, "x"]))[:200]  # one other length: the general path
+        np.testing.assert_array_equal(h_same, h_mixed)
+        np.testing.assert_array_equal(h_same, hash_strings(pa.array(["pad", *same]).slice(1)))
+
+
+def test_locate_in_reader_threads_then_add_equals_plain_add() -> None:
+    """Rows looked up before other objects were added (stale: -1 for ids added since) still count right."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from limr.scoring.counts import summarize_table
+
+    rng = np.random.default_rng(4)
+    ids = [f"{i:016x}" for i in range(400)]
+    tables = [_events(rng, 500, ids[: 100 * (1 + k // 3)], 4) for k in range(12)]
+    counts = EpochCounts()
+    fresh = [counts.locate(summarize_table(t)) for t in tables]  # located against an empty index: all -1
+    counts.add_summary(fresh[0])
+    with ThreadPoolExecutor(3) as pool:
+        located = list(pool.map(lambda t: counts.locate(summarize_table(t)), tables[1:]))
+    for summary in located:
+        counts.add_summary(summary)
+    plain = EpochCounts()
+    for t in tables:
+        plain.add_table(t)
+    assert counts == plain
+    _check(counts, tables)
+
+
+def test_duplicate_dictionary_entries_add_up() -> None:
+    """A dictionary naming one id twice: locate finds the rows but they repeat, so add falls back to add.at."""
+    from limr.scoring.counts import summarize_table
+
+    d = pa.DictionaryArray.from_arrays(pa.array([0, 1, 2, 1], pa.int32()), pa.array(["a", "a", "b"]))
+    table = pa.table(
+        {"prompt_id": d, "epoch": pa.array([0, 0, 0, 1], pa.int32()), "correct": [True, False, True, True]}
+    )
+    counts = EpochCounts(["a", "b"])
+    summary = counts.locate(summarize_table(table))
+    assert summary.located is not None and not summary.distinct
+    counts.add_summary(summary)
+    assert counts.total.tolist() == [[2, 1], [1, 0]] and counts.correct.tolist() == [[1, 1], [1, 0]]
+
+
+def test_take_accuracy_equals_accuracy_and_empties_the_accumulator() -> None:
+    rng = np.random.default_rng(5)
+    counts = EpochCounts()
+    counts.add_table(_events(rng, 3000, [f"p{i}" for i in range(300)], 6))
+    want = counts.accuracy()
+    got = counts.take_accuracy()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.nan_to_num(got), np.nan_to_num(want))
+    assert counts.events == 0 and counts.num_prompts == 0 and counts.total.size == 0
+    counts.add_table(_events(rng, 10, ["z"], 2))  # and it works again from empty
+    assert counts.events == 10 and counts.ids == ["z"]
+
+
+def test_shared_lock_excludes_writers_from_readers() -> None:
+    import threading
+    import time
+
+    from limr.scoring.locks import SharedLock
+
+    lock, events = SharedLock(), []
+    with lock.shared(), lock.shared():  # readers share
+        events.append("two readers")
+
+    def writer() -> None:
+        with lock.exclusive():
+            events.append("writer")
+
+    with lock.shared():
+        t = threading.Thread(target=writer)
+        t.start()
+        time.sleep(0.05)
+        events.append("reader done")  # the writer waited for us
+    t.join(5)
+    assert events == ["two readers", "reader done", "writer"]

@@ -98,3 +98,21 @@ def test_incremental_accumulation_and_checkpoint_equal_one_pass(tmp_path) -> Non
     order = [resumed.ids.index(p) for p in whole.ids]
     np.testing.assert_array_equal(resumed.correct[order], whole.correct)
     np.testing.assert_array_equal(resumed.total[order], whole.total)
+
+
+def test_objects_of_one_or_several_epochs_count_alike(tmp_path) -> None:
+    """One-epoch objects are counted from their Parquet statistics, others by decoding `epoch`: same counts."""
+    store = open_store(str(tmp_path))
+    rng = np.random.default_rng(7)
+    tables = []
+    for step, epochs in enumerate(([0] * 40, [1] * 20 + [2] * 20, [3] * 40)):
+        pids = [f"p{i}" for i in rng.integers(0, 15, len(epochs))]
+        ok = rng.random(len(pids)) < 0.5
+        t = events_table("r", step, epochs, pids, [0] * len(pids), ok.astype(float), ok, [1] * len(pids))
+        write_events(store, "r", step, 0, t)
+        tables.append(t)
+    counts, _, _ = accumulate_run(store, "r", threads=2)
+    plain = EpochCounts()
+    for t in tables:
+        plain.add_table(t)
+    assert counts == plain and counts.num_epochs == 4
