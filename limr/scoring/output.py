@@ -32,14 +32,22 @@ _EXPONENT[ord("e")] = True
 _TOKEN_TABLE = 1 << 14  # most texts of consecutive trajectory values formatted per chunk
 
 
-def score_chunks(result: ScoreResult, rows_per_chunk: int = ROWS_PER_CHUNK) -> Iterator[pa.Buffer]:
+def score_chunks(
+    result: ScoreResult, rows_per_chunk: int = ROWS_PER_CHUNK, threads: int | None = None
+) -> Iterator[pa.Buffer]:
     """The JSONL file as consecutive UTF-8 chunks: `{"prompt_id", "prompt", "score", "trajectory"}` per scored
-    prompt, then one object per prompt left out (`score` and `trajectory` null, `left_out` the reason)."""
+    prompt, then one object per prompt left out (`score` and `trajectory` null, `left_out` the reason).
+
+    Chunks are formatted `threads` at a time (Arrow's string kernels release the GIL) and yielded in order.
+    """
+    from limr.scoring.run import _ordered_map
+
     scores = np.asarray(result.scores, dtype=np.float64)  # (K,)
     traj = result.trajectories  # (K, E), any memory layout
     if traj is not None and not traj.size:
         traj = None
-    for lo in range(0, len(scores), rows_per_chunk):
+
+    def chunk(lo: int) -> pa.Buffer:
         hi = min(lo + rows_per_chunk, len(scores))
         ids = result.prompt_ids[lo:hi]
         texts = [result.prompts.get(pid) for pid in ids] if result.prompts else []
@@ -51,7 +59,10 @@ def score_chunks(result: ScoreResult, rows_per_chunk: int = ROWS_PER_CHUNK) -> I
         pieces += [_float_reprs(scores[lo:hi]), ', "trajectory": ']
         pieces += ["null"] if traj is None else _trajectory_pieces(traj[lo:hi])
         pieces.append("}\n")
-        yield _data_buffer(pc.binary_join_element_wise(*_merge_literals(pieces), ""))
+        return _data_buffer(pc.binary_join_element_wise(*_merge_literals(pieces), ""))
+
+    for _, buf in _ordered_map(chunk, list(range(0, len(scores), rows_per_chunk)), threads):
+        yield buf
     left = list(result.left_out.items())
     for lo in range(0, len(left), rows_per_chunk):
         yield pa.py_buffer(

@@ -30,6 +30,7 @@ from limr.store import ObjectNotFound, ObjectStore
 SCORING_COLUMNS = ("prompt_id", "epoch", "correct", "reward")
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 class RunNotFound(LookupError):
@@ -105,14 +106,15 @@ def iter_event_summaries(
         yield from _ordered_map(lambda key: counts.locate(read_summary(store, key)), keys, threads)
 
 
-def _ordered_map(fn: Callable[[str], T], keys: list[str], threads: int | None) -> Iterator[tuple[str, T]]:
+def _ordered_map(fn: Callable[[K], T], keys: list[K], threads: int | None) -> Iterator[tuple[K, T]]:
+    """fn over keys, up to `threads` in flight (and one ahead), results in key order."""
     threads = threads or min(4, os.cpu_count() or 1)
     if threads <= 1 or len(keys) <= 1:
         for key in keys:
             yield key, fn(key)
         return
     with ThreadPoolExecutor(threads, thread_name_prefix="limr-read") as pool:
-        pending: list[tuple[str, Future[T]]] = []
+        pending: list[tuple[K, Future[T]]] = []
         it = iter(keys)
         for key in it:
             pending.append((key, pool.submit(fn, key)))
