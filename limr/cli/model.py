@@ -53,6 +53,9 @@ def register(app: typer.Typer) -> None:
         lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-3,
         n_train: Annotated[int, typer.Option(help="Synthetic training problems.")] = 600,
         levels: Annotated[str, typer.Option(help="Comma-separated difficulty levels (1-5).")] = "1",
+        column_fraction: Annotated[
+            float, typer.Option(help="Share of additions shown worked digit by digit (0-1; the rest in one line).")
+        ] = 0.0,
         seed: Annotated[int, typer.Option(help="Seed of data and batch order.")] = 0,
         template: Annotated[str, typer.Option(help="Prompt template: auto, chat, plain.")] = "auto",
         threads: Annotated[int, typer.Option(help="torch CPU threads (0: default).")] = 0,
@@ -72,6 +75,7 @@ def register(app: typer.Typer) -> None:
                 lr=lr,
                 n_train=n_train,
                 levels=tuple(int(x) for x in levels.split(",") if x.strip()),
+                column_fraction=column_fraction,
                 seed=seed,
                 template=template,
                 threads=threads,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from limr.data.templates import Template, render_prompt
 from limr.model.save import save_model_dir
-from limr.tasks.synthetic import LEVELS, SyntheticConfig, generate, make_splits
+from limr.tasks.synthetic import LEVELS, SyntheticConfig, column_solution, generate, make_splits
 from limr.tasks.synthetic import train_seed as _train_seed
 
 IGNORE = -100  # label of prompt and padding tokens (no loss)
@@ -38,6 +39,13 @@ class SFTConfig(BaseModel):
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     n_train: int = Field(4000, ge=1, description="Synthetic training problems (held-out benchmark excluded).")
     levels: tuple[int, ...] = Field(LEVELS, min_length=1, description="Synthetic difficulty levels to train on.")
+    column_fraction: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of addition problems shown worked digit by digit (the rest in one line); see "
+        "limr.tasks.synthetic.column_solution.",
+    )
     seed: int = Field(0, description="Seed of the data stream and of batch order.")
     template: Template = Field(Template.AUTO, description="Prompt template (must match the one RL and eval use).")
     max_len: int = Field(512, ge=16, description="Longest prompt + response in tokens; longer examples are dropped.")
@@ -67,11 +75,15 @@ def build_examples(tokenizer, cfg: SFTConfig) -> list[tuple[list[int], list[int]
     benchmark = {p.prompt for s in {0, cfg.seed} for p in make_splits(SyntheticConfig(seed=s, n_train=0))[1]}
     train = generate(cfg.n_train, seed=_train_seed(cfg.seed), levels=cfg.levels, exclude=benchmark)
     examples = []
+    route = random.Random(cfg.seed)  # which additions are shown worked by column: seeded, like the data
     for p in train:
         prompt = render_prompt(p.prompt, tokenizer, cfg.template)
         p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         sep = "" if prompt[-1:].isspace() else " "  # chat prompts end in a newline, the plain one in "Answer:"
-        r_ids = tokenizer(sep + p.solution, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        solution = p.solution
+        if cfg.column_fraction and route.random() < cfg.column_fraction:
+            solution = column_solution(p) or solution
+        r_ids = tokenizer(sep + solution, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         if len(p_ids) + len(r_ids) <= cfg.max_len:
             examples.append((p_ids + r_ids, [IGNORE] * len(p_ids) + r_ids))
     if not examples:
@@ -131,8 +143,6 @@ def greedy_accuracy(model, tokenizer, n: int, seed: int = 0, template: Template 
 
 def run_sft(cfg: SFTConfig) -> SFTResult:
     """Fine-tune `cfg.model` on synthetic solutions and save it to `cfg.out` (atomically)."""
-    import random
-
     import torch
     from tqdm.auto import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -108,6 +109,31 @@ def make_problem(rng: random.Random, level: int) -> SyntheticProblem:
         level=level,
         solution=solution,
     )
+
+
+_ADDITION = re.compile(r"What is (\d+) \+ (\d+)\?")
+
+
+def column_solution(problem: SyntheticProblem) -> str | None:
+    """The problem worked digit by digit (ones column first, carries written out), for additions only.
+
+    Another route to the same answer: a model that answers "7 + 45 = 52" in one go must have memorised that
+    sum, while each column step here is a one-digit fact it has seen many times. A warm start that knows both
+    routes (`SFTConfig.column_fraction`) gives RL a behaviour to discover: the column route earns more
+    reward, on problems it never trained on as well. None for problems that are not an addition.
+    """
+    m = _ADDITION.fullmatch(problem.prompt)
+    if m is None:
+        return None
+    a, b = int(m.group(1)), int(m.group(2))
+    da, db = str(a)[::-1], str(b)[::-1]  # digits, ones first
+    steps, carry = [], 0
+    for i in range(max(len(da), len(db))):
+        x, y = int(da[i]) if i < len(da) else 0, int(db[i]) if i < len(db) else 0
+        total = x + y + carry
+        steps.append(f"{x} + {y} = {total}" if i == 0 else f"{x} + {y} + {carry} = {total}")
+        carry = total // 10
+    return f"{', '.join(steps)}, so {a} + {b} = {a + b}. The answer is \\boxed{{{a + b}}}."
 
 
 class SyntheticConfig(BaseModel):

@@ -73,3 +73,20 @@ def test_short_sft_run_learns_and_saves(tmp_path: Path) -> None:
     assert meta["config"]["steps"] == 20 and meta["result"]["final_loss"] == pytest.approx(result.final_loss)
     with pytest.raises(FileExistsError):
         run_sft(cfg)
+
+
+def test_column_fraction_mixes_the_two_routes(tmp_path: Path) -> None:
+    """About that share of additions is shown worked by column; the others keep the one-line solution."""
+    from limr.tasks.synthetic import column_solution
+
+    tok = build_tokenizer()
+    train = generate(400, seed=train_seed(0), levels=(1,), exclude=_benchmark())
+    for fraction in (0.0, 0.25, 1.0):
+        cfg = SFTConfig(model=tmp_path, out=tmp_path / "o", n_train=400, levels=(1,), column_fraction=fraction)
+        responses = [
+            tok.decode([i for i, lab in zip(ids, labels, strict=True) if lab != IGNORE][:-1])
+            for ids, labels in build_examples(tok, cfg)
+        ]
+        column = [r == column_solution(p) for r, p in zip(responses, train, strict=True)]
+        assert all(r in (p.solution, column_solution(p)) for r, p in zip(responses, train, strict=True))
+        assert abs(sum(column) / len(column) - fraction) < 0.06

@@ -81,3 +81,30 @@ def test_write_jsonl(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows == [p.to_record() for p in ps]
     assert [f.name for f in out.parent.iterdir()] == ["pool.jsonl"]
+
+
+def test_column_solution_works_every_addition_digit_by_digit() -> None:
+    """Each column step is a true one-digit fact with the carry in, and the answer is the problem's answer."""
+    from limr.tasks.synthetic import column_solution
+
+    rng = random.Random(5)
+    seen_carry = False
+    for _ in range(300):
+        p = make_problem(rng, rng.choice((1, 2, 3)))
+        text = column_solution(p)
+        if not re.fullmatch(r"What is \d+ \+ \d+\?", p.prompt):
+            assert text is None, p.prompt
+            continue
+        a, b = (int(x) for x in re.findall(r"\d+", p.prompt))
+        steps, tail = text.split(", so ")
+        assert tail == f"{a} + {b} = {a + b}. The answer is \\boxed{{{p.answer}}}."
+        carry, digits = 0, []
+        for i, step in enumerate(steps.split(", ")):
+            terms, total = step.split(" = ")
+            values = [int(t) for t in terms.split(" + ")]
+            assert sum(values) == int(total) and values[:2] == [a // 10**i % 10, b // 10**i % 10]
+            assert values[2:] == ([] if i == 0 else [carry])
+            seen_carry |= carry == 1
+            carry, digits = int(total) // 10, [int(total) % 10, *digits]
+        assert int("".join(map(str, [carry] * bool(carry) + digits))) == a + b
+    assert seen_carry
