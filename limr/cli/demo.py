@@ -84,6 +84,7 @@ def demo_cmd(
             training = {k: v for k, v in trained.metrics.items() if k.startswith(("eval/", "train/"))}
             training["seconds"] = trained.seconds
             typer.echo(f"trained run {run_id} in {st.uri}: " + json.dumps(training))
+            typer.echo(_before_after(training, opts.eval_prompts))
         result = score_run(st, run_id)
         rows = select_lim(result.scores, crit)
         selected = [result.prompt_ids[i] for i in rows]
@@ -115,3 +116,19 @@ def demo_cmd(
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo_cmd)
+
+
+def _before_after(metrics: dict, eval_prompts: int) -> str:
+    """One line a reader checks first: did training reward and held-out accuracy rise over the run?"""
+
+    def pair(key: str, pct: bool) -> str:
+        a, b = metrics.get(f"{key}_initial"), metrics.get(key)
+        if a is None or b is None:
+            return "n/a"
+        return f"{100 * a:.1f}% -> {100 * b:.1f}%" if pct else f"{a:+.3f} -> {b:+.3f}"
+
+    return (
+        f"training reward {pair('train/reward_mean', False)} (first -> last step), training accuracy "
+        f"{pair('train/accuracy', True)}, held-out greedy accuracy {pair('eval/accuracy', True)} "
+        f"({eval_prompts} problems)"
+    )

@@ -22,7 +22,7 @@ class DemoTrainingOptions(BaseModel):
     """Sizes of the demo's training run (defaults: a few minutes on 2 CPU cores)."""
 
     prompts: int = Field(128, ge=8, description="Synthetic train prompts (the pool LIM scores).")
-    eval_prompts: int = Field(100, ge=0, description="Held-out synthetic problems for greedy accuracy.")
+    eval_prompts: int = Field(200, ge=0, description="Held-out synthetic problems for greedy accuracy.")
     # Level 1 (small additions): the 1M-parameter model's warm start is ~38% greedy with pass@8 ~73% there,
     # so RL has signal both ways; on levels 2+ it stays under 10% and training reward stays flat.
     levels: tuple[int, ...] = Field((1,), description="Synthetic difficulty levels.")

@@ -54,3 +54,20 @@ def test_demo_command(tmp_path: Path) -> None:
     # Runs are immutable: the same run id again is refused with a clear error.
     again = CliRunner().invoke(app, [*args, "--run", "d1"])
     assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_trained_demo_prints_before_and_after() -> None:
+    from limr.cli.demo import _before_after
+
+    metrics = {
+        "train/reward_mean_initial": -0.25,
+        "train/reward_mean": 0.08,
+        "train/accuracy_initial": 0.169,
+        "train/accuracy": 0.388,
+        "eval/accuracy_initial": 0.39,
+        "eval/accuracy": 0.48,
+    }
+    line = _before_after(metrics, 200)
+    assert "training reward -0.250 -> +0.080" in line and "training accuracy 16.9% -> 38.8%" in line
+    assert "held-out greedy accuracy 39.0% -> 48.0% (200 problems)" in line
+    assert "held-out greedy accuracy n/a" in _before_after({}, 0)
