@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from limr.scoring.ordered import ordered_map
 from limr.scoring.result import ScoreResult
 
 ROWS_PER_CHUNK = 65_536
@@ -40,8 +41,6 @@ def score_chunks(
 
     Chunks are formatted `threads` at a time (Arrow's string kernels release the GIL) and yielded in order.
     """
-    from limr.scoring.run import _ordered_map
-
     scores = np.asarray(result.scores, dtype=np.float64)  # (K,)
     traj = result.trajectories  # (K, E), any memory layout
     if traj is not None and not traj.size:
@@ -61,7 +60,7 @@ def score_chunks(
         pieces.append("}\n")
         return _data_buffer(pc.binary_join_element_wise(*_merge_literals(pieces), ""))
 
-    for _, buf in _ordered_map(chunk, list(range(0, len(scores), rows_per_chunk)), threads):
+    for _, buf in ordered_map(chunk, list(range(0, len(scores), rows_per_chunk)), threads):
         yield buf
     left = list(result.left_out.items())
     for lo in range(0, len(left), rows_per_chunk):

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -24,13 +21,11 @@ from limr.events.run import read_run_meta
 from limr.events.schema import events_prefix, prompts_key, run_json_key
 from limr.scoring.counts import MAX_EPOCHS, EpochCounts, EventDataError, TableSummary, summarize_table
 from limr.scoring.memory import keep_freed_memory
+from limr.scoring.ordered import ordered_map
 from limr.scoring.result import ScoreResult, score_counts
 from limr.store import ObjectNotFound, ObjectStore
 
 SCORING_COLUMNS = ("prompt_id", "epoch", "correct", "reward")
-
-T = TypeVar("T")
-K = TypeVar("K")
 
 
 class RunNotFound(LookupError):
@@ -101,32 +96,9 @@ def iter_event_summaries(
     (`EpochCounts.locate`), leaving the caller's thread only the adding.
     """
     if counts is None:
-        yield from _ordered_map(lambda key: read_summary(store, key), keys, threads)
+        yield from ordered_map(lambda key: read_summary(store, key), keys, threads)
     else:
-        yield from _ordered_map(lambda key: counts.locate(read_summary(store, key)), keys, threads)
-
-
-def _ordered_map(fn: Callable[[K], T], keys: list[K], threads: int | None) -> Iterator[tuple[K, T]]:
-    """fn over keys, up to `threads` in flight (and one ahead), results in key order."""
-    threads = threads or min(4, os.cpu_count() or 1)
-    if threads <= 1 or len(keys) <= 1:
-        for key in keys:
-            yield key, fn(key)
-        return
-    with ThreadPoolExecutor(threads, thread_name_prefix="limr-read") as pool:
-        pending: list[tuple[K, Future[T]]] = []
-        it = iter(keys)
-        for key in it:
-            pending.append((key, pool.submit(fn, key)))
-            if len(pending) >= threads + 1:
-                break
-        while pending:
-            key, fut = pending.pop(0)
-            result = fut.result()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append((nxt, pool.submit(fn, nxt)))
-            yield key, result
+        yield from ordered_map(lambda key: counts.locate(read_summary(store, key)), keys, threads)
 
 
 def check_rewards(table: pa.Table, where: str) -> None:
