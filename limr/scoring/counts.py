@@ -96,12 +96,17 @@ class EpochCounts:
 
         A column-major view (epoch-major storage): `limr.algo.lim` works column by column on it.
         """
-        p, e = self.num_prompts, self._epochs
-        out = np.full((e, p), np.nan)  # epoch-major like the counts: every op below is one contiguous row
-        for k in range(e):
-            total = self._t[k, :p]
-            np.divide(self._c[k, :p], total, out=out[k], where=total > 0)
+        out = np.empty((self._epochs, self.num_prompts))  # epoch-major like the counts: contiguous rows
+        for k in range(self._epochs):
+            self._accuracy_row(k, out[k])
         return out.T  # (P, E) view
+
+    def _accuracy_row(self, k: int, out: np.ndarray) -> np.ndarray:
+        """Epoch k's accuracy of every prompt into `out` (P,), NaN where it has no samples."""
+        total = self._t[k, : len(out)]
+        out.fill(np.nan)
+        np.divide(self._c[k, : len(out)], total, out=out, where=total > 0)
+        return out
 
     def take_accuracy(self) -> np.ndarray:
         """`accuracy()` computed into the counts' own memory, which it consumes: the accumulator is empty after.
@@ -114,10 +119,7 @@ class EpochCounts:
         rows = self._buf.reshape(self._buf.shape[0], -1).view(np.float64)  # (E_cap, P_cap) over the same bytes
         row = np.empty(p)
         for k in range(e):
-            total = self._t[k, :p]
-            row.fill(np.nan)
-            np.divide(self._c[k, :p], total, out=row, where=total > 0)
-            rows[k, :p] = row  # overwrites epoch k's counts only, after reading them
+            rows[k, :p] = self._accuracy_row(k, row)  # overwrites epoch k's counts only, after reading them
         out = rows[:e, :p].T
         self._alloc(1, 16)
         self._index = IdIndex()

@@ -190,7 +190,7 @@ class IdIndex:
         if len(values) == 0:
             return np.zeros(0, np.int64)
         h1, h2 = hashes if hashes is not None else hash_pair(values)
-        out = self._probe(h1, h2)
+        out = self.find(h1, h2)
         miss = np.flatnonzero(out < 0)
         if len(miss) and add:
             base = self._n
@@ -248,9 +248,6 @@ class IdIndex:
             out[pending[hit]] = rows[hit, 2].view(np.int64)
             pending = pending[~hit & (k1 != 0)]
         return out
-
-    def _probe(self, h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
-        return self.find(h1, h2)
 
     def _insert(self, h1: np.ndarray, h2: np.ndarray, idx: np.ndarray) -> None:
         """Insert distinct new ids (their hashes and indices)."""

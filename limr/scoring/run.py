@@ -67,23 +67,28 @@ def _open_events(store: ObjectStore, key: str) -> pq.ParquetFile:
 
 def _single_epoch(pf: pq.ParquetFile) -> int | None:
     """The one epoch of every row, when the statistics of all row groups say min == max and no nulls."""
-    md = pf.metadata
-    if md.num_row_groups == 0:
+    bounds = _epoch_bounds(pf.metadata)
+    if not bounds or any(nulls != 0 for _, _, nulls in bounds) or len({b[:2] for b in bounds}) != 1:
         return None
+    lo, hi, _ = bounds[0]
+    return int(lo) if lo == hi and isinstance(lo, int) and 0 <= lo < MAX_EPOCHS else None
+
+
+def _epoch_bounds(md: pq.FileMetaData) -> list[tuple[object, object, int | None]] | None:
+    """(min, max, null count) of the `epoch` column per row group from Parquet statistics; None where any
+    row group lacks them (or the file has no such column)."""
     try:
-        col = pf.schema_arrow.get_field_index("epoch")
-        values = set()
+        paths = [md.schema.column(i).path for i in range(md.num_columns)]
+        col = paths.index("epoch")
+        out = []
         for i in range(md.num_row_groups):
             st = md.row_group(i).column(col).statistics
-            if st is None or not st.has_min_max or st.null_count != 0 or st.min != st.max:
+            if st is None or not st.has_min_max:
                 return None
-            values.add(st.min)
+            out.append((st.min, st.max, st.null_count))
     except (pa.ArrowException, ValueError, TypeError):
         return None
-    if len(values) != 1:
-        return None
-    (value,) = values
-    return int(value) if isinstance(value, int) and 0 <= value < MAX_EPOCHS else None
+    return out
 
 
 def iter_event_summaries(
@@ -165,11 +170,9 @@ def _last_epoch(store: ObjectStore, keys: list[str]) -> int:
     if not keys:
         return 0
     try:
-        md = pq.ParquetFile(io.BytesIO(store.get(keys[-1]))).metadata
-        col = md.schema.to_arrow_schema().get_field_index("epoch")
-        highs = [md.row_group(i).column(col).statistics.max for i in range(md.num_row_groups)]
-        return min(int(max(highs)) + 1, 10_000)
-    except (pa.ArrowException, OSError, ValueError, TypeError, AttributeError, ObjectNotFound):
+        bounds = _epoch_bounds(pq.ParquetFile(io.BytesIO(store.get(keys[-1]))).metadata)
+        return min(int(max(hi for _, hi, _ in bounds)) + 1, 10_000) if bounds else 0
+    except (pa.ArrowException, OSError, ValueError, TypeError, ObjectNotFound):
         return 0
 
 
