@@ -215,7 +215,8 @@ def select_cmd(
 ) -> None:
     """Select prompts (LIM, RAND or LINEAR) and write their records from --prompts unchanged, in file order."""
     with user_errors():
-        from limr.algo.selection import STRATEGIES, Criterion, select
+        from limr.algo.selection import STRATEGIES, Criterion
+        from limr.curation.selecting import select_prompts
 
         sources = [x is not None for x in (run, openrlhf_samples, scores)]
         if sum(sources) != 1:
@@ -234,20 +235,10 @@ def select_cmd(
         result = _score_source(run, store, openrlhf_samples, steps_per_epoch, scores, max_epochs)
         if len(result) == 0:
             raise CliError(f"{result.source}: no prompt has a complete trajectory; nothing to select from")
-        cand_rows = match_pool(pool, result)
-        sel = select(
-            strategy,
-            crit,
-            scores=result.scores,
-            trajectories=result.trajectories,
-            rand_candidates=len(pool),
-            seed=seed,
-        )
-        if strategy == "rand":
-            chosen = set(sel.rows.tolist())
-        else:
-            chosen = {r for i in sel.rows for r in cand_rows[i]}
-        rows = sorted(chosen)
+        rows_of = dict(zip(result.prompt_ids, match_pool(pool, result), strict=True))
+        sel, picked = select_prompts(result, strategy, crit, seed=seed, pool_ids=pool.ids)
+        # rand picks pool ids (each its own row); lim/linear pick scored ids (their rows by id or prompt text).
+        rows = sorted({r for pid in picked for r in (rows_of[pid] if pid in rows_of else [pool.index[pid]])})
         if out.suffix.lower() == ".json":
             payload = json.dumps([pool.records[r] for r in rows], ensure_ascii=False)
             write_atomic(out, [payload])
