@@ -20,13 +20,13 @@ from limr.algo.advantages import (
     AdaptiveKLController,
     FixedKLController,
     RunningMoments,
-    broadcast_sequence_advantages,
     gae,
-    group_advantages,
+    grpo_advantages,
     kl_estimate,
     masked_mean,
+    masked_sums,
+    masked_whiten,
     token_level_rewards,
-    whiten_with,
 )
 from limr.algo.ppo import explained_variance, policy_loss, value_loss, warmup_lr_factor
 from limr.learner.batch import Experience, Rollout, TokenBatch, collate, rollout_logprobs_tensor
@@ -119,19 +119,11 @@ class PPOTrainer:
         if self.critic is not None:
             advantages, returns = gae(token_rewards, values, mask, a.gamma, a.lam)
         else:
-            # GRPO: group-relative outcome advantage plus the reward-to-go of the per-token KL penalty
-            seq_adv = group_advantages(shaped_scores.view(-1, n)).view(-1)  # (B,)
-            kl_rewards = -self.kl_ctl.value * kl * mask  # (B, R)
-            kl_to_go = kl_rewards.flip(1).cumsum(1).flip(1)  # (B, R) sum of the penalties from t on
-            advantages = (broadcast_sequence_advantages(seq_adv, mask) + kl_to_go) * mask
+            advantages = grpo_advantages(shaped_scores, kl, mask, self.kl_ctl.value, n)  # (B, R)
             returns = torch.zeros_like(mask)
-        if a.normalize_advantages:
-            s, ss, c = self.ctx.all_sum(
-                [(advantages * mask).sum().item(), (advantages**2 * mask).sum().item(), mask.sum().item()]
-            )
-            mean = s / max(c, 1)
-            var = max(ss - c * mean * mean, 0.0) / max(c - 1, 1)
-            advantages = whiten_with(advantages, mask, torch.tensor(mean), torch.tensor(var))
+        if a.normalize_advantages:  # with the statistics of all ranks
+            s, ss, c = self.ctx.all_sum(list(masked_sums(advantages, mask)))
+            advantages = masked_whiten(advantages, mask, (s, ss, c))
         kl_sum, tok = self.ctx.all_sum([kl.sum().item(), mask.sum().item()])
         seq_kl = (kl.sum(1)).mean().item()
         stats.update(

@@ -9,13 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
+from limr.curation.policy import PublishPolicy
 from limr.events.io import events_table, write_events
 from limr.store import open_store
 from services.datasets.config import DatasetsSettings
 from services.datasets.main import create_app
 from services.scorer.config import ScorerSettings
 from services.scorer.ingest import Ingestor
-from services.scorer.policy import PublishPolicy
 
 TOKEN = "s3cret-write"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
