@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from limr.secrets import env_secret
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -55,7 +56,8 @@ def register(app: typer.Typer) -> None:
             None, envvar="LIMR_API_TOKEN", show_default=False, help="Bearer token (env LIMR_API_TOKEN)."
         ),
     ) -> None:
-        state["client"] = _Client(url, token or os.environ.get("LIMR_READ_TOKEN"))
+        # LIMR_API_TOKEN_FILE / LIMR_READ_TOKEN_FILE: Secrets mounted as files (limr.secrets)
+        state["client"] = _Client(url, token or env_secret("LIMR_API_TOKEN") or env_secret("LIMR_READ_TOKEN"))
 
     def client() -> _Client:
         return state["client"]

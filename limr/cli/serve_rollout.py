@@ -78,6 +78,7 @@ def register(serve: typer.Typer) -> None:
     ) -> None:
         """Serve rollouts: POST /v1/generate, /v1/completions, /v1/weights; GET /v1/models, /metrics, /readyz."""
         from limr.rollout.config import ADMIN_TOKEN_ENV
+        from limr.secrets import env_secret
 
         overrides: dict[str, Any] = {
             "num_replicas": replicas,
@@ -85,7 +86,7 @@ def register(serve: typer.Typer) -> None:
             "autoscaling_max_replicas": max_replicas,
             "num_cpus": num_cpus,
             "num_gpus": num_gpus,
-            "admin_token": os.environ.get(ADMIN_TOKEN_ENV) or None,
+            "admin_token": env_secret(ADMIN_TOKEN_ENV),
         }
         if max_tokens is not None:
             overrides["limits"] = {"max_tokens": max_tokens}

@@ -188,6 +188,9 @@ def _worker_env() -> dict[str, str]:
         "LIMR_S3_ENDPOINT",
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
+        # the chart mounts the store keys as files (limr.secrets); every Ray pod mounts them at the same path
+        "LIMR_S3_ACCESS_KEY_FILE",
+        "LIMR_S3_SECRET_KEY_FILE",
         "LIMR_STORE",
         "HF_HUB_OFFLINE",
         "LIMR_FAULT_INJECT",
