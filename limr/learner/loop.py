@@ -56,8 +56,7 @@ def train(
     """Run (or continue) the training run described by `setup`; returns the last step's metrics."""
     trainer = PPOTrainer(cfg, setup.derived, ctx, setup.tokenizer.pad_token_id)
     start, initial = restore(setup, trainer, ctx, resume_key)  # initial: the run's before-training figures
-    if start > 0:
-        push_weights(trainer, client, ctx)  # the engine still serves the initial weights
+    version = push_weights(trainer, client, ctx) if start > 0 else 0  # the engine still serves the initial weights
     metrics = TrainMetrics(cfg.metrics.port) if ctx.is_main else None
     bar = Progress(setup.derived.total_steps, start, cfg.metrics.progress and ctx.is_main)
     last: dict[str, float] = {}
@@ -65,7 +64,8 @@ def train(
         initial["eval/accuracy_initial"] = evaluate(cfg, ctx, setup, client)["eval/accuracy"]
     try:
         for step in range(start, setup.derived.total_steps):
-            last = train_step(step, cfg, ctx, setup, trainer, client)
+            last = train_step(step, cfg, ctx, setup, trainer, client, version)
+            version = int(last["rollout/weight_version"])
             if step == 0:
                 initial["train/reward_mean_initial"] = last["train/reward_mean"]
                 initial["train/accuracy_initial"] = last["train/accuracy"]
@@ -92,8 +92,15 @@ def train(
 
 
 def train_step(
-    step: int, cfg: LearnerConfig, ctx: DistCtx, setup: RunSetup, trainer: PPOTrainer, client: RolloutClient
+    step: int,
+    cfg: LearnerConfig,
+    ctx: DistCtx,
+    setup: RunSetup,
+    trainer: PPOTrainer,
+    client: RolloutClient,
+    version: int = 0,
 ) -> dict[str, float]:
+    """One step; `version` is the weight version the rollouts must come from (the last one pushed)."""
     timer = Timer()
     t0 = time.perf_counter()
     torch.manual_seed(_seed(cfg.run.seed, step, ctx.rank))
@@ -102,7 +109,7 @@ def train_step(
     n = cfg.rollout.samples_per_prompt
 
     with timer("rollout"):
-        rollouts = generate(client, setup, mine, cfg, seed=_seed(cfg.run.seed, step, ctx.rank))
+        rollouts = generate_on(version, client, setup, mine, cfg, _seed(cfg.run.seed, step, ctx.rank), trainer, ctx)
     with timer("reward"):
         scores, correct = score(setup, mine, rollouts)
     with timer("experience"):
@@ -137,6 +144,41 @@ def train_step(
     return stats
 
 
+def generate_on(
+    version: int,
+    client: RolloutClient,
+    setup: RunSetup,
+    indices: list[int],
+    cfg: LearnerConfig,
+    seed: int,
+    trainer: PPOTrainer,
+    ctx: DistCtx,
+) -> list[Rollout]:
+    """The step's rollouts, all from weight `version`; on a failure of any rank (the service lost a replica,
+    or a restarted replica serves older weights) every rank drops its attempt, the weights are sent again to
+    the replicas alive now (a new transfer group), and the step generates again with the same seed."""
+    shared = getattr(client, "shared", False)
+    for attempt in range(cfg.rollout.retries + 1):
+        error = None
+        try:
+            rollouts = generate(client, setup, indices, cfg, seed)
+            stale = {ro.weight_version for ro in rollouts} - {version}
+            if shared and stale:
+                error = f"rollouts from weight versions {sorted(stale)}, expected {version}"
+        except Exception as e:  # noqa: BLE001 (any service failure: the replica's actor, the engine, the node)
+            error = f"{type(e).__name__}: {e}"
+        if not ctx.all_max(int(error is not None)):
+            return rollouts
+        if attempt == cfg.rollout.retries:
+            raise RuntimeError(f"rollouts failed {attempt + 1} times; last error on rank {ctx.rank}: {error}")
+        log.warning("rollout attempt %d failed (%s); sending weights again and retrying", attempt + 1, error)
+        try:
+            version = push_weights(trainer, client, ctx)
+        except RuntimeError as e:  # WeightSyncError on every rank alike: members still changing; next attempt
+            log.warning("weight sync before the retry failed (%s)", e)
+    raise AssertionError("unreachable")
+
+
 def generate(client: RolloutClient, setup: RunSetup, indices: list[int], cfg: LearnerConfig, seed: int):
     r = cfg.rollout
     prompts = [setup.prompt_tokens(i) for i in indices]
@@ -159,13 +201,9 @@ def score(setup: RunSetup, indices: list[int], rollouts: list[Rollout]):
 
 
 def push_weights(trainer: PPOTrainer, client: RolloutClient, ctx: DistCtx) -> int:
-    """Send the updated actor to the rollout engine(s): a shared service gets them once, from rank 0."""
-    shared = getattr(client, "shared", False)
-    state = trainer.actor_state_for_rollout()  # collective under FSDP: every rank takes part
-    version = -1
-    if ctx.is_main or not shared:
-        version = client.update_weights(state)
-    version = ctx.broadcast_object(version) if shared else version
+    """Send the updated actor to the rollout engine(s): a shared service gets them once, from rank 0 (every
+    rank takes part: under FSDP gathering the full weights is a collective)."""
+    version = client.sync_weights(trainer, ctx)
     ctx.barrier()  # nobody generates the next step on stale weights
     return version
 
