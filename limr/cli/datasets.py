@@ -66,9 +66,23 @@ def register(app: typer.Typer) -> None:
         _echo(client().call("GET", "/v1/datasets", params={"limit": 1000}).json()["items"])
 
     @group.command("versions")
-    def versions(name: str) -> None:
-        """Published version numbers of a dataset."""
-        _echo(client().call("GET", f"/v1/datasets/{name}/versions").json()["versions"])
+    def versions(
+        name: str, as_json: bool = typer.Option(False, "--json", help="The API's JSON instead of a table.")
+    ) -> None:
+        """Published versions of a dataset: provisional (early LIM), interim or final, with epochs used."""
+        body = client().call("GET", f"/v1/datasets/{name}/versions").json()
+        if as_json:
+            _echo(body)
+            return
+        typer.echo(f"{'version':>7}  {'status':<11}  {'epochs':>6}  {'selected':>8}  {'predicted precision':<19}  run")
+        for v in body.get("items") or [{"version": n} for n in body["versions"]]:
+            pp = v.get("predicted_precision")
+            precision = "" if pp is None else f"{pp:.3f} ({v.get('predictor')})"
+            selected = "" if v.get("selected") is None else v["selected"]
+            typer.echo(
+                f"{v['version']:>7}  {v.get('status') or '?':<11}  {v.get('epochs_used') or '':>6}"
+                f"  {selected:>8}  {precision:<19}  {v.get('run') or ''}"
+            )
 
     @group.command("show")
     def show(name: str, version: str = typer.Argument("latest")) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from limr.algo.early_lim import DEFAULT_PREDICTOR, EarlyPrediction, predict_final
+from limr.curation.policy import PublishPolicy
 from limr.curation.progress import complete_epochs, read_run_prompts
 from limr.events.run import read_run_meta
 from limr.events.schema import run_json_key
@@ -130,3 +131,24 @@ def early_score_run(
         prompts=prompts,
         source=f"run {run_id}",
     )
+
+
+def provisional_result(
+    counts: EpochCounts,
+    complete: int,
+    policy: PublishPolicy,
+    epochs_total: int | None,
+    pool_size: int | None = None,
+    source: str = "",
+) -> EarlyResult | None:
+    """What a policy with `early_epochs` K publishes after `complete` epochs: the prediction from all of them
+    while K <= complete < E; None before K and once the run has all its epochs (then plain LIM is final)."""
+    if policy.early_epochs is None or complete < policy.early_epochs:
+        return None
+    if epochs_total is None:
+        raise EarlyError(f"{source}: early_epochs needs the run's planned epochs, and run.json has no 'epochs'")
+    if complete >= epochs_total:
+        return None
+    if policy.threshold is None:
+        raise EarlyError(f"policy {policy.name!r}: early_epochs needs a threshold")
+    return early_score_counts(counts, complete, epochs_total, policy.threshold, pool_size=pool_size, source=source)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 from limr.curation.checkpoint import QuarantineRecord, RunState, load_checkpoint, save_checkpoint
+from limr.curation.early import provisional_result, run_epochs
 from limr.curation.progress import complete_epochs, read_run_prompts
 from limr.curation.publish import publish_version
 from limr.curation.snapshot import write_scores_snapshot
@@ -197,12 +198,18 @@ class Ingestor:
         self._load_pool(state.run_id, force=True)  # publishing needs the prompt texts if they exist by now
         prompts = self._pool.get(state.run_id)
         for policy in self.settings.policies:
-            if not policy.applies_to(state.run_id) or complete < policy.min_epochs:
+            if not policy.applies_to(state.run_id) or complete < max(policy.min_epochs, policy.early_epochs or 1):
                 continue
             try:
                 name = policy.dataset_name(state.run_id)
                 epochs = min(complete, policy.max_epochs or complete)
                 scored = result if epochs == complete else score_counts(state.counts, epochs)
+                extra = {"publisher": "scorer"}
+                early = provisional_result(
+                    state.counts, complete, policy, run_epochs(self.store, state.run_id), self.pool_size(state.run_id)
+                )
+                if early is not None:  # an early-LIM policy before the run's last epoch: predicted scores
+                    scored, extra = early.result, extra | early.describe()
                 outcome = publish_version(
                     self.store,
                     name,
@@ -211,7 +218,7 @@ class Ingestor:
                     policy.selection(),
                     prompts,
                     owner=f"scorer:{self.settings.state_prefix}",
-                    extra={"publisher": "scorer"},
+                    extra=extra,
                 )
             except StoreError:
                 raise

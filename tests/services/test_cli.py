@@ -78,7 +78,9 @@ def _cli(url, *args, token=None):
 def test_client_commands(live_api, tmp_path):
     listing = _cli(live_api, "list")
     assert listing.exit_code == 0 and json.loads(listing.output)[0]["name"] == "cli-lim-0.6"
-    assert json.loads(_cli(live_api, "versions", "cli-lim-0.6").output) == [1]
+    assert json.loads(_cli(live_api, "versions", "cli-lim-0.6", "--json").output)["versions"] == [1]
+    table = _cli(live_api, "versions", "cli-lim-0.6").output.splitlines()
+    assert table[0].split()[:3] == ["version", "status", "epochs"] and table[1].split()[:2] == ["1", "interim"]
     assert json.loads(_cli(live_api, "show", "cli-lim-0.6").output)["run"] == "cli"
     assert json.loads(_cli(live_api, "runs").output)[0]["run_id"] == "cli"
     assert json.loads(_cli(live_api, "run", "cli").output)["events"] == 16 * 2 * 4

@@ -22,11 +22,20 @@ from limr.curation.publish import (
     list_versions,
     publish_version,
     read_manifest,
+    version_status,
 )
 from limr.scoring import score_counts
 from limr.store import ObjectNotFound, ObjectStore
 from services.datasets.dependencies import MetricsDep, SettingsDep, StoreDep, require_read, require_write
-from services.datasets.models import DatasetList, DatasetSummary, Diff, Manifest, PublishRequest, VersionList
+from services.datasets.models import (
+    DatasetList,
+    DatasetSummary,
+    Diff,
+    Manifest,
+    PublishRequest,
+    VersionInfo,
+    VersionList,
+)
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -70,7 +79,21 @@ def datasets(
 
 @router.get("/{name}/versions", response_model=VersionList, dependencies=_read)
 def versions(name: Name, store: StoreDep) -> VersionList:
-    return VersionList(name=name, versions=_versions(store, name))
+    found = _versions(store, name)
+    return VersionList(name=name, versions=found, items=[_version_info(read_manifest(store, name, v)) for v in found])
+
+
+def _version_info(m: Manifest) -> VersionInfo:
+    return VersionInfo(
+        version=m["version"],
+        status=version_status(m),
+        run=m.get("run"),
+        epochs_used=m.get("epochs_used"),
+        predictor=m.get("predictor"),
+        predicted_precision=m.get("predicted_precision"),
+        selected=(m.get("counts") or {}).get("selected"),
+        created_at=m.get("created_at"),
+    )
 
 
 @router.get("/{name}/versions/{version}", response_model=Manifest, dependencies=_read)
