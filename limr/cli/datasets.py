@@ -123,7 +123,7 @@ def versions(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
         "epochs_used": "EPOCHS",
         "selected": "SELECTED",
         "predictor": "PREDICTOR",
-        "predicted_precision": "PREDICTED PRECISION",
+        "predicted_precision": "PRED. PREC.",
         "run": "RUN",
     }
     _show(items, as_json, lambda v: _table(v, columns, name))
