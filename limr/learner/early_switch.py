@@ -151,3 +151,73 @@ def make_switch(
         epochs_used=int(found.get("epochs_used") or epoch),
         predicted_precision=found.get("predicted_precision"),
     )
+
+
+def api_readers(base_url: str) -> tuple[Callable[[str], Any], Callable[[str], str]]:
+    """(get_json, get_text) against the dataset API, with the read token of the environment if any
+    (LIMR_READ_TOKEN, else LIMR_API_TOKEN). get_json returns None on 404 (no such dataset yet)."""
+    import os
+
+    import httpx
+
+    token = os.environ.get("LIMR_READ_TOKEN") or os.environ.get("LIMR_API_TOKEN")
+    client = httpx.Client(
+        base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"} if token else {}, timeout=60.0
+    )
+
+    def get(path: str) -> httpx.Response | None:
+        try:
+            resp = client.get(path)
+        except httpx.HTTPError as e:
+            raise SwitchError(f"{client.base_url}{path}: {e}") from None
+        if resp.status_code == 404:
+            return None
+        if resp.status_code >= 400:
+            raise SwitchError(f"{client.base_url}{path}: HTTP {resp.status_code}: {resp.text[:200]}")
+        return resp
+
+    def get_json(path: str) -> Any:
+        resp = get(path)
+        return None if resp is None else resp.json()
+
+    def get_text(path: str) -> str:
+        resp = get(path)
+        if resp is None:
+            raise SwitchError(f"{client.base_url}{path}: HTTP 404")
+        return resp.text
+
+    return get_json, get_text
+
+
+def switch_if_due(
+    step: int,
+    plan: SwitchedPlan,
+    pool_ids: list[str],
+    store: ObjectStore,
+    run_id: str,
+    ctx: Any,  # limr.learner.dist.DistCtx (is_main, broadcast_object)
+    *,
+    epochs: int,
+    dataset: str,
+    api_url: str,
+    timeout_s: float,
+) -> PoolSwitch | None:
+    """At the first step after `epochs` epochs of the full pool: rank 0 fetches the early-LIM subset and
+    records the switch, every rank applies it. Returns the switch made at this step (None otherwise)."""
+    if plan.switch is not None or step != epochs * plan.steps_per_epoch:
+        return None
+    made: PoolSwitch | None = None
+    error: str | None = None
+    if ctx.is_main:
+        try:
+            get_json, get_text = api_readers(api_url)
+            found, ids = wait_for_subset(get_json, get_text, dataset, run_id, epochs, timeout_s)
+            made = make_switch(found, ids, pool_ids, step, epochs, dataset)
+            write_switch(store, run_id, made)
+        except SwitchError as e:
+            error = str(e)
+    made, error = ctx.broadcast_object((made, error))  # every rank fails the same way, none waits forever
+    if error is not None:
+        raise SwitchError(error)
+    plan.switch = made
+    return made

@@ -81,3 +81,53 @@ def test_provisional_versions_from_k_epochs_then_plain_lim(tmp_path, run_writer)
 def test_early_policies_need_lim_with_a_threshold(bad):
     with pytest.raises(ValidationError, match="early_epochs needs strategy lim with a threshold"):
         PublishPolicy(name="x", early_epochs=2, **bad)
+
+
+def test_learner_switches_to_the_provisional_subset_through_the_api(tmp_path, run_writer):
+    """The whole online chain without a model: events of K epochs -> scorer's provisional version -> dataset
+    API -> the learner's switch (`curation.mode: early-lim`), recorded in the store."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from limr.learner.data import PromptPlan
+    from limr.learner.early_switch import SwitchedPlan, read_switch, switch_if_due
+    from services.datasets.config import DatasetsSettings
+    from services.datasets.main import create_app
+    from tests.support.s3server import free_port
+
+    store = open_store(str(tmp_path / "store"))
+    w = run_writer(store, "r", prompts=60, epochs=2, samples=8, steps_per_epoch=2, seed=5)
+    w.write_all()
+    write_run_meta(store, RunMeta(run_id="r", num_prompts=60, samples_per_prompt=8, source="test", epochs=6))
+    settings = ScorerSettings(store=store.uri, policies=(POLICY,), notifications="off", checkpoint_min_interval_s=0)
+    Ingestor(store, settings).poll_once()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(DatasetsSettings(store=store.uri)), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+
+    class Ctx:  # one rank
+        is_main = True
+
+        @staticmethod
+        def broadcast_object(obj):
+            return obj
+
+    try:
+        plan = SwitchedPlan(PromptPlan(w.ids, rollout_batch_size=20, seed=0))  # 3 steps per epoch
+        kw = {"epochs": 2, "dataset": "r-early", "api_url": f"http://127.0.0.1:{port}", "timeout_s": 5}
+        assert switch_if_due(5, plan, w.ids, store, "r", Ctx, **kw) is None  # not yet the first step after K
+        sw = switch_if_due(6, plan, w.ids, store, "r", Ctx, **kw)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert sw is not None and sw.status == "provisional" and sw.version == 1 and sw.epochs_used == 2
+    assert {w.ids[i] for i in sw.indices} == _ids(store, "r-early", 1)
+    assert read_switch(store, "r") == sw and plan.switch == sw
+    assert set(plan.for_step(6).indices) <= set(sw.indices)
