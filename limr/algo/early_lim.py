@@ -245,12 +245,17 @@ def fit_trend(traj: np.ndarray, samples: float, recency: float = RECENCY, dampin
     sxx = float(u @ tc**2)
     b = (y - y_w[:, None]) @ (u * tc) / sxx  # (K,) weighted least-squares slopes
     v = var @ (u * tc) ** 2 / sxx**2  # (K,) their sampling variances
+    # Misfit beyond binomial noise (a noisy prompt, a bending curve) widens every posterior: the dispersion
+    # phi = mean squared residual / binomial variance over k - 2 degrees of freedom, at least 1.
+    resid = y - y_w[:, None] - b[:, None] * tc[None, :]  # (K, k)
+    phi = max(1.0, float((resid**2 / var).sum() / (n_prompts * (k - 2)))) if k > 2 else 1.0
+    v = v * phi
     b_pop = float(np.average(b, weights=1.0 / v))
     tau2 = max(float(np.var(b)) - float(v.mean()), 1e-6)
     w = tau2 / (tau2 + v)
     slope = w * b + (1.0 - w) * b_pop
     level = y_w + slope * (k - 1 - t_w)  # fitted logit at the last epoch seen
-    level_var = y_w_var + (k - 1 - t_w) ** 2 * w * v
+    level_var = phi * y_w_var + (k - 1 - t_w) ** 2 * w * v
     return TrendModel(level, slope, w * v, level_var, k - 1, damping)
 
 
@@ -260,4 +265,5 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return out
