@@ -37,6 +37,9 @@ class RunProgress(RunSummary):
     epochs_complete: int = 0
     last_update: float | None = None  # unix seconds of the scorer's last ingestion
     last_object_time: float | None = None
+    finished: bool = False  # the run wrote its _FINISHED marker and the scorer has seen it
+    final_published: bool = False  # the scorer published the run's final datasets (manifest `final: true`)
+    final_error: str | None = None  # why a finished run has no final dataset
 
 
 class ScoreItem(BaseModel):
@@ -76,6 +79,7 @@ class DatasetList(Page):
 class VersionList(BaseModel):
     name: str
     versions: list[int]
+    final: int | None = None  # newest version with `final: true` (a finished run's full selection)
 
 
 class Diff(BaseModel):
