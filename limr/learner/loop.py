@@ -26,7 +26,7 @@ from limr.learner.dist import DistCtx
 from limr.learner.events_out import write_step_events
 from limr.learner.metrics import Progress, TrainMetrics
 from limr.learner.rollout_client import RolloutClient, Sampling
-from limr.learner.setup import RunSetup, restore, save
+from limr.learner.setup import RunSetup, restore, save, write_run_finish
 from limr.learner.trainer import PPOTrainer
 
 log = logging.getLogger("limr.learner")
@@ -86,6 +86,7 @@ def train(
         bar.close()
         if metrics is not None:
             metrics.close()
+    write_run_finish(setup, ctx)
     if cfg.run.output_dir and ctx.is_main:
         trainer_actor_save(trainer, setup, cfg.run.output_dir)
     return last
@@ -117,7 +118,11 @@ def train_step(
     with timer("update"):
         stats.update(trainer.update(exp, step))
     with timer("weight_sync"):
-        version = push_weights(trainer, client, ctx)
+        try:
+            version = push_weights(trainer, client, ctx)
+        except RuntimeError as e:  # WeightSyncError on every rank: the next step's rollouts send them again
+            log.warning("weight sync after step %d failed (%s); the next step sends the weights again", step + 1, e)
+            version = -1  # matches no replica: the next step's rollouts retry after a new sync
     with timer("events"):
         write_step_events(setup, step, sp.epoch, ctx.rank, mine, rollouts, scores, correct, n)
 
