@@ -95,6 +95,12 @@ def _nbytes(dtype: torch.dtype, shape: list[int] | tuple[int, ...]) -> int:
     return n * torch.empty((), dtype=dtype).element_size()
 
 
+def _typed(raw: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Bytes of one tensor as `dtype`: a view when the bytes are aligned for it, else a copy (mixed dtypes)."""
+    size = torch.empty((), dtype=dtype).element_size()
+    return raw.view(dtype) if raw.storage_offset() % size == 0 else raw.clone().view(dtype)
+
+
 def open_group(address: str, port: int, rank: int, world_size: int, timeout_s: float) -> dist.ProcessGroup:
     """A gloo group of its own (its own TCP store, hosted by rank 0): it never touches the default process group
     of the learner (Ray Train's) or of the vLLM workers (tensor parallelism)."""
@@ -154,7 +160,7 @@ class GlooWeightTransferEngine(WeightTransferEngine[GlooInitInfo, GlooUpdateInfo
             parts = buf.split([sizes[i] for i in bucket])
             self.model.load_weights(
                 [
-                    (update_info.names[i], part.view(dtypes[i]).view(update_info.shapes[i]).to(self.device))
+                    (update_info.names[i], _typed(part, dtypes[i]).view(update_info.shapes[i]).to(self.device))
                     for i, part in zip(bucket, parts, strict=True)
                 ]
             )
