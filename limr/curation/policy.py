@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from limr.algo.selection import Criterion
+
 DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -45,6 +47,10 @@ class SelectionPolicy(BaseModel):
         if len(given) != 1:
             raise ValueError(f"give exactly one of threshold, top_k, fraction (got {given or 'none'})")
         return self
+
+    def criterion(self) -> Criterion:
+        """The size rule, as the selection core takes it."""
+        return Criterion(threshold=self.threshold, top_k=self.top_k, fraction=self.fraction)
 
     def selection_dict(self) -> dict:
         """Canonical form for manifests and content hashes (only the fields that change the selection)."""
