@@ -96,21 +96,28 @@ class SkillMix(BaseModel):
     size: int = Field(300, ge=1, description="Prompts in the pool.")
     held_out: int = Field(200, ge=0, description="Held-out problems (never in any pool), same mix.")
     shares: dict[str, float] = Field(description="Skill -> share of the pool (normalised to sum 1).")
+    held_out_shares: dict[str, float] | None = Field(
+        None, description="Skill -> share of the held-out set (default: `shares`), e.g. only the learnable skills."
+    )
     seed: int = Field(0, description="Seed of both streams (held-out and pool use derived, distinct seeds).")
 
     @model_validator(mode="after")
     def _check(self) -> SkillMix:
-        unknown = sorted(set(self.shares) - set(SKILLS))
-        if unknown:
-            raise ValueError(f"shares: unknown skill(s) {unknown}; known: {', '.join(SKILLS)}")
-        if not self.shares or any(v < 0 for v in self.shares.values()) or sum(self.shares.values()) <= 0:
-            raise ValueError("shares: give at least one skill with a positive share, none negative")
+        for field, shares in (("shares", self.shares), ("held_out_shares", self.held_out_shares)):
+            if shares is None:
+                continue
+            unknown = sorted(set(shares) - set(SKILLS))
+            if unknown:
+                raise ValueError(f"{field}: unknown skill(s) {unknown}; known: {', '.join(SKILLS)}")
+            if not shares or any(v < 0 for v in shares.values()) or sum(shares.values()) <= 0:
+                raise ValueError(f"{field}: give at least one skill with a positive share, none negative")
         return self
 
-    def counts(self, total: int) -> dict[str, int]:
+    def counts(self, total: int, held_out: bool = False) -> dict[str, int]:
         """Problems per skill for `total` problems (largest remainders, so they sum to `total`)."""
-        s = sum(self.shares.values())
-        exact = {k: total * v / s for k, v in self.shares.items()}
+        shares = self.held_out_shares if held_out and self.held_out_shares else self.shares
+        s = sum(shares.values())
+        exact = {k: total * v / s for k, v in shares.items() if v > 0}
         out = {k: int(x) for k, x in exact.items()}
         for k in sorted(exact, key=lambda k: out[k] - exact[k])[: total - sum(out.values())]:
             out[k] += 1
@@ -137,8 +144,15 @@ def _draw(counts: dict[str, int], seed: int, exclude: set[str]) -> list[Syntheti
     return out
 
 
-def make_mix(mix: SkillMix) -> tuple[list[SyntheticProblem], list[SyntheticProblem]]:
-    """(pool, held-out): disjoint by prompt text; the held-out set does not depend on the pool size."""
-    held_out = _draw(mix.counts(mix.held_out), int(prompt_hash_id(f"{mix.seed}/held-out"), 16), set())
+def make_mix(
+    mix: SkillMix, held_out_exclude: set[str] | None = None
+) -> tuple[list[SyntheticProblem], list[SyntheticProblem]]:
+    """(pool, held-out): disjoint by prompt text; the held-out set does not depend on the pool size.
+
+    `held_out_exclude`: prompts the held-out set must not contain either (e.g. the warm start's SFT problems,
+    so held-out accuracy measures what carries over to problems the model never trained on).
+    """
+    held_seed = int(prompt_hash_id(f"{mix.seed}/held-out"), 16)
+    held_out = _draw(mix.counts(mix.held_out, held_out=True), held_seed, set(held_out_exclude or ()))
     pool = _draw(mix.counts(mix.size), int(prompt_hash_id(f"{mix.seed}/pool"), 16), {p.prompt for p in held_out})
     return pool, held_out

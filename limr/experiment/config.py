@@ -1,0 +1,140 @@
+"""The typed config of `limr experiment` (YAML -> pydantic): pool, warm start, learner, budget, arms.
+
+An arm is a name, a pool source, a curation mode and seeds. Pool sources: `full` (the whole pool),
+`lim` (the LIM version the scorer publishes for the source FULL run), `rand` (a random subset of the LIM
+version's size, published through the dataset API). Curation `dynamic` turns on the learner's
+`curation.dynamic_sampling`. Every arm trains from the same warm start with the same step and sample
+budget as FULL (`epochs` passes over the full pool), so only the prompts differ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from limr.tasks.skills import SkillMix
+
+POOL_SOURCES = ("full", "lim", "rand")  # pool sources an arm may name (limr.experiment.arms resolves them)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Arm(_Section):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,23}$", description="Arm name (part of run ids).")
+    pool: Literal["full", "lim", "rand"] = Field(description="Pool source: full, lim or rand.")
+    curation: Literal["none", "dynamic"] = Field("none", description="dynamic: DAPO-style dynamic sampling.")
+    seeds: list[int] | None = Field(None, description="RL seeds (default: the experiment's seeds).")
+
+
+class WarmStart(_Section):
+    model: str | None = Field(None, description="Use this warm-started model (else build one under --out).")
+    sft_steps: int = Field(800, ge=1, description="SFT steps of the tiny model's warm start.")
+    sft_problems: int = Field(600, ge=1, description="Synthetic problems the warm start trains on.")
+    sft_levels: tuple[int, ...] = Field((1,), description="Synthetic levels of the warm start.")
+    sft_column_fraction: float = Field(0.2, ge=0, le=1, description="Share of SFT additions worked by column.")
+    seed: int = Field(0, description="Seed of the tiny model and its warm start.")
+
+
+class PoolSection(_Section):
+    mix: SkillMix | None = Field(None, description="A synthetic skill mix (pool and held-out set).")
+    prompts: str | None = Field(None, description="Or a prompt pool file (the held-out set in eval_prompts).")
+    eval_prompts: str | None = Field(None, description="Held-out problems (with `prompts`; never in the pool).")
+
+    @model_validator(mode="after")
+    def _one(self) -> PoolSection:
+        if (self.mix is None) == (self.prompts is None):
+            raise ValueError("give exactly one of pool.mix and pool.prompts")
+        if self.prompts is not None and self.eval_prompts is None:
+            raise ValueError("pool.prompts needs pool.eval_prompts (the held-out problems)")
+        return self
+
+
+class LimSection(_Section):
+    threshold: float = Field(0.6, le=1.0, description="LIM selection threshold (the paper's 0.6).")
+    source_seed: int | None = Field(None, description="FULL seed whose run LIM scores (default: the first).")
+    rand_seed: int = Field(0, ge=0, description="Seed of the RAND subset's draw.")
+
+
+class ServicesSection(_Section):
+    scorer_port: int = Field(18081, ge=1, le=65535, description="`limr serve scorer` port.")
+    datasets_port: int = Field(18080, ge=1, le=65535, description="`limr serve datasets` port.")
+    poll_interval_s: float = Field(0.5, gt=0, description="Scorer listing interval.")
+    publish_timeout_s: float = Field(300, gt=0, description="How long to wait for the scorer's final LIM version.")
+
+
+class ExperimentConfig(_Section):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$", description="Prefix of run ids and dataset names.")
+    seeds: list[int] = Field([0, 1, 2], min_length=1, description="RL seeds of every arm (unless it gives its own).")
+    epochs: int = Field(6, ge=2, description="FULL's passes over the pool; sets every arm's step budget.")
+    eval_every: int = Field(6, ge=1, description="Held-out greedy accuracy every K steps (and at start and end).")
+    learner: str = Field(description="Base learner config (YAML path) every arm starts from.")
+    learner_overrides: dict[str, Any] = Field(default_factory=dict, description="Dotted overrides of it.")
+    warm_start: WarmStart = Field(default_factory=WarmStart)
+    pool: PoolSection
+    lim: LimSection = Field(default_factory=LimSection)
+    services: ServicesSection = Field(default_factory=ServicesSection)
+    arms: list[Arm] = Field(min_length=1)
+    quick: dict[str, Any] = Field(default_factory=dict, description="Dotted overrides applied by --quick.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ExperimentConfig:
+        names = [a.name for a in self.arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"arms: names must be unique, got {names}")
+        if not any(a.pool == "full" and a.curation == "none" for a in self.arms):
+            raise ValueError("arms: one arm must train on the full pool without curation (FULL: LIM scores it)")
+        full = self.full_arm()
+        source = self.source_seed()
+        if source not in self.seeds_of(full):
+            raise ValueError(f"lim.source_seed {source} is not a seed of arm {full.name!r}")
+        return self
+
+    def full_arm(self) -> Arm:
+        return next(a for a in self.arms if a.pool == "full" and a.curation == "none")
+
+    def seeds_of(self, arm: Arm) -> list[int]:
+        return list(arm.seeds if arm.seeds is not None else self.seeds)
+
+    def source_seed(self) -> int:
+        return self.lim.source_seed if self.lim.source_seed is not None else self.seeds_of(self.full_arm())[0]
+
+
+class ExperimentConfigError(ValueError):
+    """A config that does not validate; the message names the file and the field."""
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[leaf] = value
+
+
+def load_experiment(path: str | Path, quick: bool = False) -> ExperimentConfig:
+    """Read and validate an experiment config; `quick` applies its `quick:` overrides (1 seed, small pool)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ExperimentConfigError(f"{path}: no such config file") from None
+    except yaml.YAMLError as e:
+        raise ExperimentConfigError(f"{path}: invalid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ExperimentConfigError(f"{path}: expected a mapping at the top level")
+    if quick:
+        for dotted, value in (data.get("quick") or {}).items():
+            _set(data, dotted, value)
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as e:
+        msgs = [
+            f"{path}: field {'.'.join(str(p) for p in err['loc']) or '(top level)'!r}: {err['msg']}"
+            for err in e.errors()
+        ]
+        raise ExperimentConfigError("\n".join(msgs)) from None
