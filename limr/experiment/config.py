@@ -67,6 +67,17 @@ class ServicesSection(_Section):
     publish_timeout_s: float = Field(300, gt=0, description="How long to wait for the scorer's final LIM version.")
 
 
+class FinalEval(_Section):
+    """Benchmarks every run's final model is evaluated on with `limr eval` (each under its paper protocol:
+    MATH500 greedy, AIME24 and AMC23 the mean of 4 samples at T = 0.4; limr.evaluation.benchmarks)."""
+
+    benchmarks: list[str] = Field(["math500", "aime24", "amc23"], min_length=1, description="Benchmark names.")
+    data_dir: str | None = Field(None, description="Directory with <benchmark>.jsonl files.")
+    max_tokens: int | None = Field(None, ge=1, description="Generated tokens per sample (None: limr eval's default).")
+    gpu_memory_utilization: float = Field(0.3, gt=0, le=1, description="GPU share of the eval engine.")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per eval engine.")
+
+
 class ExperimentConfig(_Section):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$", description="Prefix of run ids and dataset names.")
     seeds: list[int] = Field([0, 1, 2], min_length=1, description="RL seeds of every arm (unless it gives its own).")
@@ -78,6 +89,7 @@ class ExperimentConfig(_Section):
     pool: PoolSection
     lim: LimSection = Field(default_factory=LimSection)
     services: ServicesSection = Field(default_factory=ServicesSection)
+    final_eval: FinalEval | None = Field(None, description="Evaluate each run's final model on benchmarks.")
     arms: list[Arm] = Field(min_length=1)
     quick: dict[str, Any] = Field(default_factory=dict, description="Dotted overrides applied by --quick.")
 

@@ -11,8 +11,17 @@ import numpy as np
 from limr.events.run import read_run_meta
 from limr.experiment.arms import RunPlan
 from limr.experiment.config import ExperimentConfig
+from limr.experiment.final_eval import read_final_eval
 from limr.experiment.plots import plot_accuracy, plot_score_histogram
-from limr.experiment.results import ArmResult, aggregate, markdown, reach, read_curve, verdict
+from limr.experiment.results import (
+    ArmResult,
+    aggregate,
+    benchmark_means,
+    markdown,
+    reach,
+    read_curve,
+    verdict,
+)
 from limr.experiment.runner import StudyInputs, StudyState
 
 
@@ -33,6 +42,8 @@ def write_results(
         size = inputs.pool_size if arm.pool == "full" else int(state.manifests[arm.pool]["counts"]["selected"])
         curves = [read_curve(store, p.run_id) for p in mine]
         arms.append(aggregate(arm.name, arm.pool, arm.curation, size, [p.seed for p in mine], curves))
+        if cfg.final_eval:
+            arms[-1].benchmarks = benchmark_means([read_final_eval(store, p.run_id) for p in mine])
     full = next(a for a in arms if a.name == full_arm.name)
     reach(arms, full)
 

@@ -62,6 +62,18 @@ class ArmResult:
     steps_to_full: int | None  # first evaluation step where the mean reaches FULL's final mean
     tokens_to_full: float | None
     runs: list[dict[str, Any]]
+    benchmarks: dict[str, dict[str, float]] | None = None  # final_eval: benchmark -> {mean, std} over seeds
+
+
+def benchmark_means(evals: list[dict[str, Any] | None]) -> dict[str, dict[str, float]]:
+    """Per benchmark, mean and std over seeds of the final models' accuracies (runs without one left out)."""
+    found = [e["accuracy"] for e in evals if e]
+    names = sorted({b for acc in found for b in acc})
+    out = {}
+    for b in names:
+        xs = np.array([acc[b] for acc in found if b in acc])
+        out[b] = {"mean": float(xs.mean()), "std": float(xs.std()), "runs": len(xs)}
+    return out
 
 
 def aggregate(name: str, pool: str, curation: str, pool_size: int, seeds: list[int], curves: list[Curve]) -> ArmResult:

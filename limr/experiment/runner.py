@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from limr.experiment.arms import (
     rand_dataset,
 )
 from limr.experiment.config import ExperimentConfig
+from limr.experiment.final_eval import evaluate_final, has_final_eval
 from limr.learner.config import LearnerConfig, load_config
 from limr.store import open_store
 
@@ -90,7 +92,7 @@ def prepare_inputs(cfg: ExperimentConfig, out: Path) -> StudyInputs:
     return StudyInputs(model.resolve(), pool.resolve(), held_out.resolve(), size, groups)
 
 
-def base_learner(cfg: ExperimentConfig, inputs: StudyInputs, store: str) -> LearnerConfig:
+def base_learner(cfg: ExperimentConfig, inputs: StudyInputs, store: str, out: Path) -> LearnerConfig:
     """The learner config every run starts from: the base config, its overrides, the study's model and data."""
     overrides = dict(cfg.learner_overrides)
     overrides.update(
@@ -105,7 +107,12 @@ def base_learner(cfg: ExperimentConfig, inputs: StudyInputs, store: str) -> Lear
             "metrics.port": 0,
         }
     )
-    return load_config(cfg.learner, overrides)
+    learner = load_config(cfg.learner, overrides)
+    if learner.trainer.ray_storage_path is None:
+        # Ray Train resumes a run name it finds in its storage: keep this study's runs apart from any other's
+        trainer = learner.trainer.model_copy(update={"ray_storage_path": str(out / "ray-train")})
+        learner = learner.model_copy(update={"trainer": trainer})
+    return learner
 
 
 def run_config(base: LearnerConfig, plan: RunPlan, prompts: str, pool_size: int, datasets_url: str) -> LearnerConfig:
@@ -195,7 +202,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
     t0 = time.monotonic()
     echo("warm start and pool")
     inputs = prepare_inputs(cfg, out)
-    base = base_learner(cfg, inputs, store_uri)
+    base = base_learner(cfg, inputs, store_uri, out)
     steps = base.derive(inputs.pool_size).total_steps
     plans = plan_runs(cfg, steps)
     full = cfg.full_arm()
@@ -228,13 +235,17 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
                 if plan.arm.pool != "full" and plan.arm.pool not in state.versions:
                     _publish_curated(cfg, svc, source, state, echo)
                 follower.start(plan)
+                final_dir = out / "models" / "runs" / plan.run_id
                 if is_finished(store, plan):
                     state.reused.append(plan.run_id)
                     follower.finish(plan, trained=False)
+                    if cfg.final_eval and not has_final_eval(store, plan.run_id):
+                        evaluate_final(cfg.final_eval, final_dir, store, plan.run_id, base.trainer.use_gpu)
                     continue
                 resume = latest_checkpoint(store, plan.run_id)
-                if resume is None:
+                if resume is None:  # nothing to continue from: start over, in the store and in Ray Train's storage
                     clear_run(store, plan.run_id)
+                    shutil.rmtree(Path(base.trainer.ray_storage_path or "") / plan.run_id, ignore_errors=True)
                 prompts = prompts_for(plan.arm, str(inputs.pool), state.versions)
                 size = (
                     inputs.pool_size
@@ -242,10 +253,15 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
                     else state.manifests[plan.arm.pool]["counts"]["selected"]
                 )
                 run_cfg = run_config(base, plan, prompts, int(size), svc.datasets_url)
+                if cfg.final_eval:  # keep the final model for the benchmark evaluation
+                    run_cfg.run.output_dir = str(final_dir)
                 t = time.monotonic()
                 run_with_ray(run_cfg, resume)
                 state.seconds[plan.run_id] = time.monotonic() - t
                 follower.finish(plan, trained=True)
+                if cfg.final_eval:
+                    echo(f"{plan.label}: final evaluation on {', '.join(cfg.final_eval.benchmarks)}")
+                    evaluate_final(cfg.final_eval, final_dir, store, plan.run_id, base.trainer.use_gpu)
                 echo(f"{plan.label}: {steps} steps in {state.seconds[plan.run_id]:.0f} s")
         finally:
             follower.close()
