@@ -61,7 +61,8 @@ def run_epochs(store: ObjectStore, run_id: str) -> int | None:
     except (ValueError, ObjectNotFound):
         return None
     config = meta.config or {}
-    run_cfg = config.get("run") if isinstance(config.get("run"), dict) else {}
+    run = config.get("run")
+    run_cfg: dict[str, Any] = run if isinstance(run, dict) else {}
     for value in ((meta.model_extra or {}).get("epochs"), config.get("epochs"), run_cfg.get("epochs")):
         if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
             return value

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -52,7 +52,7 @@ class SelectionPolicy(BaseModel):
         """The size rule, as the selection core takes it."""
         return Criterion(threshold=self.threshold, top_k=self.top_k, fraction=self.fraction)
 
-    def selection_dict(self) -> dict:
+    def selection_dict(self) -> dict[str, Any]:
         """Canonical form for manifests and content hashes (only the fields that change the selection)."""
         return self.model_dump(mode="json")
 

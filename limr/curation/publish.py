@@ -79,7 +79,8 @@ def list_datasets_under(store: ObjectStore, name: str) -> list[int]:
 def read_manifest(store: ObjectStore, name: str, version: int) -> dict[str, Any]:
     key = version_prefix(name, version) + "manifest.json"
     try:
-        return json.loads(store.get(key))
+        manifest: dict[str, Any] = json.loads(store.get(key))
+        return manifest
     except ObjectNotFound:
         raise DatasetNotFound(f"dataset {name!r} has no version {version}") from None
 
