@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from limr.atomic import atomic_file
 from limr.experiment.results import ArmResult
 
 
@@ -20,10 +21,8 @@ def _plt():
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    tmp.replace(path)
+    with atomic_file(path, "wb") as f:
+        fig.savefig(f, format="png")
     return path
 
 

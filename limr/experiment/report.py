@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from limr.atomic import atomic_file
 from limr.events.run import read_run_meta
 from limr.experiment.arms import RunPlan
 from limr.experiment.config import ExperimentConfig
@@ -102,6 +103,5 @@ def _count_lines(path: Path) -> int:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    with atomic_file(path) as f:
+        f.write(text)
