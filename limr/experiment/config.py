@@ -61,8 +61,8 @@ class LimSection(_Section):
 
 
 class ServicesSection(_Section):
-    scorer_port: int = Field(18081, ge=1, le=65535, description="`limr serve scorer` port.")
-    datasets_port: int = Field(18080, ge=1, le=65535, description="`limr serve datasets` port.")
+    scorer_port: int = Field(0, ge=0, le=65535, description="`limr serve scorer` port (0: a free one).")
+    datasets_port: int = Field(0, ge=0, le=65535, description="`limr serve datasets` port (0: a free one).")
     poll_interval_s: float = Field(0.5, gt=0, description="Scorer listing interval.")
     publish_timeout_s: float = Field(300, gt=0, description="How long to wait for the scorer's final LIM version.")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -93,6 +94,13 @@ def _check(r: httpx.Response, what: str) -> None:
         raise ServiceError(f"{what}: HTTP {r.status_code}: {r.text[:300]}")
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on now (port 0 in the config: pick one)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def _wait_healthy(url: str, proc: subprocess.Popen, name: str, log: Path, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -117,6 +125,7 @@ def curation_services(
     The scorer ingests only the source run and publishes its LIM selection as dataset `lim_name`.
     """
     token = secrets.token_urlsafe(24)
+    scorer_port, datasets_port = scorer_port or free_port(), datasets_port or free_port()
     policy = json.dumps({"name": lim_name, "strategy": "lim", "threshold": threshold, "runs": source_run})
     env = {**os.environ, "LIMR_API_TOKEN": token}
     env.pop("LIMR_READ_TOKEN", None)
