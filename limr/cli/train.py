@@ -88,6 +88,7 @@ def train(
 def resolve(cfg, resume: bool):
     """Fill in store, run id and prompts; find the checkpoint to resume from. Returns (cfg, resume_key)."""
     from limr.events.run import list_runs
+    from limr.events.schema import run_prefix
     from limr.learner.checkpoint import latest_checkpoint
     from limr.store import default_store_uri, open_store
 
@@ -116,8 +117,11 @@ def resolve(cfg, resume: bool):
             raise ValueError(f"--resume: run {run.run_id!r} has no checkpoint in {run.store}")
     elif run.run_id is None:
         run.run_id = f"{cfg.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    elif latest_checkpoint(store, run.run_id) is not None:
-        raise ValueError(f"run {run.run_id!r} already has checkpoints in {run.store}: pass --resume or a new --run-id")
+    elif next(iter(store.list(run_prefix(run.run_id))), None) is not None:
+        # Runs are never silently continued (nor mixed with the events of an earlier run of that id).
+        raise ValueError(
+            f"run {run.run_id!r} already exists in {run.store}: pass --resume to continue it, or a new --run-id"
+        )
     if run.output_dir:
         run.output_dir = os.path.abspath(run.output_dir)
     prompts = cfg.data.prompts if remote_pool else os.path.abspath(cfg.data.prompts)

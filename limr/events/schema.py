@@ -69,6 +69,11 @@ def prompts_key(run_id: str) -> str:
     return f"{run_prefix(run_id)}prompts.parquet"
 
 
+def finished_key(run_id: str) -> str:
+    """The run-finished marker, written last by whoever writes the run (see limr.events.run)."""
+    return f"{run_prefix(run_id)}_FINISHED"
+
+
 def events_prefix(run_id: str) -> str:
     return f"{run_prefix(run_id)}events/"
 

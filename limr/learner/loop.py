@@ -27,7 +27,7 @@ from limr.learner.dynamic import Groups, dynamic_sample
 from limr.learner.events_out import write_step_events, write_step_metrics
 from limr.learner.metrics import Progress, TrainMetrics
 from limr.learner.rollout_client import RolloutClient, Sampling
-from limr.learner.setup import RunSetup, restore, save
+from limr.learner.setup import RunSetup, restore, save, write_run_finish
 from limr.learner.trainer import PPOTrainer
 
 log = logging.getLogger("limr.learner")
@@ -89,6 +89,7 @@ def train(
         bar.close()
         if metrics is not None:
             metrics.close()
+    write_run_finish(setup, ctx)
     if cfg.run.output_dir and ctx.is_main:
         trainer_actor_save(trainer, setup, cfg.run.output_dir)
     return last
