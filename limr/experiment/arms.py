@@ -34,8 +34,9 @@ def lim_dataset(cfg: ExperimentConfig) -> str:
     return f"{cfg.name}-lim"
 
 
-def rand_dataset(cfg: ExperimentConfig) -> str:
-    return f"{cfg.name}-rand"
+def subset_dataset(cfg: ExperimentConfig, subset: str) -> str:
+    """Dataset name of a subset the study publishes through the API (e.g. `tiny-rand`)."""
+    return f"{cfg.name}-{subset}"
 
 
 def plan_runs(cfg: ExperimentConfig, steps: int) -> list[RunPlan]:

@@ -9,6 +9,7 @@ budget as FULL (`epochs` passes over the full pool), so only the prompts differ.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,16 +18,35 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from limr.tasks.skills import SkillMix
 
-POOL_SOURCES = ("full", "lim", "rand")  # pool sources an arm may name (limr.experiment.arms resolves them)
+BUILTIN_POOLS = ("full", "lim")  # the whole pool, and the LIM version the scorer publishes for the FULL run
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Subset(_Section):
+    """A curated pool the study publishes through the dataset API (POST /v1/datasets/{name}/versions) from the
+    FULL source run's scores: the `limr select` knobs, one size rule, or `size_of` another pool's size."""
+
+    strategy: Literal["lim", "rand", "linear"] = Field(description="Selection strategy.")
+    threshold: float | None = Field(None, le=1.0, description="Keep scores >= threshold (lim, linear).")
+    top_k: int | None = Field(None, ge=1, description="Keep k prompts (best k, or k random).")
+    fraction: float | None = Field(None, gt=0, le=1, description="Keep this share of the scored prompts.")
+    size_of: str | None = Field(None, description="As many prompts as this pool ('lim' or a subset before it).")
+    seed: int = Field(0, ge=0, description="Seed of a random draw.")
+
+    @model_validator(mode="after")
+    def _one_size(self) -> Subset:
+        given = [n for n in ("threshold", "top_k", "fraction", "size_of") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of threshold, top_k, fraction, size_of (got {given or 'none'})")
+        return self
+
+
 class Arm(_Section):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,23}$", description="Arm name (part of run ids).")
-    pool: Literal["full", "lim", "rand"] = Field(description="Pool source: full, lim or rand.")
+    pool: str = Field(description="Pool source: full, lim (the scorer's version) or a name in `subsets`.")
     curation: Literal["none", "dynamic"] = Field("none", description="dynamic: DAPO-style dynamic sampling.")
     seeds: list[int] | None = Field(None, description="RL seeds (default: the experiment's seeds).")
 
@@ -57,7 +77,6 @@ class PoolSection(_Section):
 class LimSection(_Section):
     threshold: float = Field(0.6, le=1.0, description="LIM selection threshold (the paper's 0.6).")
     source_seed: int | None = Field(None, description="FULL seed whose run LIM scores (default: the first).")
-    rand_seed: int = Field(0, ge=0, description="Seed of the RAND subset's draw.")
 
 
 class ServicesSection(_Section):
@@ -90,11 +109,25 @@ class ExperimentConfig(_Section):
     lim: LimSection = Field(default_factory=LimSection)
     services: ServicesSection = Field(default_factory=ServicesSection)
     final_eval: FinalEval | None = Field(None, description="Evaluate each run's final model on benchmarks.")
+    subsets: dict[str, Subset] = Field(
+        default_factory=lambda: {"rand": Subset(strategy="rand", size_of="lim")},
+        description="Curated pools published through the dataset API (default: rand, the size of lim).",
+    )
     arms: list[Arm] = Field(min_length=1)
     quick: dict[str, Any] = Field(default_factory=dict, description="Dotted overrides applied by --quick.")
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentConfig:
+        known = list(BUILTIN_POOLS)
+        for name, sub in self.subsets.items():
+            if not re.match(r"^[a-z][a-z0-9-]{0,23}$", name) or name in BUILTIN_POOLS:
+                raise ValueError(f"subsets: invalid name {name!r} (lowercase letters, digits, '-'; not full/lim)")
+            if sub.size_of is not None and sub.size_of not in known:
+                raise ValueError(f"subsets.{name}.size_of: {sub.size_of!r} is not lim or a subset listed before it")
+            known.append(name)
+        for a in self.arms:
+            if a.pool not in known:
+                raise ValueError(f"arms: {a.name!r} reads pool {a.pool!r}; known pools: {', '.join(known)}")
         names = [a.name for a in self.arms]
         if len(set(names)) != len(names):
             raise ValueError(f"arms: names must be unique, got {names}")
@@ -111,6 +144,17 @@ class ExperimentConfig(_Section):
 
     def seeds_of(self, arm: Arm) -> list[int]:
         return list(arm.seeds if arm.seeds is not None else self.seeds)
+
+    def comparisons(self) -> list[tuple[str, str]]:
+        """(curated pool, its random control) pairs the goal is checked on: lim vs the rand subset of its size,
+        and any lim-strategy subset vs a rand subset sized by it."""
+        pairs = []
+        for name, sub in self.subsets.items():
+            if sub.strategy == "rand" and sub.size_of is not None:
+                base = sub.size_of
+                if base == "lim" or self.subsets[base].strategy == "lim":
+                    pairs.append((base, name))
+        return pairs
 
     def source_seed(self) -> int:
         return self.lim.source_seed if self.lim.source_seed is not None else self.seeds_of(self.full_arm())[0]

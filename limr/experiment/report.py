@@ -86,7 +86,8 @@ def write_results(
         },
         "rand": {"version": state.versions.get("rand")},
         "api": {"pools": run_prompts, "data_downloads": api_downloads},
-        "verdict": verdict(arms, full.name, inputs.pool_size),
+        "verdict": verdict(arms, inputs.pool_size),
+        "comparisons": {f"{a} vs {b}": verdict(arms, inputs.pool_size, a, b) for a, b in cfg.comparisons()},
         "arms": [a.__dict__ for a in arms],
     }
     plot_accuracy(arms, out / "accuracy_vs_step.png", "step")

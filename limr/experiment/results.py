@@ -102,11 +102,11 @@ def reach(arms: list[ArmResult], full: ArmResult) -> None:
                 break
 
 
-def verdict(arms: list[ArmResult], full_name: str, pool_size: int) -> dict[str, Any]:
-    """The issue's goal, checked on the measured numbers: LIM <= 30% of the pool, within one std of FULL's
-    final accuracy, and at least 3 points above RAND (means over seeds)."""
-    by = {a.pool if a.curation == "none" else a.name: a for a in arms}
-    full, lim, rand = by.get("full"), by.get("lim"), by.get("rand")
+def verdict(arms: list[ArmResult], pool_size: int, curated: str = "lim", control: str = "rand") -> dict[str, Any]:
+    """The issue's goal, checked on the measured numbers: the curated arm (LIM) <= 30% of the pool, within one
+    std of FULL's final accuracy, and at least 3 points above its random control (means over seeds)."""
+    by = {a.pool: a for a in arms if a.curation == "none"}
+    full, lim, rand = by.get("full"), by.get(curated), by.get(control)
     out: dict[str, Any] = {}
     if full and lim:
         out["lim_share_of_pool"] = lim.pool_size / pool_size

@@ -29,7 +29,7 @@ from limr.experiment.arms import (
     lim_dataset,
     plan_runs,
     prompts_for,
-    rand_dataset,
+    subset_dataset,
 )
 from limr.experiment.config import ExperimentConfig
 from limr.experiment.final_eval import evaluate_final, has_final_eval
@@ -285,11 +285,17 @@ def _publish_curated(cfg: ExperimentConfig, svc, source: RunPlan, state: StudySt
     echo(f"LIM (scorer, threshold {cfg.lim.threshold}): {lim_name} v{lim['version']}, {n} prompts")
     state.versions["lim"] = f"dataset://{lim_name}@{lim['version']}"
     state.manifests["lim"] = lim
-    rand = svc.publish(
-        rand_dataset(cfg),
-        {"run": source.run_id, "strategy": "rand", "top_k": max(1, n), "seed": cfg.lim.rand_seed,
-         "max_epochs": cfg.epochs},
-    )  # fmt: skip
-    echo(f"RAND (dataset API publish): {rand['name']} v{rand['version']}, {rand['counts']['selected']} prompts")
-    state.versions["rand"] = f"dataset://{rand['name']}@{rand['version']}"
-    state.manifests["rand"] = rand
+    for name, sub in cfg.subsets.items():
+        body: dict[str, Any] = {"run": source.run_id, "strategy": sub.strategy, "seed": sub.seed}
+        body["max_epochs"] = cfg.epochs
+        if sub.size_of is not None:
+            body["top_k"] = max(1, int(state.manifests[sub.size_of]["counts"]["selected"]))
+        else:
+            body.update(
+                {k: getattr(sub, k) for k in ("threshold", "top_k", "fraction") if getattr(sub, k) is not None}
+            )
+        m = svc.publish(subset_dataset(cfg, name), body)
+        size = m["counts"]["selected"]
+        echo(f"{name} (dataset API publish, {sub.strategy}): {m['name']} v{m['version']}, {size} prompts")
+        state.versions[name] = f"dataset://{m['name']}@{m['version']}"
+        state.manifests[name] = m

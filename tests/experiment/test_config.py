@@ -29,10 +29,11 @@ pool: {mix: {size: 20, held_out: 10, shares: {add-1x1: 0.5, add-1x2: 0.5}}}
 
 def test_repo_config_loads_and_quick_shrinks_it():
     cfg = load_experiment(TINY)
-    assert [a.name for a in cfg.arms] == ["full", "lim", "rand", "dynamic"]
+    assert [a.name for a in cfg.arms][:4] == ["full", "lim", "rand", "dynamic"]
     assert len(cfg.seeds) >= 3 and cfg.lim.threshold == 0.6
     quick = load_experiment(TINY, quick=True)
     assert quick.seeds == [0] and quick.pool.mix.size < cfg.pool.mix.size
+    assert [a.name for a in quick.arms] == ["full", "lim", "rand", "dynamic"]
 
 
 def test_plan_runs_full_source_seed_first(tmp_path):
@@ -56,7 +57,10 @@ def test_plan_runs_full_source_seed_first(tmp_path):
         ("arms: [{name: lim, pool: lim}]\n", "one arm must train on the full pool"),
         ("arms: [{name: full, pool: full}, {name: full, pool: lim}]\n", "unique"),
         ("arms: [{name: full, pool: full}]\nlim: {source_seed: 9}\n", "source_seed 9"),
-        ("arms: [{name: full, pool: everything}]\n", "arms.0.pool"),
+        ("arms: [{name: full, pool: everything}]\n", "reads pool 'everything'"),
+        ("subsets: {r: {strategy: rand, size_of: nope}}\narms: [{name: full, pool: full}]\n", "size_of"),
+        ("subsets: {r: {strategy: rand, top_k: 3, fraction: 0.5}}\narms: [{name: full, pool: full}]\n", "exactly one"),
+        ("subsets: {lim: {strategy: rand, top_k: 3}}\narms: [{name: full, pool: full}]\n", "invalid name"),
     ],
 )
 def test_bad_configs_name_the_field(tmp_path, extra, message):
@@ -82,3 +86,14 @@ def test_mix_rejects_unknown_skills_and_impossible_sizes():
         SkillMix(shares={"add-9x9": 1.0})
     with pytest.raises(ValueError, match="cannot draw"):
         make_mix(SkillMix(size=150, held_out=0, shares={"add-1x1": 1.0}))  # only 100 distinct one-digit sums
+
+
+def test_subsets_and_comparisons(tmp_path):
+    text = BASE + (
+        "subsets: {rand: {strategy: rand, size_of: lim}, top: {strategy: lim, fraction: 0.3},"
+        " rtop: {strategy: rand, size_of: top}}\n"
+        "arms: [{name: full, pool: full}, {name: top, pool: top}, {name: rtop, pool: rtop}]\n"
+    )
+    cfg = load_experiment(write(tmp_path, text))
+    assert cfg.comparisons() == [("lim", "rand"), ("top", "rtop")]
+    assert list(load_experiment(write(tmp_path, BASE + "arms: [{name: full, pool: full}]\n")).subsets) == ["rand"]

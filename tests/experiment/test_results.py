@@ -43,12 +43,12 @@ def test_curves_aggregate_and_reach(tmp_path):
     reach([full, lim], full)
     assert (lim.steps_to_full, lim.tokens_to_full) == (2, 160.0)  # 0.6 >= FULL's final mean at step 2
     assert full.steps_to_full == 4
-    v = verdict([full, lim], "full", 100)
+    v = verdict([full, lim], 100)
     assert v["lim_share_of_pool"] == 0.2 and v["lim_within_one_std_of_full"]
     assert "goal_met" not in v  # no RAND arm: the goal cannot be judged
     rand = aggregate("rand", "rand", "none", 20, [0, 1], [read_curve(store, f"full-{s}") for s in (0, 1)])
     rand.final_mean = 0.55
-    v = verdict([full, lim, rand], "full", 100)
+    v = verdict([full, lim, rand], 100)
     assert math.isclose(v["lim_minus_rand"], 0.05) and v["goal_met"]
     lim_summary = {"threshold": 0.6, "selected": 20, "r_avg": [0.2, 0.6]}
     summary = {"name": "t", "held_out": 10, "steps": 4, "prompts_per_step": 2, "samples_per_prompt": 2}
