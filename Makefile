@@ -14,4 +14,4 @@ test-fast:
 	bash scripts/test.sh -m "not slow"
 
 lint:
-	.venv/bin/ruff check limr services tests benchmarks && .venv/bin/ruff format --check limr services tests benchmarks
+	.venv/bin/ruff check limr services tests benchmarks scripts && .venv/bin/ruff format --check limr services tests benchmarks scripts && .venv/bin/mypy

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class EarlyScore:
     predicted_precision: float
     rollouts_saved: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
@@ -95,7 +96,7 @@ def evaluate_run(
     correct, total = np.asarray(correct), np.asarray(total)
     acc = np.full(total.shape, np.nan)
     np.divide(correct, total, out=acc, where=total > 0)
-    e = acc.shape[1]
+    e = int(np.shape(acc)[-1])
     samples = float(total[total > 0].mean()) if (total > 0).any() else 1.0
     if not isinstance(predictors, dict):
         predictors = {name: _builtin(name, e, threshold, samples) for name in predictors}

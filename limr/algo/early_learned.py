@@ -166,4 +166,5 @@ def _logistic(z: np.ndarray, y: np.ndarray, lam: float, iters: int = 50) -> np.n
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -500, 500)))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(x, -500, 500)))
+    return out

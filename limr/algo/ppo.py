@@ -99,7 +99,9 @@ def explained_variance_from_sums(
     return 1.0 - var_r / var_y
 
 
-def warmup_lr_factor(step: int, warmup_steps: int, total_steps: int, schedule: str = "constant", min_ratio=0.1):
+def warmup_lr_factor(
+    step: int, warmup_steps: int, total_steps: int, schedule: str = "constant", min_ratio: float = 0.1
+) -> float:
     """Multiplier of the base learning rate at optimizer step `step` (0-based): linear warm-up, then constant
     or cosine decay to `min_ratio` (OpenRLHF uses cosine with a 10% floor)."""
     if warmup_steps > 0 and step < warmup_steps:

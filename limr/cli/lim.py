@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
 import typer
+
+from limr.atomic import atomic_file
 
 StoreOpt = Annotated[
     str | None, typer.Option("--store", help="Store URI: a path, file://..., or s3://bucket/prefix [env LIMR_STORE]")
@@ -71,7 +71,7 @@ def user_errors() -> Iterator[None]:
 def write_atomic(path: str | Path, lines: Iterable[str]) -> int:
     """Write lines to `path` via a temp file in the same directory + rename; returns the line count."""
     n = 0
-    with _atomic_file(path, "w") as f:
+    with atomic_file(path, "w") as f:
         for line in lines:
             f.write(line)
             n += 1
@@ -87,28 +87,13 @@ def write_atomic_bytes(path: str | Path, chunks: Iterable[Any]) -> int:
     from concurrent.futures import Future, ThreadPoolExecutor
 
     n = 0
-    with _atomic_file(path, "wb") as f, ThreadPoolExecutor(1) as pool:
+    with atomic_file(path, "wb") as f, ThreadPoolExecutor(1) as pool:
         pending: Future[int] | None = None
         for chunk in chunks:
             n += pending.result() if pending else 0
             pending = pool.submit(f.write, chunk)
         n += pending.result() if pending else 0
     return n
-
-
-@contextmanager
-def _atomic_file(path: str | Path, mode: str) -> Iterator[IO[Any]]:
-    """A temp file next to `path`, renamed to it on success and removed on any error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _json_line(obj: Any) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -52,7 +52,7 @@ class SelectionPolicy(BaseModel):
         """The size rule, as the selection core takes it."""
         return Criterion(threshold=self.threshold, top_k=self.top_k, fraction=self.fraction)
 
-    def selection_dict(self) -> dict:
+    def selection_dict(self) -> dict[str, Any]:
         """Canonical form for manifests and content hashes (only the fields that change the selection)."""
         return self.model_dump(mode="json")
 
@@ -66,6 +66,18 @@ class PublishPolicy(SelectionPolicy):
     runs: str = "*"
     # Publish only once at least this many epochs are complete.
     min_epochs: int = Field(default=1, ge=1)
+    # Early LIM: from K complete epochs on, and until the run ends, publish provisional versions whose scores are
+    # the final LIM scores predicted by the default early-LIM predictor (`limr select --early`); the run's last
+    # epoch then gives the plain LIM version. Needs strategy lim and a threshold; None: no early versions.
+    early_epochs: int | None = Field(default=None, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _early_needs_lim_threshold(self) -> PublishPolicy:
+        if self.early_epochs is not None and (
+            self.strategy != "lim" or self.threshold is None or self.max_epochs is not None
+        ):
+            raise ValueError("early_epochs needs strategy lim with a threshold, and no max_epochs")
+        return self
 
     def applies_to(self, run_id: str) -> bool:
         return fnmatch.fnmatchcase(run_id, self.runs)

@@ -9,14 +9,13 @@ equivalent to the gold one, well formatted, finished within the token budget).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from limr.atomic import atomic_file
 from limr.data.templates import Template, render_prompt
 from limr.evaluation.benchmarks import Benchmark, load_benchmark
 from limr.reward import RewardPool, RewardPoolConfig
@@ -171,14 +170,7 @@ def _score(bench: Benchmark, prompt_results: list, pool: RewardPool, gen_s: floa
 def write_result(result: dict[str, Any], path: str | Path) -> Path:
     """Write the result JSON atomically (never a partial file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=1, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:
+        json.dump(result, f, indent=1, ensure_ascii=False)
+        f.write("\n")
     return path

@@ -8,6 +8,7 @@ resumes from the last checkpoint through `ray.train.get_checkpoint()`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -135,6 +136,9 @@ def run_ray(cfg: LearnerConfig, resume_key: str | None = None) -> dict[str, floa
 
     t = cfg.trainer
     storage = t.ray_storage_path or os.path.join(tempfile.gettempdir(), "limr-ray-train")
+    name = ray_run_name(cfg)
+    if resume_key is None:
+        _clear_ray_run_state(storage, name)
     relay = Queue(actor_options={"num_cpus": 0}) if cfg.metrics.progress else None
     quiet = cfg.model_copy(update={"metrics": cfg.metrics.model_copy(update={"progress": False})})
     trainer = TorchTrainer(
@@ -145,7 +149,7 @@ def run_ray(cfg: LearnerConfig, resume_key: str | None = None) -> dict[str, floa
             num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker={"CPU": t.cpus_per_worker}
         ),
         run_config=RunConfig(
-            name=cfg.run.run_id,
+            name=name,
             storage_path=storage,
             failure_config=FailureConfig(max_failures=t.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
@@ -164,6 +168,25 @@ def run_ray(cfg: LearnerConfig, resume_key: str | None = None) -> dict[str, floa
         follower.join(timeout=10)
         relay.shutdown()
     return dict(result.metrics or {})
+
+
+def ray_run_name(cfg: LearnerConfig) -> str:
+    """Ray Train's run name: the run id and a digest of the store, so runs of one id in two stores never
+    share Ray Train state (it would restore the other store's checkpoint pointer)."""
+    digest = hashlib.sha256((cfg.run.store or "").encode()).hexdigest()[:12]
+    return f"{cfg.run.run_id}-{digest}"
+
+
+def _clear_ray_run_state(storage: str, name: str) -> None:
+    """Remove Ray Train state left under `name` by an earlier run of this id in this store (e.g. one whose
+    store was wiped since): a fresh run must start fresh; only Ray Train's restarts within one `fit` resume."""
+    import pyarrow.fs as pafs
+
+    fs, root = pafs.FileSystem.from_uri(storage if "://" in storage else os.path.abspath(storage))
+    path = f"{root.rstrip('/')}/{name}"
+    if fs.get_file_info(path).type != pafs.FileType.NotFound:
+        log.info("removing stale Ray Train state %s", path)
+        fs.delete_dir(path)
 
 
 def _follow(relay: Any, done: threading.Event) -> None:
@@ -194,6 +217,8 @@ def _worker_env() -> dict[str, str]:
         "LIMR_STORE",
         "HF_HUB_OFFLINE",
         "LIMR_FAULT_INJECT",
+        "LIMR_DATASETS_URL",
+        "LIMR_READ_TOKEN",
     )
     env = {k: os.environ[k] for k in keys if k in os.environ}
     env.setdefault("TOKENIZERS_PARALLELISM", "false")

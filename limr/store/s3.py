@@ -18,7 +18,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, TypeVar, cast
 from urllib.parse import urlparse
 
 from limr.secrets import env_secret
@@ -167,7 +167,7 @@ class S3Store(ObjectStore):
     def open(self, key: str) -> BinaryIO:
         full = self._full(key)
         resp = self._call("get", lambda: self._client.get_object(self.bucket, full), key)
-        return _ResponseReader(resp)
+        return cast(BinaryIO, _ResponseReader(resp))  # a RawIOBase of bytes: what callers read
 
     def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[ObjectInfo]:
         full_prefix = self.prefix + prefix

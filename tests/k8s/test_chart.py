@@ -355,7 +355,13 @@ def test_should_let_only_store_clients_reach_minio_and_only_ingress_reach_the_qu
     assert clients == ["datasets", "make-bucket", "ray", "scorer"]
     api_np = one(objects, "NetworkPolicy", "limr-datasets")
     (rule,) = api_np["spec"]["ingress"]
-    assert [list(peer) for peer in rule["from"]] == [["namespaceSelector"], ["namespaceSelector"]]
+    assert [list(peer) for peer in rule["from"]] == [["namespaceSelector"], ["podSelector"], ["namespaceSelector"]]
+    ray_clients = {  # Ray pods read prompt pools through the API (dataset://NAME@VERSION)
+        t["metadata"]["labels"]["app.kubernetes.io/component"]
+        for _, t in pod_templates(objects)
+        if _match_expr(rule["from"][1]["podSelector"], t["metadata"]["labels"])
+    }
+    assert ray_clients == {"ray"}
     assert rule["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ingress-nginx"}
     assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
     for np in find(objects, "NetworkPolicy"):
