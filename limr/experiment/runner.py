@@ -277,8 +277,10 @@ def _publish_curated(cfg: ExperimentConfig, svc, source: RunPlan, state: StudySt
     lim_name = lim_dataset(cfg)
 
     def final(m: dict[str, Any]) -> bool:
-        # The scorer publishes as epochs complete; the version of all the run's epochs is the final one.
-        return m.get("run") == source.run_id and m.get("epochs_used") == cfg.epochs
+        # The scorer publishes interim versions as epochs complete, and the final one (`final: true`, LIM over
+        # every epoch) once the learner has marked the run finished. An interim version over all of FULL's
+        # epochs is the same selection: accepted too, for source runs from before the finished marker.
+        return m.get("run") == source.run_id and (bool(m.get("final")) or m.get("epochs_used") == cfg.epochs)
 
     lim = svc.wait_for_version(lim_name, final, cfg.services.publish_timeout_s)
     n = lim["counts"]["selected"]
