@@ -185,17 +185,47 @@ class StepFollower:
         self._thread.join(timeout=5)
 
 
+class SharedRollout:
+    """One local Ray head and one rollout service for every run of the study, started when the first run that
+    trains needs them (a study whose runs are all in the store starts neither)."""
+
+    def __init__(self, base: LearnerConfig, app: str) -> None:
+        self.base, self.app, self.started = base, app, False
+
+    def ray(self) -> None:
+        import ray
+
+        if not ray.is_initialized():
+            need = self.base.trainer.num_workers * self.base.trainer.cpus_per_worker + 2
+            ray.init(num_cpus=max(os.cpu_count() or 1, int(need + 0.999)), include_dashboard=False)
+
+    def config(self) -> LearnerConfig:
+        """The base learner config, pointing at the running service (started now if needed)."""
+        if not self.started:
+            from ray import serve
+
+            from limr.learner.service_rollout import rollout_args
+            from limr.rollout.app import build_app
+
+            self.ray()
+            serve.run(build_app(rollout_args(self.base, self.app)), name=self.app, route_prefix=f"/{self.app}")
+            self.started = True
+        return self.base.model_copy(update={"rollout": self.base.rollout.model_copy(update={"app_name": self.app})})
+
+    def close(self) -> None:
+        if self.started:
+            from ray import serve
+
+            serve.delete(self.app)
+            self.started = False
+
+
 def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[StudyInputs, list[RunPlan], StudyState]:
     """Train every run of the study (reusing finished ones) and return what the report needs."""
-    import ray
-    from ray import serve
-
     from limr.console import progress
     from limr.experiment.services import curation_services
     from limr.learner.checkpoint import latest_checkpoint
     from limr.learner.launch import run_with_ray
-    from limr.learner.service_rollout import rollout_args
-    from limr.rollout.app import build_app
 
     store = open_store(store_uri)
     store_uri = store.uri
@@ -214,13 +244,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
         f"{steps} steps each, pool {inputs.pool_size} prompts; store {store_uri}"
     )
 
-    if not ray.is_initialized():
-        need = base.trainer.num_workers * base.trainer.cpus_per_worker + 2
-        ray.init(num_cpus=max(os.cpu_count() or 1, int(need + 0.999)), include_dashboard=False)
-    app = f"limr-rollout-{cfg.name}"[:60]
-    serve.run(build_app(rollout_args(base, cfg.name)), name=app, route_prefix=f"/{app}")
-    base = base.model_copy(update={"rollout": base.rollout.model_copy(update={"app_name": app})})
-
+    rollout = SharedRollout(base, f"limr-rollout-{cfg.name}"[:60])
     svc_cfg = cfg.services
     with (
         curation_services(
@@ -240,6 +264,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
                     state.reused.append(plan.run_id)
                     follower.finish(plan, trained=False)
                     if cfg.final_eval and not has_final_eval(store, plan.run_id):
+                        rollout.ray()
                         evaluate_final(cfg.final_eval, final_dir, store, plan.run_id, base.trainer.use_gpu)
                     continue
                 resume = latest_checkpoint(store, plan.run_id)
@@ -252,7 +277,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
                     if plan.arm.pool == "full"
                     else state.manifests[plan.arm.pool]["counts"]["selected"]
                 )
-                run_cfg = run_config(base, plan, prompts, int(size), svc.datasets_url)
+                run_cfg = run_config(rollout.config(), plan, prompts, int(size), svc.datasets_url)
                 if cfg.final_eval:  # keep the final model for the benchmark evaluation
                     run_cfg.run.output_dir = str(final_dir)
                 t = time.monotonic()
@@ -265,7 +290,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
                 echo(f"{plan.label}: {steps} steps in {state.seconds[plan.run_id]:.0f} s")
         finally:
             follower.close()
-            serve.delete(app)
+            rollout.close()
         if "lim" not in state.versions:  # no curated arm configured: still report the LIM selection
             _publish_curated(cfg, svc, source, state, echo)
         state.api_downloads = svc.data_downloads()
