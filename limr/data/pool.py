@@ -109,7 +109,7 @@ def load_pool(path: str | Path) -> Pool:
         raise PoolError(f"{path}: no such prompts file")
     if path.is_dir():
         return build_pool(path, _hf_rows(path))
-    return build_pool(path, _read_rows(path))
+    return build_pool(path, read_rows(path))
 
 
 def _load_pool_uri(uri: str) -> Pool:
@@ -134,7 +134,7 @@ def _load_pool_uri(uri: str) -> Pool:
         except ObjectNotFound:
             raise PoolError(f"{uri}: no such prompts object") from None
         try:
-            return build_pool(local, _read_rows(local))
+            return build_pool(local, read_rows(local))
         except PoolError as e:
             raise PoolError(str(e).replace(str(local), uri)) from None
 
@@ -187,7 +187,8 @@ def build_pool(path: Path, rows: Iterable[tuple[str, Any]]) -> Pool:
     )
 
 
-def _read_rows(path: Path) -> Iterator[tuple[str, Any]]:
+def read_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    """(where, record) of each row of a .json/.jsonl/.parquet file (else sniffed); errors name file and line."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return _parquet_rows(path)

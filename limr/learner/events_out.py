@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import torch
 
 from limr.events.io import events_table, write_events
 from limr.learner.batch import Rollout
 
+if TYPE_CHECKING:
+    from limr.learner.setup import RunSetup
+
 
 def write_step_events(
-    setup,
+    setup: RunSetup,
     step: int,
     epoch: int,
     rank: int,
@@ -19,7 +23,6 @@ def write_step_events(
     rollouts: list[Rollout],
     scores: torch.Tensor,
     correct: list[bool],
-    n: int,
 ) -> str | None:
     """Write this rank's events of `step` (0-based); `rollouts[i].prompt_index` indexes `indices`."""
     if not rollouts:
