@@ -68,7 +68,7 @@ class Terminal:
 
     console: Console
     log_file: Path | None  # None when verbose: the logs stay on the terminal
-    _progress: Progress
+    _progress: Progress  # started with the first task, so a command without one prints no empty display
 
     def echo(self, message: RenderableType = "") -> None:
         """A line (or table) for the user, above the progress display; also written to the log file."""
@@ -79,6 +79,8 @@ class Terminal:
     @contextmanager
     def task(self, description: str, total: float | None = None) -> Iterator[Bar]:
         """A line of the progress display for the duration of the block (it stays, completed, after it)."""
+        if not self._progress.live.is_started:
+            self._progress.start()
         tid = self._progress.add_task(description, total=total, status="")
         try:
             yield _RichBar(self._progress, tid)
@@ -150,7 +152,7 @@ def quiet_terminal(log_file: Path, *, verbose: bool = False) -> Iterator[Termina
             redirect_stdout=False,  # Ray prints worker logs through sys.stdout: those belong in the file
             redirect_stderr=False,
         )
-        stack.enter_context(display)
+        stack.callback(lambda: display.stop() if display.live.is_started else None)
         _active = Terminal(console, None if verbose else log_file, display)
         try:
             yield _active
