@@ -68,7 +68,9 @@ class Terminal:
 
     console: Console
     log_file: Path | None  # None when verbose: the logs stay on the terminal
-    _progress: Progress  # started with the first task, so a command without one prints no empty display
+    # Shown only while a task runs: a command without one prints no empty display, and the result printed after
+    # the last task comes last on the screen, below the finished progress lines.
+    _progress: Progress
 
     def echo(self, message: RenderableType = "") -> None:
         """A line (or table) for the user, above the progress display; also written to the log file."""
@@ -79,13 +81,18 @@ class Terminal:
     @contextmanager
     def task(self, description: str, total: float | None = None) -> Iterator[Bar]:
         """A line of the progress display for the duration of the block (it stays, completed, after it)."""
-        if not self._progress.live.is_started:
-            self._progress.start()
-        tid = self._progress.add_task(description, total=total, status="")
+        display = self._progress
+        if not display.live.is_started:
+            for done in list(display.tasks):  # already printed, finished, when the display last stopped
+                display.remove_task(done.id)
+            display.start()
+        tid = display.add_task(description, total=total, status="")
         try:
-            yield _RichBar(self._progress, tid)
+            yield _RichBar(display, tid)
         finally:
-            self._progress.stop_task(tid)
+            display.stop_task(tid)
+            if all(t.stop_time is not None for t in display.tasks):
+                display.stop()  # leaves the finished lines on screen; what is echoed next comes below them
 
 
 def current() -> Terminal | None:
