@@ -262,15 +262,15 @@ def import_openrlhf(
     pool: Any = None,
     progress: Any = None,
 ) -> ImportSummary:
-    """Write dumps as a run: one events object per step, prompts.parquet, run.json (written last).
+    """Write dumps as a run: one events object per step, prompts.parquet, run.json, then the finished marker.
 
     With a prompt `pool` (limr.data.Pool), prompt ids are the pool's ids (matched by stripped prompt text)
     and every dumped prompt must be in the pool. On any error the objects written so far are deleted, so a
     failed import leaves no partial run.
     """
     from limr.events.io import write_events, write_prompts
-    from limr.events.run import RunMeta, write_run_meta
-    from limr.events.schema import check_run_id, run_json_key, run_prefix
+    from limr.events.run import RunMeta, mark_run_finished, write_run_meta
+    from limr.events.schema import check_run_id, finished_key, run_json_key, run_prefix
 
     check_run_id(run_id)
     if store.exists(run_json_key(run_id)) or store.list_keys(run_prefix(run_id)):
@@ -298,6 +298,9 @@ def import_openrlhf(
             config=config,
         )
         write_run_meta(store, meta)
+        written.append(run_json_key(run_id))
+        written.append(finished_key(run_id))
+        mark_run_finished(store, run_id, plan.epochs, steps=len(plan.files), source="openrlhf-import")
     except BaseException:
         for key in written:
             store.delete(key)

@@ -6,6 +6,7 @@ otherwise a local head is started for the run (the embedded default) and stopped
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -70,6 +71,9 @@ def fit(
 
     t = cfg.trainer
     storage = t.ray_storage_path or os.path.join(tempfile.gettempdir(), "limr-ray-train")
+    name = ray_run_name(cfg)
+    if resume_key is None:
+        _clear_ray_run_state(storage, name)
     relay = Queue(actor_options={"num_cpus": 0}) if cfg.metrics.progress else None
     quiet = cfg.model_copy(update={"metrics": cfg.metrics.model_copy(update={"progress": False})})
     trainer = TorchTrainer(
@@ -80,7 +84,7 @@ def fit(
             num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker={"CPU": t.cpus_per_worker}
         ),
         run_config=RunConfig(
-            name=cfg.run.run_id,
+            name=name,
             storage_path=storage,
             failure_config=FailureConfig(max_failures=t.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
@@ -99,6 +103,25 @@ def fit(
         follower.join(timeout=10)
         relay.shutdown()
     return dict(result.metrics or {})
+
+
+def ray_run_name(cfg: LearnerConfig) -> str:
+    """Ray Train's run name: the run id and a digest of the store, so runs of one id in two stores never
+    share Ray Train state (it would restore the other store's checkpoint pointer)."""
+    digest = hashlib.sha256((cfg.run.store or "").encode()).hexdigest()[:12]
+    return f"{cfg.run.run_id}-{digest}"
+
+
+def _clear_ray_run_state(storage: str, name: str) -> None:
+    """Remove Ray Train state left under `name` by an earlier run of this id in this store (e.g. one whose
+    store was wiped since): a fresh run must start fresh; only Ray Train's restarts within one `fit` resume."""
+    import pyarrow.fs as pafs
+
+    fs, root = pafs.FileSystem.from_uri(storage if "://" in storage else os.path.abspath(storage))
+    path = f"{root.rstrip('/')}/{name}"
+    if fs.get_file_info(path).type != pafs.FileType.NotFound:
+        log.info("removing stale Ray Train state %s", path)
+        fs.delete_dir(path)
 
 
 def _follow(relay: Any, done: threading.Event) -> None:
@@ -128,6 +151,8 @@ def _worker_env() -> dict[str, str]:
         "LIMR_S3_SECRET_KEY_FILE",
         "LIMR_STORE",
         "HF_HUB_OFFLINE",
+        "LIMR_DATASETS_URL",
+        "LIMR_READ_TOKEN",
     )
     env = {k: os.environ[k] for k in keys if k in os.environ}
     env.setdefault("TOKENIZERS_PARALLELISM", "false")

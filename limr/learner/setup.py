@@ -8,8 +8,8 @@ from typing import Any
 
 from limr.data.pool import load_pool
 from limr.events.io import PromptRecord, write_prompts
-from limr.events.run import RunMeta, write_run_meta
-from limr.events.schema import EVENT_KEY_RE, events_prefix
+from limr.events.run import RunMeta, mark_run_finished, write_run_meta
+from limr.events.schema import EVENT_KEY_RE, events_prefix, finished_key
 from limr.learner.checkpoint import load_checkpoint, save_checkpoint
 from limr.learner.config import Derived, LearnerConfig
 from limr.learner.data import PromptPlan, PromptTexts, prompt_texts
@@ -63,7 +63,7 @@ def build_setup(cfg: LearnerConfig) -> RunSetup:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     render = renderer(cfg, tokenizer)
-    pool = load_pool(cfg.data.prompts)
+    pool = load_pool(cfg.data.prompts, cfg.data.datasets_url)
     texts = prompt_texts(pool, cfg.data.answer_field, render)
     derived = cfg.derive(len(texts.ids))
     rem = len(texts.ids) % cfg.batch.rollout_batch_size
@@ -121,6 +121,17 @@ def write_run_start(setup: RunSetup) -> None:
     write_run_meta(setup.store, meta)
 
 
+def write_run_finish(setup: RunSetup, ctx: DistCtx) -> None:
+    """Mark the run finished (the scorer then publishes its final datasets), once every rank has written
+    its last step's events: a barrier first, then rank 0 writes the marker, the run's last object."""
+    ctx.barrier()
+    if ctx.is_main:
+        total = setup.derived.total_steps
+        epochs = setup.plan.for_step(total - 1).epoch + 1 if total else 0
+        mark_run_finished(setup.store, setup.run_id, epochs, steps=total, source="learner")
+        log.info("run %s finished after %d steps (%d epochs)", setup.run_id, total, epochs)
+
+
 def save(setup: RunSetup, trainer, ctx: DistCtx, done_steps: int, initial: dict[str, float]) -> dict[str, Any]:
     """Checkpoint after `done_steps` completed steps (rank 0 writes; others wait). Returns the pointer."""
     key = None
@@ -162,6 +173,7 @@ def restore(setup: RunSetup, trainer, ctx: DistCtx, key: str | None) -> tuple[in
     trainer.load_state_dict(state["trainer"])
     start = int(loop["step"])
     if ctx.is_main:
+        setup.store.delete(finished_key(setup.run_id))  # running again: finished only when this attempt ends
         _drop_events_from(setup, start)
         log.info("resumed %s at step %d from %s", setup.run_id, start, key)
     ctx.barrier()

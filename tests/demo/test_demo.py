@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from limr.algo.selection import Criterion, select_lim
 from limr.cli.main import app
 from limr.demo import plot_trajectories, report, write_synthetic_run
+from limr.events.run import run_finished
 from limr.scoring import score_run
 from limr.store import open_store
 
@@ -18,6 +19,7 @@ def test_synthetic_run_ranks_learnable_prompts_first(tmp_path: Path) -> None:
     store = open_store(str(tmp_path / "store"))
     syn = write_synthetic_run(store, "syn", num_prompts=400, epochs=8, samples=8, seed=1)
     result = score_run(store, "syn")
+    assert run_finished(store, "syn").epochs == 8  # the demo's run is finished: the scorer publishes final
     assert result.events == syn.events and len(result) + len(result.left_out) == 400
     by_profile: dict[str, list[float]] = {}
     for pid, s in zip(result.prompt_ids, result.scores, strict=True):
@@ -47,6 +49,7 @@ def test_demo_command(tmp_path: Path) -> None:
     assert summary["run_id"] == "d1" and summary["scored"] + summary["left_out"] == 300
     assert len((out / "selected.jsonl").read_text().splitlines()) == summary["selected"]
     assert (out / "lim_trajectories.png").stat().st_size > 10_000
+    assert "limr experiment --quick" in res.output  # the demo ends by pointing at the experiment
     # Runs are immutable: the same run id again is refused with a clear error.
     again = CliRunner().invoke(app, [*args, "--run", "d1"])
     assert again.exit_code == 1 and "already exists" in again.output

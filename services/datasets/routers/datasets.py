@@ -18,20 +18,38 @@ from limr.curation.progress import complete_epochs, read_run_prompts
 from limr.curation.publish import (
     DatasetNotFound,
     data_key,
+    final_version,
     list_datasets,
     list_versions,
     publish_version,
     read_manifest,
+    version_status,
 )
-from limr.scoring import score_counts
+from limr.events.io import EventSchemaError
+from limr.events.run import run_finished
+from limr.scoring import EmptyRun, EventDataError, count_run, score_counts
 from limr.store import ObjectNotFound, ObjectStore
 from services.datasets.dependencies import MetricsDep, SettingsDep, StoreDep, require_read, require_write
-from services.datasets.models import DatasetList, DatasetSummary, Diff, Manifest, PublishRequest, VersionList
+from services.datasets.models import (
+    DatasetList,
+    DatasetSummary,
+    Diff,
+    Manifest,
+    PublishRequest,
+    VersionInfo,
+    VersionList,
+)
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 Name = Annotated[str, Path(pattern=DATASET_NAME_RE.pattern, description="dataset name")]
-VersionRef = Annotated[str, Path(pattern=r"^(latest|[1-9][0-9]{0,8})$", description="version number or 'latest'")]
+VersionRef = Annotated[
+    str,
+    Path(
+        pattern=r"^(latest|final|[1-9][0-9]{0,8})$",
+        description="version number, 'latest', or 'final' (the newest version of a finished run's full selection)",
+    ),
+]
 VersionNo = Annotated[int, Query(ge=1, le=10**9)]
 _read = [Depends(require_read)]
 
@@ -45,6 +63,11 @@ def _versions(store: ObjectStore, name: str) -> list[int]:
 
 def _resolve(store: ObjectStore, name: str, ref: str) -> int:
     versions = _versions(store, name)
+    if ref == "final":
+        final = final_version(store, name)
+        if final is None:
+            raise HTTPException(404, f"dataset {name!r} has no final version yet (its run is not finished)")
+        return final
     version = versions[-1] if ref == "latest" else int(ref)
     if version not in versions:
         raise HTTPException(404, f"dataset {name!r} has no version {version} (versions: {versions})")
@@ -70,7 +93,23 @@ def datasets(
 
 @router.get("/{name}/versions", response_model=VersionList, dependencies=_read)
 def versions(name: Name, store: StoreDep) -> VersionList:
-    return VersionList(name=name, versions=_versions(store, name))
+    found = _versions(store, name)
+    items = [_version_info(read_manifest(store, name, v)) for v in found]
+    final = max((i.version for i in items if i.status == "final"), default=None)
+    return VersionList(name=name, versions=found, final=final, items=items)
+
+
+def _version_info(m: Manifest) -> VersionInfo:
+    return VersionInfo(
+        version=m["version"],
+        status=version_status(m),
+        run=m.get("run"),
+        epochs_used=m.get("epochs_used"),
+        predictor=m.get("predictor"),
+        predicted_precision=m.get("predicted_precision"),
+        selected=(m.get("counts") or {}).get("selected"),
+        created_at=m.get("created_at"),
+    )
 
 
 @router.get("/{name}/versions/{version}", response_model=Manifest, dependencies=_read)
@@ -155,22 +194,31 @@ def publish(
     request: PublishRequest,
     response: Response,
 ) -> Manifest:
-    """Select from the run's completed epochs (as ingested by the scorer) and publish a new version."""
+    """Select from the run's completed epochs (as ingested by the scorer) and publish a new version.
+
+    A finished run is scored whole, as `limr select --run` does, and the version is final."""
     if not store.exists(f"runs/{request.run}/run.json"):
         raise HTTPException(404, f"no run {request.run!r}")
-    state = load_checkpoint(store, settings.state_prefix, request.run)
-    prompts, pool_size = read_run_prompts(store, request.run)
-    complete = complete_epochs(state.counts, pool_size) if state else 0
-    if state is None or complete == 0:
-        raise HTTPException(409, f"run {request.run!r} has no completed epoch ingested by the scorer yet")
     policy = SelectionPolicy.model_validate(request.model_dump(exclude={"run"}))
-    result = score_counts(state.counts, min(complete, policy.max_epochs or complete))
+    prompts, pool_size = read_run_prompts(store, request.run)
+    finished = run_finished(store, request.run) is not None
+    if finished:
+        try:
+            result = count_run(store, request.run).score(policy.max_epochs)
+        except (EmptyRun, EventSchemaError, EventDataError) as e:
+            raise HTTPException(409, f"run {request.run!r} cannot be scored: {e}") from None
+    else:
+        state = load_checkpoint(store, settings.state_prefix, request.run)
+        complete = complete_epochs(state.counts, pool_size) if state else 0
+        if state is None or complete == 0:
+            raise HTTPException(409, f"run {request.run!r} has no completed epoch ingested by the scorer yet")
+        result = score_counts(state.counts, min(complete, policy.max_epochs or complete))
     if not result.prompt_ids:
         raise HTTPException(409, f"run {request.run!r} has no prompt with a complete trajectory")
     try:
         outcome = publish_version(
             store, name, request.run, result, policy, prompts,
-            owner=f"api:{socket.gethostname()}:{os.getpid()}", extra={"publisher": "api"},
+            owner=f"api:{socket.gethostname()}:{os.getpid()}", extra={"publisher": "api"}, final=finished,
         )  # fmt: skip
     except ValueError as e:  # a size rule that cannot be applied to this run (e.g. top_k > prompts)
         raise HTTPException(422, str(e)) from None
