@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import threading
 import time
@@ -193,11 +192,9 @@ class SharedRollout:
         self.base, self.app, self.started = base, app, False
 
     def ray(self) -> None:
-        import ray
+        from limr.learner.launch import ensure_ray
 
-        if not ray.is_initialized():
-            need = self.base.trainer.num_workers * self.base.trainer.cpus_per_worker + 2
-            ray.init(num_cpus=max(os.cpu_count() or 1, int(need + 0.999)), include_dashboard=False)
+        ensure_ray(self.base)  # in a RayJob: the cluster ($RAY_ADDRESS), else a local Ray
 
     def config(self) -> LearnerConfig:
         """The base learner config, pointing at the running service (started now if needed)."""
@@ -249,7 +246,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
     with (
         curation_services(
             store_uri, source.run_id, lim_dataset(cfg), cfg.lim.threshold, svc_cfg.scorer_port, svc_cfg.datasets_port,
-            svc_cfg.poll_interval_s, out / "services.log",
+            svc_cfg.poll_interval_s, out / "services.log", svc_cfg.host,
         ) as svc,
         progress("study", total=sum(p.steps for p in plans)) as bar,
     ):  # fmt: skip
