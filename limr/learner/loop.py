@@ -23,7 +23,8 @@ from limr.learner.batch import Rollout
 from limr.learner.config import LearnerConfig
 from limr.learner.data import shard
 from limr.learner.dist import DistCtx
-from limr.learner.events_out import write_step_events
+from limr.learner.dynamic import Groups, dynamic_sample
+from limr.learner.events_out import write_step_events, write_step_metrics
 from limr.learner.metrics import Progress, TrainMetrics
 from limr.learner.rollout_client import RolloutClient, Sampling
 from limr.learner.setup import RunSetup, restore, save, write_run_finish
@@ -56,7 +57,9 @@ def train(
     """Run (or continue) the training run described by `setup`; returns the last step's metrics."""
     trainer = PPOTrainer(cfg, setup.derived, ctx, setup.tokenizer.pad_token_id)
     start, initial = restore(setup, trainer, ctx, resume_key)  # initial: the run's before-training figures
-    version = push_weights(trainer, client, ctx) if start > 0 else 0  # the engine still serves the initial weights
+    # A resumed run's engine still serves the initial weights, and a shared service (rollout.app_name, e.g. one
+    # service for every arm of `limr experiment`) may serve another run's: start from this run's own.
+    version = push_weights(trainer, client, ctx)
     metrics = TrainMetrics(cfg.metrics.port) if ctx.is_main else None
     bar = Progress(setup.derived.total_steps, start, cfg.metrics.progress and ctx.is_main)
     last: dict[str, float] = {}
@@ -77,6 +80,7 @@ def train(
             if _due(step, cfg.run.checkpoint_every, setup.derived.total_steps):
                 pointer = save(setup, trainer, ctx, done, initial)
             if ctx.is_main:
+                write_step_metrics(setup.store, setup.run_id, done, last)
                 metrics.observe(done, setup.plan.for_step(step).epoch, last, last_phases(last), int(last["n_samples"]))
                 bar.update(last)
                 log.info("step %d/%d %s", done, setup.derived.total_steps, _brief(last))
@@ -109,10 +113,29 @@ def train_step(
     mine = shard(sp.indices, ctx.rank, ctx.world_size)  # pool indices of this rank's prompts
     n = cfg.rollout.samples_per_prompt
 
-    with timer("rollout"):
-        rollouts = generate_on(version, client, setup, mine, cfg, _seed(cfg.run.seed, step, ctx.rank), trainer, ctx)
-    with timer("reward"):
-        scores, correct = score(setup, mine, rollouts)
+    # Ranks agree on retries (collectives) only when each runs one generation per step: dynamic sampling runs a
+    # rank-local number of rounds, so there a failed rollout fails the step.
+    coordinated = not cfg.curation.dynamic_sampling
+
+    def run(indices: list[int]) -> Groups:
+        nonlocal version
+        with timer("rollout"):
+            seed = _seed(cfg.run.seed, step, ctx.rank)
+            rollouts, version = generate_on(version, client, setup, indices, cfg, seed, trainer, ctx, coordinated)
+        with timer("reward"):
+            scores, correct = task_reward(setup, indices, rollouts)
+        return Groups(indices, rollouts, scores, correct)
+
+    if cfg.curation.dynamic_sampling:
+        c = cfg.curation
+        sampled = dynamic_sample(
+            mine, run, n, setup.derived.pool_size, c.filter_metric, c.max_rounds, [cfg.run.seed, step, ctx.rank]
+        )
+        groups, generated_groups, generated_tokens = sampled.groups, sampled.generated_groups, sampled.generated_tokens
+    else:
+        groups = run(mine)
+        generated_groups, generated_tokens = len(mine), sum(len(r.response_token_ids) for r in groups.rollouts)
+    mine, rollouts, scores, correct = groups.indices, groups.rollouts, groups.scores, groups.correct
     with timer("experience"):
         exp, stats = trainer.make_experience(rollouts, scores, n)
     with timer("update"):
@@ -124,11 +147,11 @@ def train_step(
             log.warning("weight sync after step %d failed (%s); the next step sends the weights again", step + 1, e)
             version = -1  # matches no replica: the next step's rollouts retry after a new sync
     with timer("events"):
-        write_step_events(setup, step, sp.epoch, ctx.rank, mine, rollouts, scores, correct, n)
+        write_step_events(setup, step, sp.epoch, ctx.rank, mine, rollouts, scores, correct)
 
     resp_tokens = sum(len(r.response_token_ids) for r in rollouts)
-    n_samples, n_correct, score_sum, tokens = ctx.all_sum(
-        [len(rollouts), sum(correct), float(scores.sum()), resp_tokens]
+    n_samples, n_correct, score_sum, tokens, gen_groups, gen_tokens = ctx.all_sum(
+        [len(rollouts), sum(correct), float(scores.sum()), resp_tokens, generated_groups, generated_tokens]
     )
     wall = time.perf_counter() - t0
     phases = {f"time/{k}": v for k, v in timer.phases.items()}
@@ -140,6 +163,8 @@ def train_step(
             "train/reward_mean": score_sum / n_samples,
             "train/accuracy": n_correct / n_samples,
             "rollout/response_length": tokens / n_samples,
+            "rollout/generated_tokens": gen_tokens,  # every sample generated this step, dropped groups included
+            "rollout/generated_prompts": gen_groups,
             "rollout/weight_version": version,
             "perf/tokens_per_second": tokens / wall,
             "perf/step_seconds": wall,
@@ -158,10 +183,12 @@ def generate_on(
     seed: int,
     trainer: PPOTrainer,
     ctx: DistCtx,
-) -> list[Rollout]:
+    coordinated: bool = True,
+) -> tuple[list[Rollout], int]:
     """The step's rollouts, all from weight `version`; on a failure of any rank (the service lost a replica,
     or a restarted replica serves older weights) every rank drops its attempt, the weights are sent again to
-    the replicas alive now (a new transfer group), and the step generates again with the same seed."""
+    the replicas alive now (a new transfer group), and the step generates again with the same seed. Returns the
+    rollouts and the version they come from. Not `coordinated`: no retry, a failure raises on this rank."""
     shared = getattr(client, "shared", False)
     for attempt in range(cfg.rollout.retries + 1):
         error = None
@@ -172,9 +199,10 @@ def generate_on(
                 error = f"rollouts from weight versions {sorted(stale)}, expected {version}"
         except Exception as e:  # noqa: BLE001 (any service failure: the replica's actor, the engine, the node)
             error = f"{type(e).__name__}: {e}"
-        if not ctx.all_max(int(error is not None)):
-            return rollouts
-        if attempt == cfg.rollout.retries:
+        failed = ctx.all_max(int(error is not None)) if coordinated else int(error is not None)
+        if not failed:
+            return rollouts, version
+        if attempt == cfg.rollout.retries or not coordinated:
             raise RuntimeError(f"rollouts failed {attempt + 1} times; last error on rank {ctx.rank}: {error}")
         log.warning("rollout attempt %d failed (%s); sending weights again and retrying", attempt + 1, error)
         try:
@@ -195,7 +223,7 @@ def generate(client: RolloutClient, setup: RunSetup, indices: list[int], cfg: Le
     return rollouts
 
 
-def score(setup: RunSetup, indices: list[int], rollouts: list[Rollout]):
+def task_reward(setup: RunSetup, indices: list[int], rollouts: list[Rollout]):
     """Task reward of every rollout by limr.reward (1 correct, -0.5 wrong, -1 format error or unfinished)."""
     from limr.reward import Reason, grade_batch
 
