@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> None:
         root = Path(tempfile.mkdtemp(prefix="limr-bench-sync-"))
         try:
             models = make_models(root, args.models.split(","))
-            ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+            ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
             for name, path in models.items():
                 print(f"weight_sync: {name}", file=sys.stderr, flush=True)
                 bench.results[name] = bench_model(name, path, args.rounds)
