@@ -217,6 +217,8 @@ def _worker_env() -> dict[str, str]:
         "LIMR_STORE",
         "HF_HUB_OFFLINE",
         "LIMR_FAULT_INJECT",
+        "LIMR_DATASETS_URL",
+        "LIMR_READ_TOKEN",
     )
     env = {k: os.environ[k] for k in keys if k in os.environ}
     env.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -53,6 +53,7 @@ def test_demo_command(tmp_path: Path) -> None:
     assert summary["run_id"] == "d1" and summary["scored"] + summary["left_out"] == 300
     assert len((out / "selected.jsonl").read_text().splitlines()) == summary["selected"]
     assert (out / "lim_trajectories.png").stat().st_size > 10_000
+    assert "limr experiment --quick" in res.output  # the demo ends by pointing at the experiment
     # Runs are immutable: the same run id again is refused with a clear error.
     again = CliRunner().invoke(app, [*args, "--run", "d1"])
     assert again.exit_code == 1 and "already exists" in again.output
