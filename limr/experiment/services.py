@@ -118,15 +118,26 @@ def _wait_healthy(url: str, proc: subprocess.Popen, name: str, log: Path, timeou
 @contextmanager
 def curation_services(
     store: str, source_run: str, lim_name: str, threshold: float, scorer_port: int, datasets_port: int,
-    poll_interval_s: float, log: Path,
+    poll_interval_s: float, log: Path, early_runs: list[str] | None = None, early_epochs: int = 2,
 ) -> Iterator[Services]:  # fmt: skip
     """Start scorer and dataset API on 127.0.0.1, yield their URLs, stop them (SIGTERM) at the end.
 
-    The scorer ingests only the source run and publishes its LIM selection as dataset `lim_name`.
+    The scorer ingests the source run and publishes its LIM selection as dataset `lim_name`; with `early_runs`
+    (the early-lim arms' run ids) it also follows those and publishes their provisional early-LIM versions
+    (`{run}-early-lim`, a policy with `early_epochs`) for the learner to switch to.
     """
     token = secrets.token_urlsafe(24)
     scorer_port, datasets_port = scorer_port or free_port(), datasets_port or free_port()
-    policy = json.dumps({"name": lim_name, "strategy": "lim", "threshold": threshold, "runs": source_run})
+    policies = [json.dumps({"name": lim_name, "strategy": "lim", "threshold": threshold, "runs": source_run})]
+    follow = source_run
+    if early_runs:
+        common = os.path.commonprefix([source_run, *early_runs])
+        follow = f"{common}*"  # one glob for the scorer: the source run and the early-lim runs
+        policies += [
+            json.dumps({"name": "{run}-early-lim", "strategy": "lim", "threshold": threshold, "runs": run,
+                        "early_epochs": early_epochs})
+            for run in early_runs
+        ]  # fmt: skip
     env = {**os.environ, "LIMR_API_TOKEN": token}
     env.pop("LIMR_READ_TOKEN", None)
     limr = [sys.executable, "-m", "limr"]
@@ -135,8 +146,9 @@ def curation_services(
     with open(log, "ab") as f:
         try:
             scorer = subprocess.Popen(
-                [*limr, "serve", "scorer", "--store", store, "--port", str(scorer_port), "--policy", policy,
-                 "--runs", source_run, "--poll-interval", str(poll_interval_s)],
+                [*limr, "serve", "scorer", "--store", store, "--port", str(scorer_port),
+                 *[a for p in policies for a in ("--policy", p)], "--runs", follow,
+                 "--poll-interval", str(poll_interval_s)],
                 stdout=f, stderr=subprocess.STDOUT, env=env,
             )  # fmt: skip
             procs.append(scorer)
