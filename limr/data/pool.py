@@ -115,7 +115,7 @@ def load_pool(path: str | Path, datasets_url: str | None = None) -> Pool:
         raise PoolError(f"{path}: no such prompts file")
     if path.is_dir():
         return build_pool(path, _hf_rows(path))
-    return build_pool(path, _read_rows(path))
+    return build_pool(path, read_rows(path))
 
 
 def _load_pool_api(uri: str, datasets_url: str | None) -> Pool:
@@ -129,7 +129,7 @@ def _load_pool_api(uri: str, datasets_url: str | None) -> Pool:
         except DatasetRefError as e:
             raise PoolError(str(e)) from None
         try:
-            pool = build_pool(local, _read_rows(local))
+            pool = build_pool(local, read_rows(local))
         except PoolError as e:
             raise PoolError(str(e).replace(str(local), uri)) from None
     pool.path = Path(uri)
@@ -158,7 +158,7 @@ def _load_pool_uri(uri: str) -> Pool:
         except ObjectNotFound:
             raise PoolError(f"{uri}: no such prompts object") from None
         try:
-            return build_pool(local, _read_rows(local))
+            return build_pool(local, read_rows(local))
         except PoolError as e:
             raise PoolError(str(e).replace(str(local), uri)) from None
 
@@ -211,7 +211,8 @@ def build_pool(path: Path, rows: Iterable[tuple[str, Any]]) -> Pool:
     )
 
 
-def _read_rows(path: Path) -> Iterator[tuple[str, Any]]:
+def read_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    """(where, record) of each row of a .json/.jsonl/.parquet file (else sniffed); errors name file and line."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return _parquet_rows(path)

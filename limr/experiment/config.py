@@ -85,6 +85,11 @@ class LimSection(_Section):
 
 
 class ServicesSection(_Section):
+    host: str = Field(
+        "127.0.0.1",
+        description="Listen address of scorer and dataset API. 0.0.0.0 on a multi-node cluster: learner ranks on "
+        "other nodes read curated pools through the API, at this node's IP.",
+    )
     scorer_port: int = Field(0, ge=0, le=65535, description="`limr serve scorer` port (0: a free one).")
     datasets_port: int = Field(0, ge=0, le=65535, description="`limr serve datasets` port (0: a free one).")
     poll_interval_s: float = Field(0.5, gt=0, description="Scorer listing interval.")

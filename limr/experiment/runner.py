@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import threading
 import time
@@ -194,13 +193,12 @@ class StepFollower:
 
 def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[StudyInputs, list[RunPlan], StudyState]:
     """Train every run of the study (reusing finished ones) and return what the report needs."""
-    import ray
     from ray import serve
 
     from limr.console import progress
     from limr.experiment.services import curation_services
     from limr.learner.checkpoint import latest_checkpoint
-    from limr.learner.launch import run_with_ray
+    from limr.learner.launch import ensure_ray, run_with_ray
     from limr.learner.service_rollout import rollout_args
     from limr.rollout.app import build_app
 
@@ -221,9 +219,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
         f"{steps} steps each, pool {inputs.pool_size} prompts; store {store_uri}"
     )
 
-    if not ray.is_initialized():
-        need = base.trainer.num_workers * base.trainer.cpus_per_worker + 2
-        ray.init(num_cpus=max(os.cpu_count() or 1, int(need + 0.999)), include_dashboard=False)
+    ensure_ray(base)  # in a RayJob: the cluster ($RAY_ADDRESS), else a local Ray
     app = f"limr-rollout-{cfg.name}"[:60]
     serve.run(build_app(rollout_args(base, cfg.name)), name=app, route_prefix=f"/{app}")
     base = base.model_copy(update={"rollout": base.rollout.model_copy(update={"app_name": app})})
@@ -232,7 +228,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
     with (
         curation_services(
             store_uri, source.run_id, lim_dataset(cfg), cfg.lim.threshold, svc_cfg.scorer_port, svc_cfg.datasets_port,
-            svc_cfg.poll_interval_s, out / "services.log",
+            svc_cfg.poll_interval_s, out / "services.log", svc_cfg.host,
             early_runs=early_runs(cfg), early_epochs=cfg.lim.early_epochs,
         ) as svc,
         progress("study", total=sum(p.steps for p in plans)) as bar,

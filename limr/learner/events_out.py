@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -12,9 +13,12 @@ from limr.events.io import events_table, write_events
 from limr.events.schema import metrics_prefix
 from limr.learner.batch import Rollout
 
+if TYPE_CHECKING:
+    from limr.learner.setup import RunSetup
+
 
 def write_step_events(
-    setup,
+    setup: RunSetup,
     step: int,
     epoch: int,
     rank: int,
@@ -22,7 +26,6 @@ def write_step_events(
     rollouts: list[Rollout],
     scores: torch.Tensor,
     correct: list[bool],
-    n: int,
 ) -> str | None:
     """Write this rank's events of `step` (0-based); `rollouts[i].prompt_index` indexes `indices`."""
     if not rollouts:

@@ -141,7 +141,7 @@ def train_step(
         with timer("rollout"):
             rollouts = generate(client, setup, indices, cfg, seed=_seed(cfg.run.seed, step, ctx.rank))
         with timer("reward"):
-            scores, correct = score(setup, indices, rollouts)
+            scores, correct = task_reward(setup, indices, rollouts)
         return Groups(indices, rollouts, scores, correct)
 
     if cfg.curation.dynamic_sampling:
@@ -161,7 +161,7 @@ def train_step(
     with timer("weight_sync"):
         version = push_weights(trainer, client, ctx)
     with timer("events"):
-        write_step_events(setup, step, sp.epoch, ctx.rank, mine, rollouts, scores, correct, n)
+        write_step_events(setup, step, sp.epoch, ctx.rank, mine, rollouts, scores, correct)
 
     resp_tokens = sum(len(r.response_token_ids) for r in rollouts)
     n_samples, n_correct, score_sum, tokens, gen_groups, gen_tokens = ctx.all_sum(
@@ -199,7 +199,7 @@ def generate(client: RolloutClient, setup: RunSetup, indices: list[int], cfg: Le
     return rollouts
 
 
-def score(setup: RunSetup, indices: list[int], rollouts: list[Rollout]):
+def task_reward(setup: RunSetup, indices: list[int], rollouts: list[Rollout]):
     """Task reward of every rollout by limr.reward (1 correct, -0.5 wrong, -1 format error or unfinished)."""
     from limr.reward import Reason, grade_batch
 
