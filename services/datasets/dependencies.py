@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from limr.store import ObjectStore
+from services.datasets.cache import VersionCache
 from services.datasets.config import DatasetsSettings, get_settings
 
 _bearer = HTTPBearer(auto_error=False, description="Bearer token (LIMR_API_TOKEN for writes)")
@@ -46,8 +47,13 @@ def get_metrics(request: Request) -> ApiMetrics:
     return request.app.state.metrics
 
 
+def get_cache(request: Request) -> VersionCache:
+    return request.app.state.cache
+
+
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+CacheDep = Annotated[VersionCache, Depends(get_cache)]
 
 
 def _matches(given: str, *tokens) -> bool:  # noqa: ANN002 - SecretStr | None
