@@ -19,8 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from limr.learner.metrics import PHASES
+
 REPO = Path(__file__).resolve().parents[1]
-PHASES = ("rollout", "reward", "experience", "update", "weight_sync", "events")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

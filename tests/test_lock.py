@@ -61,3 +61,15 @@ def test_setup_installs_the_lock_with_hashes_and_stamps_it():
     setup = (REPO / "scripts" / "setup.sh").read_text()
     assert "--require-hashes --no-deps -r" in setup and "requirements-dev.lock" in setup
     assert re.search(r"HASH=\$\(cat pyproject.toml \"\$LOCK\" scripts/setup.sh", setup)  # a new lock reinstalls
+
+
+def test_scan_lock_pins_checkov_at_its_pyproject_pin_with_hashes():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    (req,) = project["optional-dependencies"]["scan"]
+    scan = _locked(REPO / "requirements-scan.lock")
+    version, hashes = scan[_name(req)]
+    assert req == f"checkov=={version}" and hashes
+    assert all(h for _, h in scan.values())  # every transitive dependency too
+    assert (
+        "--require-hashes --no-deps -r requirements-scan.lock" in (REPO / "scripts" / "fetch-checkov.sh").read_text()
+    )

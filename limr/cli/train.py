@@ -18,7 +18,8 @@ def register(app: typer.Typer) -> None:
 def train(
     config: Annotated[Path, typer.Option("--config", "-c", help="Learner YAML config (see configs/).")],
     prompts: Annotated[
-        str | None, typer.Option(help="Prompt pool; overrides data.prompts (e.g. a LIM subset).")
+        str | None,
+        typer.Option(help="Prompt pool; overrides data.prompts (e.g. a LIM subset, dataset://NAME@VERSION)."),
     ] = None,
     store: Annotated[str | None, typer.Option(help="Object store URI for events/checkpoints (path or s3://).")] = None,
     run_id: Annotated[
@@ -97,7 +98,10 @@ def resolve(cfg, resume: bool):
         run.store = os.path.abspath(run.store)
     if not cfg.data.prompts:
         raise ValueError("no prompt pool: give --prompts FILE or data.prompts in the config")
-    remote_pool = cfg.data.prompts.startswith(("s3://", "file://"))  # e.g. a curated dataset version
+    from limr.data.api_pool import api_url, is_api_pool, pin
+
+    api_pool = is_api_pool(cfg.data.prompts)  # dataset://NAME@VERSION or the URL of a version, via the API
+    remote_pool = api_pool or cfg.data.prompts.startswith(("s3://", "file://"))  # e.g. a curated dataset version
     if not remote_pool and not Path(cfg.data.prompts).exists():
         raise FileNotFoundError(f"{cfg.data.prompts}: no such prompts file")
     store = open_store(run.store)
@@ -121,5 +125,10 @@ def resolve(cfg, resume: bool):
     if run.output_dir:
         run.output_dir = os.path.abspath(run.output_dir)
     prompts = cfg.data.prompts if remote_pool else os.path.abspath(cfg.data.prompts)
-    data = cfg.data.model_copy(update={"prompts": prompts})
+    if api_pool:  # every rank, and a resumed run, reads the same version
+        prompts = pin(prompts, cfg.data.datasets_url)
+    update = {"prompts": prompts}
+    if api_pool:  # Ray workers elsewhere do not see this process's environment: fix the URL in the config
+        update["datasets_url"] = api_url(cfg.data.datasets_url)
+    data = cfg.data.model_copy(update=update)
     return cfg.model_copy(update={"run": run, "data": data}), key

@@ -66,6 +66,18 @@ class PublishPolicy(SelectionPolicy):
     runs: str = "*"
     # Publish only once at least this many epochs are complete.
     min_epochs: int = Field(default=1, ge=1)
+    # Early LIM: from K complete epochs on, and until the run ends, publish provisional versions whose scores are
+    # the final LIM scores predicted by the default early-LIM predictor (`limr select --early`); the run's last
+    # epoch then gives the plain LIM version. Needs strategy lim and a threshold; None: no early versions.
+    early_epochs: int | None = Field(default=None, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _early_needs_lim_threshold(self) -> PublishPolicy:
+        if self.early_epochs is not None and (
+            self.strategy != "lim" or self.threshold is None or self.max_epochs is not None
+        ):
+            raise ValueError("early_epochs needs strategy lim with a threshold, and no max_epochs")
+        return self
 
     def applies_to(self, run_id: str) -> bool:
         return fnmatch.fnmatchcase(run_id, self.runs)

@@ -86,6 +86,18 @@ def read_manifest(store: ObjectStore, name: str, version: int) -> dict[str, Any]
         raise DatasetNotFound(f"dataset {name!r} has no version {version}") from None
 
 
+def version_status(manifest: dict[str, Any]) -> str:
+    """Which kind of version a manifest describes.
+
+    - `provisional`: the final LIM selection predicted from a run's first epochs (early LIM, `provisional: true`);
+    - `final`: LIM over every epoch of a finished run (`final: true`);
+    - `interim`: LIM over the epochs complete so far of a run still going (or not known to have finished).
+    """
+    if manifest.get("provisional"):
+        return "provisional"
+    return "final" if manifest.get("final") else "interim"
+
+
 def final_version(
     store: ObjectStore,
     name: str,

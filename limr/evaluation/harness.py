@@ -109,10 +109,11 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
         with RewardPool(pool_cfg) as pool:
             for bench in benches:
                 p = bench.protocol
-                # No per-request seed: the engine seed (cfg.seed) already makes runs repeatable, and vLLM's CPU
-                # build crashes on seeded requests whose prefill is chunked ("CPU Generator does not use offset").
+                # A seeded request: the engine gives each prompt its own stream (seed mixed with the prompt's
+                # index), so samples do not depend on how vLLM batches them and a rerun draws the same ones.
+                # (On CPU the engine turns chunked prefill off, which seeded requests need there: EngineConfig.)
                 spec = SamplingSpec(
-                    n=p.n, temperature=p.temperature, top_p=p.top_p, max_tokens=cfg.max_tokens, seed=None,
+                    n=p.n, temperature=p.temperature, top_p=p.top_p, max_tokens=cfg.max_tokens, seed=cfg.seed,
                     logprobs=False,
                 )  # fmt: skip
                 t1 = time.monotonic()

@@ -78,6 +78,11 @@ def events_prefix(run_id: str) -> str:
     return f"{run_prefix(run_id)}events/"
 
 
+def metrics_prefix(run_id: str) -> str:
+    """The learner's per-step metrics (`{step:010d}.json`, 1-based completed steps): training curves."""
+    return f"{run_prefix(run_id)}metrics/"
+
+
 def event_key(run_id: str, step: int, part: int) -> str:
     if not (0 <= step < 10**10 and 0 <= part < 10**4):
         raise ValueError(f"step {step} / part {part} out of range for the event key layout")

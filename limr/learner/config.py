@@ -42,7 +42,14 @@ class ModelSection(_Section):
 
 
 class DataSection(_Section):
-    prompts: str | None = Field(None, description="Prompt pool (.json/.jsonl/.parquet); --prompts overrides it.")
+    prompts: str | None = Field(
+        None,
+        description="Prompt pool (.json/.jsonl/.parquet, s3://, or dataset://NAME@VERSION from the dataset API); "
+        "--prompts overrides it.",
+    )
+    datasets_url: str | None = Field(
+        None, description="Dataset API that resolves dataset://NAME@VERSION (default: $LIMR_DATASETS_URL)."
+    )
     eval_prompts: str | None = Field(None, description="Held-out prompts for greedy accuracy (optional).")
     eval_limit: int = Field(200, ge=1, description="Evaluate on at most this many held-out prompts.")
     answer_field: str = Field("answer", description="Field of a record holding its reference answer.")
@@ -110,6 +117,22 @@ class TrainerSection(_Section):
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads per worker (CPU).")
 
 
+class CurationSection(_Section):
+    """Online curation of the step's prompts (the offline one is LIM: train on a curated --prompts subset)."""
+
+    dynamic_sampling: bool = Field(
+        False,
+        description="DAPO-style dynamic sampling: drop a prompt's group when all its samples agree (filter_metric), "
+        "refill from the pool until the step has rollout_batch_size informative groups (or max_rounds is reached).",
+    )
+    filter_metric: Literal["correct", "reward"] = Field(
+        "correct", description="What must vary within a kept group: correctness (DAPO, verl 'acc') or the reward."
+    )
+    max_rounds: int = Field(
+        8, ge=1, description="Generation rounds per step at most; a step still short tops up with dropped groups."
+    )
+
+
 class MetricsSection(_Section):
     port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port on rank 0 (0: off).")
     progress: bool = Field(True, description="Progress bar with reward/KL/throughput.")
@@ -127,6 +150,7 @@ class LearnerConfig(_Section):
     optim: OptimSection = Field(default_factory=OptimSection)
     batch: BatchSection = Field(default_factory=BatchSection)
     trainer: TrainerSection = Field(default_factory=TrainerSection)
+    curation: CurationSection = Field(default_factory=CurationSection)
     metrics: MetricsSection = Field(default_factory=MetricsSection)
 
     @model_validator(mode="after")

@@ -23,7 +23,8 @@ from limr.learner.batch import Rollout
 from limr.learner.config import LearnerConfig
 from limr.learner.data import shard
 from limr.learner.dist import DistCtx
-from limr.learner.events_out import write_step_events
+from limr.learner.dynamic import Groups, dynamic_sample
+from limr.learner.events_out import write_step_events, write_step_metrics
 from limr.learner.metrics import Progress, TrainMetrics
 from limr.learner.rollout_client import RolloutClient, Sampling
 from limr.learner.setup import RunSetup, restore, save, write_run_finish
@@ -56,8 +57,9 @@ def train(
     """Run (or continue) the training run described by `setup`; returns the last step's metrics."""
     trainer = PPOTrainer(cfg, setup.derived, ctx, setup.tokenizer.pad_token_id)
     start, initial = restore(setup, trainer, ctx, resume_key)  # initial: the run's before-training figures
-    if start > 0:
-        push_weights(trainer, client, ctx)  # the engine still serves the initial weights
+    # A resumed run's engine still serves the initial weights, and a shared service (rollout.app_name, e.g. one
+    # service for every arm of `limr experiment`) may serve another run's: start from this run's own.
+    push_weights(trainer, client, ctx)
     metrics = TrainMetrics(cfg.metrics.port) if ctx.is_main else None
     bar = Progress(setup.derived.total_steps, start, cfg.metrics.progress and ctx.is_main)
     last: dict[str, float] = {}
@@ -77,6 +79,7 @@ def train(
             if _due(step, cfg.run.checkpoint_every, setup.derived.total_steps):
                 pointer = save(setup, trainer, ctx, done, initial)
             if ctx.is_main:
+                write_step_metrics(setup.store, setup.run_id, done, last)
                 metrics.observe(done, setup.plan.for_step(step).epoch, last, last_phases(last), int(last["n_samples"]))
                 bar.update(last)
                 log.info("step %d/%d %s", done, setup.derived.total_steps, _brief(last))
@@ -102,10 +105,23 @@ def train_step(
     mine = shard(sp.indices, ctx.rank, ctx.world_size)  # pool indices of this rank's prompts
     n = cfg.rollout.samples_per_prompt
 
-    with timer("rollout"):
-        rollouts = generate(client, setup, mine, cfg, seed=_seed(cfg.run.seed, step, ctx.rank))
-    with timer("reward"):
-        scores, correct = score(setup, mine, rollouts)
+    def run(indices: list[int]) -> Groups:
+        with timer("rollout"):
+            rollouts = generate(client, setup, indices, cfg, seed=_seed(cfg.run.seed, step, ctx.rank))
+        with timer("reward"):
+            scores, correct = task_reward(setup, indices, rollouts)
+        return Groups(indices, rollouts, scores, correct)
+
+    if cfg.curation.dynamic_sampling:
+        c = cfg.curation
+        sampled = dynamic_sample(
+            mine, run, n, setup.derived.pool_size, c.filter_metric, c.max_rounds, [cfg.run.seed, step, ctx.rank]
+        )
+        groups, generated_groups, generated_tokens = sampled.groups, sampled.generated_groups, sampled.generated_tokens
+    else:
+        groups = run(mine)
+        generated_groups, generated_tokens = len(mine), sum(len(r.response_token_ids) for r in groups.rollouts)
+    mine, rollouts, scores, correct = groups.indices, groups.rollouts, groups.scores, groups.correct
     with timer("experience"):
         exp, stats = trainer.make_experience(rollouts, scores, n)
     with timer("update"):
@@ -113,11 +129,11 @@ def train_step(
     with timer("weight_sync"):
         version = push_weights(trainer, client, ctx)
     with timer("events"):
-        write_step_events(setup, step, sp.epoch, ctx.rank, mine, rollouts, scores, correct, n)
+        write_step_events(setup, step, sp.epoch, ctx.rank, mine, rollouts, scores, correct)
 
     resp_tokens = sum(len(r.response_token_ids) for r in rollouts)
-    n_samples, n_correct, score_sum, tokens = ctx.all_sum(
-        [len(rollouts), sum(correct), float(scores.sum()), resp_tokens]
+    n_samples, n_correct, score_sum, tokens, gen_groups, gen_tokens = ctx.all_sum(
+        [len(rollouts), sum(correct), float(scores.sum()), resp_tokens, generated_groups, generated_tokens]
     )
     wall = time.perf_counter() - t0
     phases = {f"time/{k}": v for k, v in timer.phases.items()}
@@ -129,6 +145,8 @@ def train_step(
             "train/reward_mean": score_sum / n_samples,
             "train/accuracy": n_correct / n_samples,
             "rollout/response_length": tokens / n_samples,
+            "rollout/generated_tokens": gen_tokens,  # every sample generated this step, dropped groups included
+            "rollout/generated_prompts": gen_groups,
             "rollout/weight_version": version,
             "perf/tokens_per_second": tokens / wall,
             "perf/step_seconds": wall,
@@ -149,7 +167,7 @@ def generate(client: RolloutClient, setup: RunSetup, indices: list[int], cfg: Le
     return rollouts
 
 
-def score(setup: RunSetup, indices: list[int], rollouts: list[Rollout]):
+def task_reward(setup: RunSetup, indices: list[int], rollouts: list[Rollout]):
     """Task reward of every rollout by limr.reward (1 correct, -0.5 wrong, -1 format error or unfinished)."""
     from limr.reward import Reason, grade_batch
 

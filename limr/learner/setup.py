@@ -63,7 +63,7 @@ def build_setup(cfg: LearnerConfig) -> RunSetup:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     render = renderer(cfg, tokenizer)
-    pool = load_pool(cfg.data.prompts)
+    pool = load_pool(cfg.data.prompts, cfg.data.datasets_url)
     texts = prompt_texts(pool, cfg.data.answer_field, render)
     derived = cfg.derive(len(texts.ids))
     rem = len(texts.ids) % cfg.batch.rollout_batch_size

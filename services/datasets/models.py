@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -76,10 +76,24 @@ class DatasetList(Page):
     items: list[DatasetSummary]
 
 
+class VersionInfo(BaseModel):
+    version: int
+    # provisional: predicted from a run's first epochs (early LIM); final: from a finished run; interim: from
+    # the epochs complete so far of a run still going (limr.curation.publish.version_status)
+    status: Literal["provisional", "final", "interim"]
+    run: str | None = None
+    epochs_used: int | None = None
+    predictor: str | None = None  # early-LIM predictor of a provisional version
+    predicted_precision: float | None = None  # expected share of a provisional selection the final run keeps
+    selected: int | None = None
+    created_at: str | None = None
+
+
 class VersionList(BaseModel):
     name: str
     versions: list[int]
     final: int | None = None  # newest version with `final: true` (a finished run's full selection)
+    items: list[VersionInfo] = []  # the same versions, with what each one is
 
 
 class Diff(BaseModel):

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from limr.algo.selection import SelectionError
 from limr.curation.checkpoint import QuarantineRecord, RunState, load_checkpoint, save_checkpoint
+from limr.curation.early import provisional_result, run_epochs
 from limr.curation.policy import PolicyError
 from limr.curation.progress import complete_epochs, read_run_prompts
 from limr.curation.publish import publish_version
@@ -251,12 +252,24 @@ class Ingestor:
         prompts = self._pool.get(state.run_id)
         available = result.epochs
         for policy in self.settings.policies:
-            if not policy.applies_to(state.run_id) or available < policy.min_epochs:
+            needed = policy.min_epochs if final else max(policy.min_epochs, policy.early_epochs or 1)
+            if not policy.applies_to(state.run_id) or available < needed:
                 continue
             try:
                 name = policy.dataset_name(state.run_id)
                 epochs = min(available, policy.max_epochs or available)
                 scored = result if epochs == available else score_epochs(epochs)
+                extra: dict[str, object] = {"publisher": "scorer"}
+                if not final:  # an early-LIM policy before the run's last epoch publishes predicted scores
+                    early = provisional_result(
+                        state.counts,
+                        available,
+                        policy,
+                        run_epochs(self.store, state.run_id),
+                        self.pool_size(state.run_id),
+                    )
+                    if early is not None:
+                        scored, extra = early.result, extra | early.describe()
                 outcome = publish_version(
                     self.store,
                     name,
@@ -265,7 +278,7 @@ class Ingestor:
                     policy.selection(),
                     prompts,
                     owner=f"scorer:{self.settings.state_prefix}",
-                    extra={"publisher": "scorer"},
+                    extra=extra,
                     final=final,
                 )
             except (PolicyError, SelectionError) as e:  # a policy that cannot apply to this run: skip it

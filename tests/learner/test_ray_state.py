@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from limr.learner.config import LearnerConfig
-from limr.learner.worker import _clear_ray_run_state, ray_run_name
+from limr.learner.launch import _clear_ray_run_state, ray_run_name
 
 
 def _cfg(store: str, run_id: str = "x") -> LearnerConfig:

@@ -22,6 +22,7 @@ from limr.curation.publish import (
     list_datasets,
     list_versions,
     publish_version,
+    version_status,
 )
 from limr.events.io import EventSchemaError
 from limr.events.run import run_finished
@@ -29,7 +30,15 @@ from limr.scoring import EmptyRun, EventDataError, count_run, score_counts
 from limr.store import ObjectNotFound, ObjectStore
 from services.datasets.cache import Cached, VersionCache
 from services.datasets.dependencies import CacheDep, MetricsDep, SettingsDep, StoreDep, require_read, require_write
-from services.datasets.models import DatasetList, DatasetSummary, Diff, Manifest, PublishRequest, VersionList
+from services.datasets.models import (
+    DatasetList,
+    DatasetSummary,
+    Diff,
+    Manifest,
+    PublishRequest,
+    VersionInfo,
+    VersionList,
+)
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -85,7 +94,22 @@ def datasets(
 @router.get("/{name}/versions", response_model=VersionList, dependencies=_read)
 def versions(name: Name, store: StoreDep, cache: CacheDep) -> VersionList:
     found = _versions(store, name)
-    return VersionList(name=name, versions=found, final=final_version(store, name, found, cache.read_manifest))
+    items = [_version_info(cache.read_manifest(store, name, v)) for v in found]
+    final = max((i.version for i in items if i.status == "final"), default=None)
+    return VersionList(name=name, versions=found, final=final, items=items)
+
+
+def _version_info(m: Manifest) -> VersionInfo:
+    return VersionInfo(
+        version=m["version"],
+        status=version_status(m),
+        run=m.get("run"),
+        epochs_used=m.get("epochs_used"),
+        predictor=m.get("predictor"),
+        predicted_precision=m.get("predicted_precision"),
+        selected=(m.get("counts") or {}).get("selected"),
+        created_at=m.get("created_at"),
+    )
 
 
 def _cached(request: Request, cached: Cached, media: str, ref: str, headers: dict[str, str] | None = None) -> Response:
