@@ -6,6 +6,8 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.dependencies.utils import get_flat_dependant
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -66,6 +68,24 @@ def _unauthorized(detail: str) -> HTTPException:
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 SettingsDep = Annotated[DatasetsSettings, Depends(get_settings)]
+
+
+def known_query_only(request: Request) -> None:
+    """Refuse query parameters the route does not declare (a typo like `?limt=5` must not be silently
+    ignored): 422 in FastAPI's validation-error shape, one entry per unknown parameter."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    allowed = {p.alias for p in get_flat_dependant(dependant).query_params}
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise RequestValidationError(
+            [
+                {"type": "extra_forbidden", "loc": ("query", name), "msg": "unknown query parameter", "input": None}
+                for name in unknown
+            ]
+        )
 
 
 def require_read(creds: Credentials, settings: SettingsDep) -> None:

@@ -6,7 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,7 +16,7 @@ from limr.curation.publish import DatasetNotFound
 from limr.store import InvalidKey, ObjectNotFound, ObjectStore, StoreError, open_store
 from services.datasets.cache import VersionCache
 from services.datasets.config import DatasetsSettings, get_settings
-from services.datasets.dependencies import ApiMetrics
+from services.datasets.dependencies import ApiMetrics, known_query_only
 from services.datasets.routers import datasets, health, runs
 
 _ERRORS: tuple[tuple[type[Exception], int], ...] = (
@@ -45,6 +45,7 @@ def create_app(settings: DatasetsSettings | None = None, store: ObjectStore | No
             opened.close()
 
     app = FastAPI(
+        dependencies=[Depends(known_query_only)],
         title="limr datasets",
         version="1",
         description="Runs, LIM scores and curated dataset versions in a limr object store.",

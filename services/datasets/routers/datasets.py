@@ -31,6 +31,8 @@ from limr.store import ObjectNotFound, ObjectStore
 from services.datasets.cache import Cached, VersionCache
 from services.datasets.dependencies import CacheDep, MetricsDep, SettingsDep, StoreDep, require_read, require_write
 from services.datasets.models import (
+    READ_ERRORS,
+    WRITE_ERRORS,
     DatasetList,
     DatasetSummary,
     Diff,
@@ -40,7 +42,7 @@ from services.datasets.models import (
     VersionList,
 )
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=READ_ERRORS)
 
 Name = Annotated[str, Path(pattern=DATASET_NAME_RE.pattern, description="dataset name")]
 VersionRef = Annotated[
@@ -209,7 +211,7 @@ def diff(
     response_model=Manifest,
     status_code=201,
     dependencies=[Depends(require_write)],
-    responses={200: {"description": "an identical version already existed; it is returned"}},
+    responses={200: {"description": "an identical version already existed; it is returned"}, **WRITE_ERRORS},
 )
 def publish(
     store: StoreDep,
