@@ -184,16 +184,45 @@ class StepFollower:
         self._thread.join(timeout=5)
 
 
+class SharedRollout:
+    """One local Ray head and one rollout service for every run of the study, started when the first run that
+    trains needs them (a study whose runs are all in the store starts neither)."""
+
+    def __init__(self, base: LearnerConfig, app: str) -> None:
+        self.base, self.app, self.started = base, app, False
+
+    def ray(self) -> None:
+        from limr.learner.launch import ensure_ray
+
+        ensure_ray(self.base)  # in a RayJob: the cluster ($RAY_ADDRESS), else a local Ray
+
+    def config(self) -> LearnerConfig:
+        """The base learner config, pointing at the running service (started now if needed)."""
+        if not self.started:
+            from ray import serve
+
+            from limr.learner.service_rollout import rollout_args
+            from limr.rollout.app import build_app
+
+            self.ray()
+            serve.run(build_app(rollout_args(self.base, self.app)), name=self.app, route_prefix=f"/{self.app}")
+            self.started = True
+        return self.base.model_copy(update={"rollout": self.base.rollout.model_copy(update={"app_name": self.app})})
+
+    def close(self) -> None:
+        if self.started:
+            from ray import serve
+
+            serve.delete(self.app)
+            self.started = False
+
+
 def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[StudyInputs, list[RunPlan], StudyState]:
     """Train every run of the study (reusing finished ones) and return what the report needs."""
-    from ray import serve
-
     from limr.console import progress
     from limr.experiment.services import curation_services
     from limr.learner.checkpoint import latest_checkpoint
-    from limr.learner.launch import ensure_ray, run_with_ray
-    from limr.learner.service_rollout import rollout_args
-    from limr.rollout.app import build_app
+    from limr.learner.launch import run_with_ray
 
     store = open_store(store_uri)
     store_uri = store.uri
@@ -212,11 +241,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
         f"{steps} steps each, pool {inputs.pool_size} prompts; store {store_uri}"
     )
 
-    ensure_ray(base)  # in a RayJob: the cluster ($RAY_ADDRESS), else a local Ray
-    app = f"limr-rollout-{cfg.name}"[:60]
-    serve.run(build_app(rollout_args(base, cfg.name)), name=app, route_prefix=f"/{app}")
-    base = base.model_copy(update={"rollout": base.rollout.model_copy(update={"app_name": app})})
-
+    rollout = SharedRollout(base, f"limr-rollout-{cfg.name}"[:60])
     svc_cfg = cfg.services
     with (
         curation_services(
@@ -236,6 +261,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
                     state.reused.append(plan.run_id)
                     follower.finish(plan, trained=False)
                     if cfg.final_eval and not has_final_eval(store, plan.run_id):
+                        rollout.ray()
                         evaluate_final(cfg.final_eval, final_dir, store, plan.run_id, base.trainer.use_gpu)
                     continue
                 resume = latest_checkpoint(store, plan.run_id)
@@ -248,7 +274,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
                     if plan.arm.pool == "full"
                     else state.manifests[plan.arm.pool]["counts"]["selected"]
                 )
-                run_cfg = run_config(base, plan, prompts, int(size), svc.datasets_url)
+                run_cfg = run_config(rollout.config(), plan, prompts, int(size), svc.datasets_url)
                 if cfg.final_eval:  # keep the final model for the benchmark evaluation
                     run_cfg.run.output_dir = str(final_dir)
                 t = time.monotonic()
@@ -261,7 +287,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
                 echo(f"{plan.label}: {steps} steps in {state.seconds[plan.run_id]:.0f} s")
         finally:
             follower.close()
-            serve.delete(app)
+            rollout.close()
         if "lim" not in state.versions:  # no curated arm configured: still report the LIM selection
             _publish_curated(cfg, svc, source, state, echo)
         state.api_downloads = svc.data_downloads()
@@ -273,8 +299,10 @@ def _publish_curated(cfg: ExperimentConfig, svc, source: RunPlan, state: StudySt
     lim_name = lim_dataset(cfg)
 
     def final(m: dict[str, Any]) -> bool:
-        # The scorer publishes as epochs complete; the version of all the run's epochs is the final one.
-        return m.get("run") == source.run_id and m.get("epochs_used") == cfg.epochs
+        # The scorer publishes interim versions as epochs complete, and the final one (`final: true`, LIM over
+        # every epoch) once the learner has marked the run finished. An interim version over all of FULL's
+        # epochs is the same selection: accepted too, for source runs from before the finished marker.
+        return m.get("run") == source.run_id and (bool(m.get("final")) or m.get("epochs_used") == cfg.epochs)
 
     lim = svc.wait_for_version(lim_name, final, cfg.services.publish_timeout_s)
     n = lim["counts"]["selected"]
