@@ -16,6 +16,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from limr.secrets import env_secret
+
 SCHEME = "dataset://"
 DEFAULT_URL = "http://127.0.0.1:8080"
 _REF_RE = re.compile(r"^dataset://(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,127})(?:@(?P<version>latest|[1-9]\d{0,8}))?$")
@@ -54,7 +56,8 @@ def api_url(base_url: str | None = None) -> str:
 def _client(base_url: str | None):
     import httpx
 
-    token = os.environ.get("LIMR_READ_TOKEN") or os.environ.get("LIMR_API_TOKEN")
+    # the reader (or writer) token, from the variable or the file its _FILE twin names (the chart mounts files)
+    token = env_secret("LIMR_READ_TOKEN") or env_secret("LIMR_API_TOKEN")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.Client(base_url=api_url(base_url), headers=headers, timeout=60.0)
 

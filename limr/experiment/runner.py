@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import threading
 import time
@@ -25,6 +24,8 @@ from limr.events.schema import metrics_prefix
 from limr.experiment.arms import (
     RunPlan,
     clear_run,
+    early_dataset_template,
+    early_runs,
     is_finished,
     lim_dataset,
     plan_runs,
@@ -115,9 +116,12 @@ def base_learner(cfg: ExperimentConfig, inputs: StudyInputs, store: str, out: Pa
     return learner
 
 
-def run_config(base: LearnerConfig, plan: RunPlan, prompts: str, pool_size: int, datasets_url: str) -> LearnerConfig:
+def run_config(
+    base: LearnerConfig, plan: RunPlan, prompts: str, pool_size: int, datasets_url: str, early_epochs: int = 2
+) -> LearnerConfig:
     """One run: its id, seed, pool, curation; as many epochs over its pool as FULL's step budget takes."""
     dynamic = plan.arm.curation == "dynamic"
+    early = {"mode": "early-lim", "early_epochs": early_epochs, "early_dataset": early_dataset_template()}
     epochs = math.ceil(plan.steps / math.ceil(pool_size / base.batch.rollout_batch_size))
     return base.model_copy(
         update={
@@ -125,7 +129,9 @@ def run_config(base: LearnerConfig, plan: RunPlan, prompts: str, pool_size: int,
                 update={"run_id": plan.run_id, "seed": plan.seed, "epochs": epochs, "max_steps": plan.steps}
             ),
             "data": base.data.model_copy(update={"prompts": prompts, "datasets_url": datasets_url}),
-            "curation": base.curation.model_copy(update={"dynamic_sampling": dynamic}),
+            "curation": base.curation.model_copy(
+                update={"dynamic_sampling": dynamic, **(early if plan.arm.curation == "early-lim" else {})}
+            ),
         }
     )
 
@@ -185,17 +191,45 @@ class StepFollower:
         self._thread.join(timeout=5)
 
 
+class SharedRollout:
+    """One local Ray head and one rollout service for every run of the study, started when the first run that
+    trains needs them (a study whose runs are all in the store starts neither)."""
+
+    def __init__(self, base: LearnerConfig, app: str) -> None:
+        self.base, self.app, self.started = base, app, False
+
+    def ray(self) -> None:
+        from limr.learner.launch import ensure_ray
+
+        ensure_ray(self.base)  # in a RayJob: the cluster ($RAY_ADDRESS), else a local Ray
+
+    def config(self) -> LearnerConfig:
+        """The base learner config, pointing at the running service (started now if needed)."""
+        if not self.started:
+            from ray import serve
+
+            from limr.learner.service_rollout import rollout_args
+            from limr.rollout.app import build_app
+
+            self.ray()
+            serve.run(build_app(rollout_args(self.base, self.app)), name=self.app, route_prefix=f"/{self.app}")
+            self.started = True
+        return self.base.model_copy(update={"rollout": self.base.rollout.model_copy(update={"app_name": self.app})})
+
+    def close(self) -> None:
+        if self.started:
+            from ray import serve
+
+            serve.delete(self.app)
+            self.started = False
+
+
 def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[StudyInputs, list[RunPlan], StudyState]:
     """Train every run of the study (reusing finished ones) and return what the report needs."""
-    import ray
-    from ray import serve
-
     from limr.console import progress
     from limr.experiment.services import curation_services
     from limr.learner.checkpoint import latest_checkpoint
     from limr.learner.launch import run_with_ray
-    from limr.learner.service_rollout import rollout_args
-    from limr.rollout.app import build_app
 
     store = open_store(store_uri)
     store_uri = store.uri
@@ -214,18 +248,13 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
         f"{steps} steps each, pool {inputs.pool_size} prompts; store {store_uri}"
     )
 
-    if not ray.is_initialized():
-        need = base.trainer.num_workers * base.trainer.cpus_per_worker + 2
-        ray.init(num_cpus=max(os.cpu_count() or 1, int(need + 0.999)), include_dashboard=False)
-    app = f"limr-rollout-{cfg.name}"[:60]
-    serve.run(build_app(rollout_args(base, cfg.name)), name=app, route_prefix=f"/{app}")
-    base = base.model_copy(update={"rollout": base.rollout.model_copy(update={"app_name": app})})
-
+    rollout = SharedRollout(base, f"limr-rollout-{cfg.name}"[:60])
     svc_cfg = cfg.services
     with (
         curation_services(
             store_uri, source.run_id, lim_dataset(cfg), cfg.lim.threshold, svc_cfg.scorer_port, svc_cfg.datasets_port,
-            svc_cfg.poll_interval_s, out / "services.log",
+            svc_cfg.poll_interval_s, out / "services.log", svc_cfg.host,
+            early_runs=early_runs(cfg), early_epochs=cfg.lim.early_epochs,
         ) as svc,
         progress("study", total=sum(p.steps for p in plans)) as bar,
     ):  # fmt: skip
@@ -240,6 +269,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
                     state.reused.append(plan.run_id)
                     follower.finish(plan, trained=False)
                     if cfg.final_eval and not has_final_eval(store, plan.run_id):
+                        rollout.ray()
                         evaluate_final(cfg.final_eval, final_dir, store, plan.run_id, base.trainer.use_gpu)
                     continue
                 resume = latest_checkpoint(store, plan.run_id)
@@ -252,7 +282,9 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
                     if plan.arm.pool == "full"
                     else state.manifests[plan.arm.pool]["counts"]["selected"]
                 )
-                run_cfg = run_config(base, plan, prompts, int(size), svc.datasets_url)
+                run_cfg = run_config(
+                    rollout.config(), plan, prompts, int(size), svc.datasets_url, cfg.lim.early_epochs
+                )
                 if cfg.final_eval:  # keep the final model for the benchmark evaluation
                     run_cfg.run.output_dir = str(final_dir)
                 t = time.monotonic()
@@ -265,7 +297,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
                 echo(f"{plan.label}: {steps} steps in {state.seconds[plan.run_id]:.0f} s")
         finally:
             follower.close()
-            serve.delete(app)
+            rollout.close()
         if "lim" not in state.versions:  # no curated arm configured: still report the LIM selection
             _publish_curated(cfg, svc, source, state, echo)
         state.api_downloads = svc.data_downloads()
@@ -277,8 +309,10 @@ def _publish_curated(cfg: ExperimentConfig, svc, source: RunPlan, state: StudySt
     lim_name = lim_dataset(cfg)
 
     def final(m: dict[str, Any]) -> bool:
-        # The scorer publishes as epochs complete; the version of all the run's epochs is the final one.
-        return m.get("run") == source.run_id and m.get("epochs_used") == cfg.epochs
+        # The scorer publishes interim versions as epochs complete, and the final one (`final: true`, LIM over
+        # every epoch) once the learner has marked the run finished. An interim version over all of FULL's
+        # epochs is the same selection: accepted too, for source runs from before the finished marker.
+        return m.get("run") == source.run_id and (bool(m.get("final")) or m.get("epochs_used") == cfg.epochs)
 
     lim = svc.wait_for_version(lim_name, final, cfg.services.publish_timeout_s)
     n = lim["counts"]["selected"]

@@ -115,37 +115,64 @@ def _wait_healthy(url: str, proc: subprocess.Popen, name: str, log: Path, timeou
     raise ServiceError(f"{name} not healthy at {url} after {timeout_s:.0f} s; see {log}")
 
 
+def reachable_host(host: str) -> str:
+    """The address other processes use for a server listening on `host`: loopback stays loopback; a server on
+    all interfaces (0.0.0.0: a multi-node cluster) is reached at this node's IP, as Ray itself reaches it."""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return "127.0.0.1"
+    if host in ("0.0.0.0", "::", ""):
+        import ray.util
+
+        return ray.util.get_node_ip_address()
+    return host
+
+
 @contextmanager
 def curation_services(
     store: str, source_run: str, lim_name: str, threshold: float, scorer_port: int, datasets_port: int,
-    poll_interval_s: float, log: Path,
+    poll_interval_s: float, log: Path, host: str = "127.0.0.1", early_runs: list[str] | None = None,
+    early_epochs: int = 2,
 ) -> Iterator[Services]:  # fmt: skip
-    """Start scorer and dataset API on 127.0.0.1, yield their URLs, stop them (SIGTERM) at the end.
+    """Start scorer and dataset API on `host`, yield their URLs, stop them (SIGTERM) at the end.
 
-    The scorer ingests only the source run and publishes its LIM selection as dataset `lim_name`.
+    The scorer ingests the source run and publishes its LIM selection as dataset `lim_name`; with `early_runs`
+    (the early-lim arms' run ids) it also follows those and publishes their provisional early-LIM versions
+    (`{run}-early-lim`, a policy with `early_epochs`) for the learner to switch to.
     """
     token = secrets.token_urlsafe(24)
     scorer_port, datasets_port = scorer_port or free_port(), datasets_port or free_port()
-    policy = json.dumps({"name": lim_name, "strategy": "lim", "threshold": threshold, "runs": source_run})
+    policies = [json.dumps({"name": lim_name, "strategy": "lim", "threshold": threshold, "runs": source_run})]
+    follow = source_run
+    if early_runs:
+        common = os.path.commonprefix([source_run, *early_runs])
+        follow = f"{common}*"  # one glob for the scorer: the source run and the early-lim runs
+        policies += [
+            json.dumps({"name": "{run}-early-lim", "strategy": "lim", "threshold": threshold, "runs": run,
+                        "early_epochs": early_epochs})
+            for run in early_runs
+        ]  # fmt: skip
     env = {**os.environ, "LIMR_API_TOKEN": token}
-    env.pop("LIMR_READ_TOKEN", None)
+    for name in ("LIMR_READ_TOKEN", "LIMR_READ_TOKEN_FILE", "LIMR_API_TOKEN_FILE"):  # only this run's token
+        env.pop(name, None)
     limr = [sys.executable, "-m", "limr"]
     log.parent.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen] = []
     with open(log, "ab") as f:
         try:
             scorer = subprocess.Popen(
-                [*limr, "serve", "scorer", "--store", store, "--port", str(scorer_port), "--policy", policy,
-                 "--runs", source_run, "--poll-interval", str(poll_interval_s)],
+                [*limr, "serve", "scorer", "--store", store, "--host", host, "--port", str(scorer_port),
+                 *[a for p in policies for a in ("--policy", p)], "--runs", follow,
+                 "--poll-interval", str(poll_interval_s)],
                 stdout=f, stderr=subprocess.STDOUT, env=env,
             )  # fmt: skip
             procs.append(scorer)
             datasets = subprocess.Popen(
-                [*limr, "serve", "datasets", "--store", store, "--port", str(datasets_port)],
+                [*limr, "serve", "datasets", "--store", store, "--host", host, "--port", str(datasets_port)],
                 stdout=f, stderr=subprocess.STDOUT, env=env,
             )  # fmt: skip
             procs.append(datasets)
-            scorer_url, datasets_url = f"http://127.0.0.1:{scorer_port}", f"http://127.0.0.1:{datasets_port}"
+            at = reachable_host(host)
+            scorer_url, datasets_url = f"http://{at}:{scorer_port}", f"http://{at}:{datasets_port}"
             _wait_healthy(scorer_url, scorer, "limr serve scorer", log)
             _wait_healthy(datasets_url, datasets, "limr serve datasets", log)
             yield Services(datasets_url, scorer_url, token)

@@ -19,21 +19,31 @@ from limr.learner.config import LearnerConfig
 log = logging.getLogger("limr.learner")
 
 
+def ensure_ray(cfg: LearnerConfig) -> bool:
+    """Connect to the cluster ($RAY_ADDRESS: a RayJob's driver, `ray job submit`) or start a local Ray sized for
+    the run; True when this call started Ray (the caller shuts it down)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(log_to_driver=True)  # a cluster's resources are its own: never pass num_cpus here
+        return False
+    # logical CPUs: the service replica and the train workers must all be placeable, even on 2 cores
+    need = cfg.trainer.num_workers * cfg.trainer.cpus_per_worker + 2
+    # address="local": a new local head even when another one on this machine left /tmp/ray/ray_current_cluster
+    # behind (`ray start --head`): ray.init() alone would try to join that one
+    ray.init(address="local", num_cpus=max(os.cpu_count() or 1, int(need + 0.999)), include_dashboard=False)
+    return True
+
+
 def run_with_ray(cfg: LearnerConfig, resume_key: str | None = None) -> dict[str, float]:
     import ray
     from ray import serve
 
     from limr.learner.service_rollout import rollout_args
 
-    started_ray = False
-    if not ray.is_initialized():
-        if os.environ.get("RAY_ADDRESS"):
-            ray.init(log_to_driver=True)
-        else:
-            # logical CPUs: the service replica and the train workers must all be placeable, even on 2 cores
-            need = cfg.trainer.num_workers * cfg.trainer.cpus_per_worker + 2
-            ray.init(num_cpus=max(os.cpu_count() or 1, int(need + 0.999)), include_dashboard=False)
-            started_ray = True
+    started_ray = ensure_ray(cfg)
     app_name, started_app = cfg.rollout.app_name, False
     if cfg.rollout.backend == "service" and not app_name:
         from limr.rollout.app import build_app

@@ -22,6 +22,7 @@ def _run(store: Path, out: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # ~6 min on an idle 2-core machine; a loaded one (parallel test runs) takes longer
 def test_quick_experiment_end_to_end(tmp_path):
     store, out = tmp_path / "store", tmp_path / "out"
     first = _run(store, out)

@@ -27,8 +27,10 @@ Group values: resources, gpus, nodeSelector, tolerations, affinity, and the extr
 {{- $nodeSelector = merge $nodeSelector (deepCopy $v.ray.gpu.nodeSelector) -}}
 {{- $tolerations = concat $tolerations $v.ray.gpu.tolerations -}}
 {{- end -}}
-{{- /* Credentials as files: every Ray pod reads the store; only the RayService's pods hold the rollout admin token. */ -}}
-{{- $roles := eq .role "rollout" | ternary (list "store" "rolloutAdmin") (list "store") -}}
+{{- /* Credentials as files: every Ray pod reads the store; only the RayService's pods hold the rollout admin token;
+training pods read prompt pools through the dataset API (dataset://NAME@VERSION), with the reader token when
+reads need one. */ -}}
+{{- $roles := eq .role "rollout" | ternary (list "store" "rolloutAdmin") (list "store" "reader") -}}
 {{- $files := (include "limr.secretFiles" (dict "root" $root "roles" $roles) | fromJson).files -}}
 {{- $annotations := merge (deepCopy (default dict $g.podAnnotations)) (default dict $v.ray.podAnnotations) -}}
 {{- if and $v.ray.autoscaling.enabled (eq .nodeType "head") -}}
@@ -101,6 +103,11 @@ spec:
         {{- include "limr.scratchEnv" $root | nindent 8 }}
         - name: LIMR_MODEL
           value: {{ $v.model.path | quote }}
+        {{- if $v.datasets.enabled }}
+        # where `dataset://NAME@VERSION` pools resolve: this release's dataset API
+        - name: LIMR_DATASETS_URL
+          value: {{ printf "http://%s:%d" (include "limr.componentName" (list $root "datasets")) (int $v.datasets.service.port) | quote }}
+        {{- end }}
         {{- with $v.ray.env }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
