@@ -38,18 +38,19 @@ EpochsTotalOpt = Annotated[
 
 
 class CliError(Exception):
-    """A user-facing error: printed as one line, exit status 1."""
+    """A user-facing error: printed as one line, exit status 2."""
 
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the library's input errors into `error: ...` on stderr and exit status 1."""
+    """Turn the library's input errors into one `error: ...` line on stderr and exit status 2 (1 when the store
+    could not be reached)."""
     from limr.algo.selection import SelectionError
     from limr.data.pool import PoolError
     from limr.events.io import EventSchemaError
     from limr.events.openrlhf import DumpError
     from limr.scoring import EmptyRun, EventDataError, RunNotFound
-    from limr.store import StoreError
+    from limr.store import InvalidKey, ObjectNotFound, StoreError
 
     try:
         yield
@@ -65,7 +66,9 @@ def user_errors() -> Iterator[None]:
         StoreError,
     ) as e:
         typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
+        # 2: the input is at fault (file, field, argument); 1: the store could not be reached or refused us.
+        transient = isinstance(e, StoreError) and not isinstance(e, ObjectNotFound | InvalidKey)
+        raise typer.Exit(1 if transient else 2) from None
 
 
 def write_atomic(path: str | Path, lines: Iterable[str]) -> int:

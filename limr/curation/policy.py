@@ -22,10 +22,20 @@ class PolicyError(ValueError):
     """A policy that cannot be applied (bad name template, inconsistent size rule)."""
 
 
+def _one_size_rule_schema(schema: dict[str, Any]) -> None:
+    """State "exactly one of threshold, top_k, fraction" in the JSON schema too, so an OpenAPI client (or a
+    fuzzer) knows which bodies are valid without trying them."""
+    rules = ("threshold", "top_k", "fraction")
+    given, absent = {"not": {"type": "null"}}, {"type": "null"}
+    schema["oneOf"] = [
+        {"required": [rule], "properties": {r: given if r == rule else absent for r in rules}} for rule in rules
+    ]
+
+
 class SelectionPolicy(BaseModel):
     """How prompts are selected from a scored run (the `limr select` options)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_one_size_rule_schema)
 
     # lim: by LIM score; rand: seeded uniform sample; linear: the paper's LINEAR baseline.
     strategy: Literal["lim", "rand", "linear"] = "lim"

@@ -16,6 +16,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -97,10 +98,17 @@ def version_status(manifest: dict[str, Any]) -> str:
     return "final" if manifest.get("final") else "interim"
 
 
-def final_version(store: ObjectStore, name: str) -> int | None:
-    """The newest version whose manifest says `final: true` (a finished run's full selection), or None."""
-    for v in reversed(list_versions(store, name)):
-        if read_manifest(store, name, v).get("final"):
+def final_version(
+    store: ObjectStore,
+    name: str,
+    versions: list[int] | None = None,
+    read: Callable[[ObjectStore, str, int], dict[str, Any]] = read_manifest,
+) -> int | None:
+    """The newest version whose manifest says `final: true` (a finished run's full selection), or None.
+
+    `versions` and `read` let a caller pass a listing it has and a caching manifest reader."""
+    for v in reversed(list_versions(store, name) if versions is None else versions):
+        if read(store, name, v).get("final"):
             return v
     return None
 

@@ -31,7 +31,9 @@ def ensure_ray(cfg: LearnerConfig) -> bool:
         return False
     # logical CPUs: the service replica and the train workers must all be placeable, even on 2 cores
     need = cfg.trainer.num_workers * cfg.trainer.cpus_per_worker + 2
-    ray.init(num_cpus=max(os.cpu_count() or 1, int(need + 0.999)), include_dashboard=False)
+    # address="local": a new local head even when another one on this machine left /tmp/ray/ray_current_cluster
+    # behind (`ray start --head`): ray.init() alone would try to join that one
+    ray.init(address="local", num_cpus=max(os.cpu_count() or 1, int(need + 0.999)), include_dashboard=False)
     return True
 
 

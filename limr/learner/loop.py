@@ -19,11 +19,14 @@ from typing import Any
 
 import torch
 
+from limr.curation.policy import check_dataset_name
+from limr.data.api_pool import api_url
 from limr.learner.batch import Rollout
 from limr.learner.config import LearnerConfig
 from limr.learner.data import shard
 from limr.learner.dist import DistCtx
 from limr.learner.dynamic import Groups, dynamic_sample
+from limr.learner.early_switch import switch_if_due
 from limr.learner.events_out import write_step_events, write_step_metrics
 from limr.learner.metrics import Progress, TrainMetrics
 from limr.learner.rollout_client import RolloutClient, Sampling
@@ -67,8 +70,12 @@ def train(
         initial["eval/accuracy_initial"] = evaluate(cfg, ctx, setup, client)["eval/accuracy"]
     try:
         for step in range(start, setup.derived.total_steps):
+            if cfg.curation.mode == "early-lim":
+                switch_pool(step, cfg, ctx, setup)
             last = train_step(step, cfg, ctx, setup, trainer, client, version)
             version = int(last["rollout/weight_version"])
+            if cfg.curation.mode == "early-lim":
+                last["curation/pool_size"] = len(setup.plan.switch.indices if setup.plan.switch else setup.texts.ids)
             if step == 0:
                 initial["train/reward_mean_initial"] = last["train/reward_mean"]
                 initial["train/accuracy_initial"] = last["train/accuracy"]
@@ -94,6 +101,31 @@ def train(
     if cfg.run.output_dir and ctx.is_main:
         trainer_actor_save(trainer, setup, cfg.run.output_dir)
     return last
+
+
+def switch_pool(step: int, cfg: LearnerConfig, ctx: DistCtx, setup: RunSetup) -> None:
+    """`curation.mode: early-lim`: after `early_epochs` epochs of the full pool, continue on the subset early LIM
+    predicts (the scorer's version of `early_dataset`, through the dataset API); recorded in the store."""
+    c = cfg.curation
+    made = switch_if_due(
+        step,
+        setup.plan,
+        setup.texts.ids,
+        setup.store,
+        setup.run_id,
+        ctx,
+        epochs=c.early_epochs,
+        dataset=check_dataset_name(c.early_dataset.replace("{run}", setup.run_id)),
+        api_url=api_url(cfg.data.datasets_url),
+        timeout_s=c.early_wait_s,
+    )
+    if made is not None and ctx.is_main:
+        precision = "n/a" if made.predicted_precision is None else f"{made.predicted_precision:.3f}"
+        log.info(
+            "step %d: early LIM: switching from %d prompts to %d (%s v%d, %s from %d epochs, predicted precision %s)",
+            step, len(setup.texts.ids), len(made.indices), made.dataset, made.version, made.status,
+            made.epochs_used, precision,
+        )  # fmt: skip
 
 
 def train_step(

@@ -9,6 +9,30 @@ from pydantic import BaseModel, Field
 from limr.curation.policy import SelectionPolicy
 
 
+class ErrorBody(BaseModel):
+    detail: str | list[Any]  # a message, or FastAPI's list of validation errors (422)
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# The error statuses every data route can answer (the OpenAPI spec tells the truth about them).
+READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("invalid key"),
+    401: _error("missing or invalid bearer token (when LIMR_READ_TOKEN is set)"),
+    404: _error("no such run, prompt, dataset or version"),
+    409: _error("the run is not scored yet"),
+    503: _error("the object store is unreachable, or the scorer's state is unreadable"),
+}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **READ_ERRORS,
+    403: _error("writes are disabled (no LIMR_API_TOKEN configured)"),
+    409: _error("the run is not scored yet, or has no prompt with a complete trajectory"),
+    422: _error("invalid request, or a policy that cannot apply to this run"),
+}
+
+
 class Page(BaseModel):
     total: int  # items matching, before paging
     limit: int

@@ -5,8 +5,9 @@ new object into the run's EpochCounts, and persist counts + cursor + ingested ke
 every `checkpoint_every` objects (at most once per `checkpoint_min_interval_s`) and at the end of every
 batch. Every `rescan_interval_s` a full listing catches objects that appeared below the cursor (parallel
 writers finishing out of order); the ingested-key set keeps that exactly-once.
-Malformed objects are quarantined (recorded with the error) and never block the rest. Transient store
-errors are not quarantined: the object is retried on the next pass.
+Objects that are at fault (unreadable Parquet, wrong schema, rows of another run, NaN rewards) are quarantined
+(recorded with the error) and never block the rest. Anything else, a transient store error or a bug, fails
+the pass (counted in limr_scorer_loop_errors_total, which the chart alerts on) and the object is retried.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import threading
 import time
 from collections.abc import Callable
 
+from limr.algo.selection import SelectionError
 from limr.curation.checkpoint import QuarantineRecord, RunState, load_checkpoint, save_checkpoint
 from limr.curation.early import provisional_result, run_epochs
+from limr.curation.policy import PolicyError
 from limr.curation.progress import complete_epochs, read_run_prompts
 from limr.curation.publish import publish_version
 from limr.curation.snapshot import write_scores_snapshot
@@ -27,7 +30,8 @@ from limr.events.io import EventSchemaError, PromptRecord, read_events_object
 from limr.events.run import list_runs, run_finished
 from limr.events.schema import EVENT_KEY_RE, events_prefix
 from limr.scoring import EmptyRun, EventDataError, ScoreResult, count_run, score_counts
-from limr.store import ObjectInfo, ObjectNotFound, ObjectStore, StoreError
+from limr.scoring.run import check_rewards
+from limr.store import ObjectInfo, ObjectNotFound, ObjectStore
 from services.scorer.config import ScorerSettings
 from services.scorer.metrics import ScorerMetrics
 
@@ -134,6 +138,7 @@ class Ingestor:
             return
         try:
             table = read_events_object(self.store, key)
+            check_rewards(table, f"{self.store.uri}/{key}")
             runs = set(table.column("run_id").unique().to_pylist())
             if runs - {state.run_id}:
                 raise EventSchemaError(f"{key}: rows of run(s) {sorted(runs - {state.run_id})} in run {state.run_id}")
@@ -141,11 +146,11 @@ class Ingestor:
         except ObjectNotFound:
             self._quarantine(state, key, "object vanished between listing and reading")
             return
-        except StoreError:
-            raise  # transient (network, throttling, credentials): retried on the next pass, never quarantined
-        except Exception as e:  # noqa: BLE001 - anything else about this object is the object's fault
+        except (EventSchemaError, EventDataError) as e:  # the object's fault: schema, Parquet, foreign rows, data
             self._quarantine(state, key, f"{type(e).__name__}: {e}")
             return
+        # Anything else (a transient StoreError, or a bug in counting) propagates: the pass fails, `run`
+        # counts it in limr_scorer_loop_errors_total and reloads the checkpoint, and the object is retried.
         state.ingested.add(key)
         state.events += table.num_rows
         state.cursor = max(state.cursor or "", key)
@@ -276,9 +281,7 @@ class Ingestor:
                     extra=extra,
                     final=final,
                 )
-            except StoreError:
-                raise
-            except Exception as e:  # noqa: BLE001 - a bad policy must not stop ingestion
+            except (PolicyError, SelectionError) as e:  # a policy that cannot apply to this run: skip it
                 log.error("policy %s on run %s failed: %s", policy.name, state.run_id, e)
                 self.metrics.errors.inc()
                 continue
@@ -310,10 +313,12 @@ class Ingestor:
                 busy = self.poll_once() > 0
                 self.ready.set()
                 self.last_error = None
-            except Exception as e:  # noqa: BLE001 - keep serving; /readyz reports the error
+            except Exception as e:  # noqa: BLE001 - keep serving; /readyz reports the error, the alert fires
                 self.last_error = f"{type(e).__name__}: {e}"
                 self.metrics.errors.inc()
                 log.exception("ingestion pass failed")
+                # In-memory counts may hold part of the failed object: drop them, the checkpoint is the truth.
+                self.states.clear()
                 busy = False
             if not busy:
                 self.wake.wait(self.settings.poll_interval_s)

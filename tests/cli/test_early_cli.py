@@ -91,7 +91,7 @@ def test_select_early_refuses_what_it_cannot_do(run_store, tmp_path, extra, mess
     code, text = limr(
         "select", "--store", store, "--run", "syn", "--prompts", pool, "--threshold", 0.6, *extra, "--out", out
     )
-    assert code == 1 and message in text
+    assert code == 2 and message in text
     assert not out.exists()
 
 
@@ -105,10 +105,10 @@ def test_early_needs_the_run_length_and_enough_complete_epochs(run_store, tmp_pa
     try:
         out = tmp_path / "e.jsonl"
         code, text = limr("score", "--store", store, "--run", "syn", "--early", 3, "--out", out)
-        assert code == 1 and "the run's planned epochs are unknown" in text and "--epochs-total" in text
+        assert code == 2 and "the run's planned epochs are unknown" in text and "--epochs-total" in text
         code, text = limr("score", "--store", store, "--run", "syn", "--early", 3, "--epochs-total", 20, "--out", out)
         assert code == 0 and "3 of 20 epochs" in text
     finally:
         write_run_meta(st, meta)
     code, text = limr("score", "--store", store, "--run", "syn", "--early", 14, "--epochs-total", 20, "--out", out)
-    assert code == 1 and "needs 14 complete epochs, the run has 12 so far" in text
+    assert code == 2 and "needs 14 complete epochs, the run has 12 so far" in text

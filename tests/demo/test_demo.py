@@ -52,7 +52,7 @@ def test_demo_command(tmp_path: Path) -> None:
     assert "limr experiment --quick" in res.output  # the demo ends by pointing at the experiment
     # Runs are immutable: the same run id again is refused with a clear error.
     again = CliRunner().invoke(app, [*args, "--run", "d1"])
-    assert again.exit_code == 1 and "already exists" in again.output
+    assert again.exit_code == 2 and "already exists" in again.output
 
 
 def test_trained_demo_prints_before_and_after() -> None:

@@ -383,12 +383,14 @@ def test_should_alert_on_the_metrics_the_services_export(render):
     assert set(alerts) == {
         "LimrScorerLagging",
         "LimrObjectsQuarantined",
+        "LimrScorerLoopErrors",
         "LimrScorerDown",
         "LimrRolloutErrors",
         "LimrTrainingStalled",
     }
     assert all('namespace="limr"' in e for e in alerts.values())
     assert "> 600" in alerts["LimrScorerLagging"]
+    assert "limr_scorer_loop_errors_total" in alerts["LimrScorerLoopErrors"]  # the name ScorerMetrics exports
 
 
 def test_should_ship_a_grafana_dashboard_with_valid_queries(render, tmp_path):
