@@ -10,12 +10,14 @@
     python benchmarks/services.py                # local-disk store in a temp dir
     python benchmarks/services.py --s3           # a SeaweedFS S3 server on loopback (tests/support)
     python benchmarks/services.py --store s3://bucket/prefix
+
+Prints one JSON document (benchmarks/harness.py); catch-up is measured --rounds times on separate backlogs, and
+query latency percentiles are also given per window (the run split into --rounds stretches) to show drift.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -30,6 +32,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.harness import Bench, parser, spread  # noqa: E402
 from limr.events.io import PromptRecord, events_table, write_events, write_prompts  # noqa: E402
 from limr.events.run import RunMeta, write_run_meta  # noqa: E402
 from limr.store import ObjectStore, open_store  # noqa: E402
@@ -73,15 +76,19 @@ class Writer:
 
 
 def bench_ingestion(store: ObjectStore, args: argparse.Namespace) -> dict:
-    # Catch-up: a backlog written first, then one ingestion pass.
-    backlog = Writer(store, "bench-backlog", args.prompts, args.samples, args.steps_per_epoch)
-    events = sum(backlog.write(s) for s in range(args.backlog_objects))
-    settings = ScorerSettings(store=store.uri, policies=(PublishPolicy(name="{run}-lim", threshold=0.6),),
-                              checkpoint_every=args.checkpoint_every, poll_interval_s=0.05, notifications="off",
-                              runs="bench-backlog")  # fmt: skip
-    t0 = time.perf_counter()
-    Ingestor(store, settings).poll_once()
-    catchup_s = time.perf_counter() - t0
+    # Catch-up: a backlog written first, then one ingestion pass; once per round, each on its own run.
+    rates, secs, events = [], [], 0
+    for r in range(args.rounds):
+        run = f"bench-backlog-{r}"
+        backlog = Writer(store, run, args.prompts, args.samples, args.steps_per_epoch)
+        events = sum(backlog.write(s) for s in range(args.backlog_objects))
+        settings = ScorerSettings(store=store.uri, policies=(PublishPolicy(name="{run}-lim", threshold=0.6),),
+                                  checkpoint_every=args.checkpoint_every, poll_interval_s=0.05, notifications="off",
+                                  runs=run)  # fmt: skip
+        t0 = time.perf_counter()
+        Ingestor(store, settings).poll_once()
+        secs.append(time.perf_counter() - t0)
+        rates.append(events / secs[-1])
 
     # Steady rate: the writer emits objects every 1/rate seconds while the ingestion loop runs.
     writer = Writer(store, "bench-steady", args.prompts, args.samples, args.steps_per_epoch)
@@ -106,8 +113,8 @@ def bench_ingestion(store: ObjectStore, args: argparse.Namespace) -> dict:
     return {
         "catchup_objects": args.backlog_objects,
         "catchup_events": events,
-        "catchup_seconds": round(catchup_s, 3),
-        "catchup_events_per_s": round(events / catchup_s),
+        "catchup_seconds": spread(secs, 3),
+        "catchup_events_per_s": spread(rates, 0),
         "steady_rate_objects_per_s": args.rate,
         "steady_events_per_object": args.prompts * args.samples // args.steps_per_epoch,
         "steady_objects": args.steady_objects,
@@ -137,12 +144,12 @@ def bench_queries(store: ObjectStore, args: argparse.Namespace, env: dict[str, s
             except httpx.HTTPError:
                 time.sleep(0.1)
         paths = [
-            "/v1/runs/bench-backlog/scores?limit=100&sort=-score",
-            "/v1/runs/bench-backlog/scores?min_score=0.5&limit=50&offset=50",
-            "/v1/runs/bench-backlog/prompts/q0000007",
-            "/v1/datasets/bench-backlog-lim/versions/latest",
+            "/v1/runs/bench-backlog-0/scores?limit=100&sort=-score",
+            "/v1/runs/bench-backlog-0/scores?min_score=0.5&limit=50&offset=50",
+            "/v1/runs/bench-backlog-0/prompts/q0000007",
+            "/v1/datasets/bench-backlog-0-lim/versions/latest",
             "/v1/datasets",
-            "/v1/runs/bench-backlog",
+            "/v1/runs/bench-backlog-0",
         ]
         client = httpx.Client(base_url=url, timeout=30, limits=httpx.Limits(max_connections=32))
         for p in paths:  # warm caches (scores snapshot) before measuring
@@ -161,12 +168,15 @@ def bench_queries(store: ObjectStore, args: argparse.Namespace, env: dict[str, s
 
         with ThreadPoolExecutor(32) as pool:
             list(pool.map(one, range(n)))
+        windows = np.array_split(lat, args.rounds)  # consecutive stretches of the open-loop schedule
         return {
             "query_rate_per_s": args.query_rate,
             "query_requests": n,
             "query_errors": int((codes != 200).sum()),
             "query_p50_ms": round(float(np.percentile(lat, 50)) * 1000, 2),
             "query_p99_ms": round(float(np.percentile(lat, 99)) * 1000, 2),
+            "query_p50_ms_by_window": spread([float(np.percentile(w, 50)) * 1000 for w in windows], 2),
+            "query_p99_ms_by_window": spread([float(np.percentile(w, 99)) * 1000 for w in windows], 2),
             "query_p50_ms_by_path": {
                 p: round(float(np.percentile(lat[i :: len(paths)], 50)) * 1000, 2) for i, p in enumerate(paths)
             },
@@ -176,48 +186,43 @@ def bench_queries(store: ObjectStore, args: argparse.Namespace, env: dict[str, s
         proc.wait(15)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    ap = parser(__doc__)
     ap.add_argument("--store", help="store URI (default: a temp local dir)")
     ap.add_argument("--s3", action="store_true", help="start a SeaweedFS S3 server on loopback (tests/support)")
     ap.add_argument("--prompts", type=int, default=4000)
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--steps-per-epoch", type=int, default=16)
     ap.add_argument("--backlog-objects", type=int, default=160)
+    ap.add_argument("--rounds", type=int, default=3, help="catch-up passes (each on its own backlog); query windows")
     ap.add_argument("--steady-objects", type=int, default=100)
     ap.add_argument("--rate", type=float, default=10.0, help="objects per second written in the steady phase")
     ap.add_argument("--checkpoint-every", type=int, default=16)
     ap.add_argument("--query-rate", type=float, default=50.0, help="requests per second")
     ap.add_argument("--query-seconds", type=float, default=10.0)
-    ap.add_argument("--out", help="also write the JSON here")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    server = None
-    tmp = tempfile.TemporaryDirectory(prefix="limr-bench-")
-    if args.s3:
-        from tests.support.s3server import start_s3_server
+    with Bench("services", args) as bench, tempfile.TemporaryDirectory(prefix="limr-bench-") as tmp:
+        server = None
+        if args.s3:
+            from tests.support.s3server import start_s3_server
 
-        server = start_s3_server()
-        env.update(server.env())
-        os.environ.update(server.env())
-        uri = f"s3://{server.make_bucket('bench')}/limr"
-    else:
-        uri = args.store or tmp.name
-    try:
-        store = open_store(uri)
-        result = {"store": "seaweedfs-s3" if args.s3 else store.uri.split(":")[0]}
-        result |= bench_ingestion(store, args)
-        result |= bench_queries(store, args, env)
-    finally:
-        if server:
-            server.stop()
-        tmp.cleanup()
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+            server = start_s3_server()
+            env.update(server.env())
+            os.environ.update(server.env())
+            uri = f"s3://{server.make_bucket('bench')}/limr"
+        else:
+            uri = args.store or tmp
+        try:
+            store = open_store(uri)
+            bench.results["store"] = "seaweedfs-s3" if args.s3 else store.uri.split(":")[0]
+            bench.results |= bench_ingestion(store, args)
+            bench.results |= bench_queries(store, args, env)
+        finally:
+            if server:
+                server.stop()
 
 
 if __name__ == "__main__":
