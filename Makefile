@@ -14,7 +14,7 @@ test-fast:
 	bash scripts/test.sh -m "not slow"
 
 lint:
-	.venv/bin/ruff check limr services tests benchmarks && .venv/bin/ruff format --check limr services tests benchmarks
+	.venv/bin/ruff check limr services tests benchmarks scripts && .venv/bin/ruff format --check limr services tests benchmarks scripts && .venv/bin/mypy
 
 # The benchmarks the README quotes, at nice 19 (the machine is shared); results land in benchmarks/results/ and
 # the README's "Measured" benchmark block is regenerated from them (tests/bench/test_report.py keeps them equal).

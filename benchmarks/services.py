@@ -33,12 +33,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.harness import Bench, parser, spread  # noqa: E402
+from limr.curation.policy import PublishPolicy  # noqa: E402
 from limr.events.io import PromptRecord, events_table, write_events, write_prompts  # noqa: E402
 from limr.events.run import RunMeta, write_run_meta  # noqa: E402
 from limr.store import ObjectStore, open_store  # noqa: E402
 from services.scorer.config import ScorerSettings  # noqa: E402
 from services.scorer.ingest import Ingestor  # noqa: E402
-from services.scorer.policy import PublishPolicy  # noqa: E402
 
 
 class Writer:

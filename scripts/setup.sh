@@ -31,3 +31,4 @@ fi
 
 flock -u 9
 bash scripts/fetch-helm.sh || echo "warning: helm could not be fetched; chart tests will be skipped" >&2
+bash scripts/fetch-checkov.sh || echo "warning: checkov could not be installed; the chart security scan will be skipped" >&2

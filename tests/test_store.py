@@ -89,6 +89,20 @@ def test_s3_missing_bucket_and_bad_credentials(s3_env, monkeypatch) -> None:
         open_store(f"s3://{bucket}").put("k", b"x")
 
 
+def test_s3_reads_the_keys_from_files_when_mounted_as_secrets(s3_env, monkeypatch, tmp_path) -> None:
+    bucket = s3_env.make_bucket("creds-files")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        (tmp_path / name).write_text(s3_env.env()[name] + "\n")  # as a Secret volume mounts them
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LIMR_S3_ACCESS_KEY_FILE", str(tmp_path / "AWS_ACCESS_KEY_ID"))
+    monkeypatch.setenv("LIMR_S3_SECRET_KEY_FILE", str(tmp_path / "AWS_SECRET_ACCESS_KEY"))
+    open_store(f"s3://{bucket}").put("k", b"x")
+    assert open_store(f"s3://{bucket}").get("k") == b"x"
+    (tmp_path / "AWS_SECRET_ACCESS_KEY").write_text("wrong-secret")
+    with pytest.raises(AccessDenied):
+        open_store(f"s3://{bucket}").put("k", b"y")
+
+
 def test_s3_retries_then_reports_unreachable(monkeypatch) -> None:
     from tests.support.s3server import free_port
 

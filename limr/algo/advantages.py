@@ -25,28 +25,27 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> 
     return masked_sum(x, mask, dim) / mask.sum(dim=dim).clamp(min=1)
 
 
-def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
-    """(x - mean) / std over the masked entries (unbiased variance, as OpenRLHF/TRL do).
-
-    Distributed callers pass the global mean/std through `whiten_with` instead, so every rank uses
-    the same statistics.
-    """
-    mean = masked_mean(x, mask)
-    n = mask.sum()
-    var = masked_sum((x - mean) ** 2, mask) / (n - 1).clamp(min=1)
-    return whiten_with(x, mask, mean, var, shift_mean, eps)
+def masked_sums(x: torch.Tensor, mask: torch.Tensor) -> tuple[float, float, float]:
+    """(sum, sum of squares, count) of the masked entries: what data-parallel ranks all-reduce to whiten alike."""
+    return masked_sum(x, mask).item(), masked_sum(x * x, mask).item(), mask.sum().item()
 
 
-def whiten_with(
+def masked_whiten(
     x: torch.Tensor,
     mask: torch.Tensor,
-    mean: torch.Tensor,
-    var: torch.Tensor,
+    sums: tuple[float, float, float] | None = None,
     shift_mean: bool = True,
     eps: float = 1e-8,
 ) -> torch.Tensor:
-    """Whiten with given statistics; padding stays 0."""
-    out = (x - mean) * torch.rsqrt(var + eps)
+    """(x - mean) / std over the masked entries (unbiased variance, as OpenRLHF/TRL do); padding stays 0.
+
+    `sums` are `masked_sums` added over all ranks (default: this tensor's own), so that every rank whitens
+    with the same statistics. `shift_mean=False` only scales (the mean is added back).
+    """
+    s, ss, c = masked_sums(x, mask) if sums is None else sums
+    mean = s / max(c, 1.0)
+    var = max(ss - c * mean * mean, 0.0) / max(c - 1.0, 1.0)
+    out = (x - mean) * torch.rsqrt(torch.tensor(var, dtype=x.dtype) + eps)
     if not shift_mean:
         out = out + mean
     return out * mask
@@ -132,6 +131,25 @@ def broadcast_sequence_advantages(seq_adv: torch.Tensor, mask: torch.Tensor) -> 
     return seq_adv[:, None].to(mask.dtype) * mask
 
 
+def reward_to_go(rewards: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """sum_{t' >= t} r_t' per token (undiscounted return from t on): (B, T) -> (B, T); padding adds nothing."""
+    return (rewards * mask).flip(1).cumsum(1).flip(1) * mask
+
+
+def grpo_advantages(
+    scores: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor, kl_coef: float, n: int
+) -> torch.Tensor:
+    """GRPO token advantages: the group-relative outcome advantage of the sequence plus the reward-to-go of the
+    per-token KL penalty -kl_coef * kl (the penalty folded into the reward, as PPO without a critic sees it).
+
+    scores (B,) ordered by (prompt, sample) with n samples per prompt, kl (B, T), mask (B, T) -> (B, T).
+    """
+    if scores.numel() % n:
+        raise ValueError(f"{scores.numel()} scores are not groups of n={n} samples per prompt")
+    seq_adv = group_advantages(scores.view(-1, n)).view(-1)  # (B,)
+    return broadcast_sequence_advantages(seq_adv, mask) + reward_to_go(-kl_coef * kl, mask)
+
+
 class FixedKLController:
     """A constant KL coefficient."""
 
@@ -141,10 +159,10 @@ class FixedKLController:
     def update(self, current_kl: float, n_steps: int) -> None:
         pass
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, float]:
         return {"value": self.value}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, float]) -> None:
         self.value = float(state["value"])
 
 
@@ -163,10 +181,10 @@ class AdaptiveKLController:
         proportional_error = min(max(current_kl / self.target - 1.0, -0.2), 0.2)
         self.value *= 1.0 + proportional_error * n_steps / self.horizon
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, float]:
         return {"value": self.value}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, float]) -> None:
         self.value = float(state["value"])
 
 

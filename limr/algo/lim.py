@@ -105,7 +105,8 @@ def _as_matrix(a: np.ndarray) -> np.ndarray:
 def _rows(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """a[keep] in a's layout: column by column when a is column-major (a gather per contiguous column)."""
     if not a.flags.f_contiguous or a.flags.c_contiguous:
-        return a[keep]
+        out: np.ndarray = a[keep]
+        return out
     out = np.empty((a.shape[1], int(keep.sum()))).T  # (K, E), column-major like `a`
     for k in range(a.shape[1]):
         np.compress(keep, a[:, k], out=out[:, k])

@@ -80,15 +80,28 @@ def value_loss(
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
     """1 - Var(returns - values) / Var(returns) over masked tokens: 1 is a perfect critic, <= 0 a useless one."""
-    var_y = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
-    if var_y.item() == 0:
+    y, resid = returns * mask, (returns - values) * mask
+    sums = (y.sum(), (y**2).sum(), resid.sum(), (resid**2).sum(), mask.sum())
+    return explained_variance_from_sums(*(float(x) for x in sums))
+
+
+def explained_variance_from_sums(
+    sum_returns: float, sum_returns_sq: float, sum_resid: float, sum_resid_sq: float, count: float
+) -> float:
+    """`explained_variance` from token sums (returns, returns^2, resid, resid^2 over masked tokens), so that data-
+    parallel ranks can all-reduce the sums and agree on one figure for the global batch."""
+    if count <= 0:
         return float("nan")
-    resid = returns - values
-    var_r = masked_mean((resid - masked_mean(resid, mask)) ** 2, mask)
-    return float(1.0 - var_r / var_y)
+    var_y = sum_returns_sq / count - (sum_returns / count) ** 2
+    if var_y <= 0:
+        return float("nan")
+    var_r = sum_resid_sq / count - (sum_resid / count) ** 2
+    return 1.0 - var_r / var_y
 
 
-def warmup_lr_factor(step: int, warmup_steps: int, total_steps: int, schedule: str = "constant", min_ratio=0.1):
+def warmup_lr_factor(
+    step: int, warmup_steps: int, total_steps: int, schedule: str = "constant", min_ratio: float = 0.1
+) -> float:
     """Multiplier of the base learning rate at optimizer step `step` (0-based): linear warm-up, then constant
     or cosine decay to `min_ratio` (OpenRLHF uses cosine with a 10% floor)."""
     if warmup_steps > 0 and step < warmup_steps:

@@ -105,7 +105,8 @@ def linear_scores(traj: np.ndarray) -> np.ndarray:
     slope = sxy / sxx
     with np.errstate(invalid="ignore", divide="ignore"):
         r2 = np.where(syy > 0, sxy**2 / (sxx * syy), 0.0)
-    return slope * r2
+    out: np.ndarray = slope * r2
+    return out
 
 
 def select_linear(traj: np.ndarray, crit: Criterion) -> np.ndarray:

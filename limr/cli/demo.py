@@ -10,9 +10,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from limr.console import Terminal
+    from limr.store import ObjectStore
 
 
 def demo_cmd(
@@ -43,75 +47,110 @@ def demo_cmd(
     model: Annotated[
         Path | None, typer.Option("--model", help="Train this warm-started model (skips init-tiny and SFT).")
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Ray/Serve/vLLM logs on the terminal, not in a file.")
+    ] = False,
 ) -> None:
     """Train (or simulate) a run, score it with LIM, select, print a summary and plot trajectories."""
-    from limr.cli.lim import CliError, user_errors, write_atomic
+    from limr.cli.lim import user_errors
+    from limr.console import quiet_terminal
+    from limr.store import open_store
 
-    with user_errors():
-        from limr.algo.selection import Criterion, select_lim
-        from limr.demo import plot_trajectories, report, write_synthetic_run
-        from limr.scoring import score_run
-        from limr.store import open_store
-
-        crit = Criterion(threshold=threshold)
+    with user_errors(), quiet_terminal(out / "limr-demo.log", verbose=verbose) as term:
         st = open_store(store)
         run_id = run or f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-        records: dict[str, str] = {}  # prompt id -> the pool record's JSON line (trained runs)
-        training: dict = {}
         if synthetic_only:
-            try:
-                syn = write_synthetic_run(
-                    st, run_id, num_prompts=prompts or 2000, epochs=epochs or 12, samples=samples or 8, seed=seed
-                )
-            except FileExistsError as e:
-                raise CliError(str(e)) from None
-            typer.echo(f"wrote synthetic run {run_id} to {st.uri}: {syn.events} events, {len(syn.keys)} objects")
-            groups = syn.profiles
+            groups, records, training = _simulate(term, st, run_id, prompts, epochs, samples, seed)
         else:
-            from limr.learner.demo import DemoTrainingOptions, train_demo_run
-
             given = {"prompts": prompts, "epochs": epochs, "samples": samples, "sft_steps": sft_steps}
-            opts = DemoTrainingOptions(
-                seed=seed,
-                local=local,
-                workers=workers,
-                model=model,
-                **{k: v for k, v in given.items() if v is not None},  # else the measured defaults
-            )
-            trained = train_demo_run(out, st.uri, run_id, opts)
-            groups = trained.groups
-            records = {json.loads(line)["id"]: line for line in trained.pool.read_text().splitlines() if line.strip()}
-            training = {k: v for k, v in trained.metrics.items() if k.startswith(("eval/", "train/"))}
-            training["seconds"] = trained.seconds
-            typer.echo(f"trained run {run_id} in {st.uri}: " + json.dumps(training))
-            typer.echo(_before_after(training, opts.eval_prompts))
-        result = score_run(st, run_id)
-        rows = select_lim(result.scores, crit)
-        selected = [result.prompt_ids[i] for i in rows]
-        text, summary = report(result, selected, groups, title=f"LIM selection of run {run_id} ({crit.describe()})")
-        typer.echo(text.rstrip())
-        out.mkdir(parents=True, exist_ok=True)
-        write_atomic(
-            out / "scores.jsonl",
-            (
-                json.dumps({"prompt_id": pid, "score": float(s), "trajectory": [float(x) for x in t]}) + "\n"
-                for pid, s, t in zip(result.prompt_ids, result.scores, result.trajectories, strict=True)
-            ),
+            opts = {"seed": seed, "local": local, "workers": workers, "model": model}
+            opts |= {k: v for k, v in given.items() if v is not None}  # else the measured defaults
+            groups, records, training = _train(term, out, st.uri, run_id, opts)
+        _select_and_report(term, st, run_id, threshold, out, groups, records, training)
+
+
+def _simulate(
+    term: Terminal,
+    st: ObjectStore,
+    run_id: str,
+    prompts: int | None,
+    epochs: int | None,
+    samples: int | None,
+    seed: int,
+) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
+    """Simulated reward events (no model): returns (prompt groups, pool records, training metrics)."""
+    from limr.cli.lim import CliError
+    from limr.demo import write_synthetic_run
+
+    try:
+        syn = write_synthetic_run(
+            st, run_id, num_prompts=prompts or 2000, epochs=epochs or 12, samples=samples or 8, seed=seed
         )
-        write_atomic(
-            out / "selected.jsonl",
-            (
-                records[p] + "\n"
-                if p in records
-                else json.dumps({"prompt_id": p, "prompt": result.prompts.get(p)}) + "\n"
-                for p in selected
-            ),
-        )
-        summary.update(run_id=run_id, store=st.uri, threshold=threshold, training=training or None)
-        write_atomic(out / "summary.json", [json.dumps(summary, indent=2)])
-        png = plot_trajectories(result, out / "lim_trajectories.png")
-        typer.echo(f"selected {len(selected)} of {len(result)} scored prompts; wrote {out}/{{scores,selected}}.jsonl,")
-        typer.echo(f"  {out / 'summary.json'} and the plot {png}")
+    except FileExistsError as e:
+        raise CliError(str(e)) from None
+    term.echo(f"wrote synthetic run {run_id} to {st.uri}: {syn.events} events, {len(syn.keys)} objects")
+    return syn.profiles, {}, {}
+
+
+def _train(
+    term: Terminal, out: Path, store_uri: str, run_id: str, opts: dict[str, Any]
+) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
+    """Warm-start and train the tiny model: returns (prompt groups, pool records by id, training metrics)."""
+    from limr.learner.demo import DemoTrainingOptions, train_demo_run
+
+    options = DemoTrainingOptions(**opts)
+    trained = train_demo_run(out, store_uri, run_id, options)
+    records = {json.loads(line)["id"]: line for line in trained.pool.read_text().splitlines() if line.strip()}
+    training: dict[str, Any] = {k: v for k, v in trained.metrics.items() if k.startswith(("eval/", "train/"))}
+    training["seconds"] = trained.seconds
+    took = ", ".join(f"{k} {v:.0f} s" for k, v in trained.seconds.items())
+    term.echo(f"trained run {run_id} in {store_uri} ({took})")
+    term.echo(_before_after(training, options.eval_prompts))
+    return trained.groups, records, training
+
+
+def _select_and_report(
+    term: Terminal,
+    st: ObjectStore,
+    run_id: str,
+    threshold: float,
+    out: Path,
+    groups: dict[str, str],
+    records: dict[str, str],
+    training: dict[str, Any],
+) -> None:
+    """Score the run, select by LIM, write scores/selection/summary/plot under `out`, print the table."""
+    from limr.algo.selection import Criterion, select_lim
+    from limr.cli.lim import write_atomic
+    from limr.demo import plot_trajectories, report
+    from limr.scoring import score_run
+
+    crit = Criterion(threshold=threshold)
+    result = score_run(st, run_id)
+    rows = select_lim(result.scores, crit)
+    selected = [result.prompt_ids[i] for i in rows]
+    text, summary = report(result, selected, groups, title=f"LIM selection of run {run_id} ({crit.describe()})")
+    term.echo(text.rstrip())
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(
+        out / "scores.jsonl",
+        (
+            json.dumps({"prompt_id": pid, "score": float(s), "trajectory": [float(x) for x in t]}) + "\n"
+            for pid, s, t in zip(result.prompt_ids, result.scores, result.trajectories, strict=True)
+        ),
+    )
+    write_atomic(
+        out / "selected.jsonl",
+        (
+            records[p] + "\n" if p in records else json.dumps({"prompt_id": p, "prompt": result.prompts.get(p)}) + "\n"
+            for p in selected
+        ),
+    )
+    summary.update(run_id=run_id, store=st.uri, threshold=threshold, training=training or None)
+    write_atomic(out / "summary.json", [json.dumps(summary, indent=2)])
+    png = plot_trajectories(result, out / "lim_trajectories.png")
+    term.echo(f"selected {len(selected)} of {len(result)} scored prompts; wrote {out}/{{scores,selected}}.jsonl,")
+    term.echo(f"  {out / 'summary.json'} and the plot {png}")
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,7 @@ laptop. Outputs are written to a temporary file and renamed at the end: a failed
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
@@ -22,6 +23,17 @@ StoreOpt = Annotated[
 ]
 MaxEpochsOpt = Annotated[
     int | None, typer.Option("--max-epochs", min=1, help="Score only the first E epochs (released script: 21).")
+]
+EarlyOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--early",
+        min=1,
+        help="Predict the final LIM scores from the first K complete epochs (default early-LIM predictor).",
+    ),
+]
+EpochsTotalOpt = Annotated[
+    int | None, typer.Option("--epochs-total", min=1, help="With --early: the run's planned epochs [run.json].")
 ]
 
 
@@ -149,16 +161,72 @@ def score_cmd(
     out: Annotated[Path, typer.Option("--out", help="Output JSONL: one object per prompt.")],
     store: StoreOpt = None,
     max_epochs: MaxEpochsOpt = None,
+    early: EarlyOpt = None,
+    epochs_total: EpochsTotalOpt = None,
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="With --early: the threshold p_select refers to.")
+    ] = 0.6,
 ) -> None:
     """Score every prompt of a run with LIM; prompts left out are written with score null and a reason."""
     with user_errors():
         from limr.store import open_store
 
+        if early is not None:
+            if max_epochs is not None:
+                raise CliError("--early and --max-epochs exclude each other")
+            _early_score(open_store(store), run, out, early, epochs_total, threshold)
+            return
         result = _score_run_with_progress(open_store(store), run, max_epochs)
         from limr.scoring.output import score_chunks
 
         write_atomic_bytes(out, score_chunks(result))
         _print_score_summary(result, out)
+
+
+def _early_score(st, run: str, out: Path, early: int, epochs_total: int | None, threshold: float) -> None:
+    """`limr score --early K`: predicted final score and probability of selection per prompt."""
+    er = _early_run(st, run, early, threshold, epochs_total)
+    res, pred = er.result, er.prediction
+    lines = (
+        _json_line(
+            {
+                "prompt_id": pid,
+                "prompt": res.prompts.get(pid),
+                "score": float(s),
+                "p_select": float(p),
+                "trajectory": [float(x) for x in t],
+            }
+        )
+        for pid, s, p, t in zip(res.prompt_ids, res.scores, pred.p_select, res.trajectories, strict=True)
+    )
+    left = (
+        _json_line({"prompt_id": pid, "prompt": res.prompts.get(pid), "score": None, "left_out": why})
+        for pid, why in res.left_out.items()
+    )
+    write_atomic(out, itertools.chain(lines, left))
+    typer.echo(f"scored {len(res)} prompts of {res.source}")
+    _print_early_summary(er, threshold)
+    typer.echo(f"wrote {out}")
+
+
+def _early_run(st, run: str, early: int, threshold: float, epochs_total: int | None):
+    from limr.algo.early_lim import EarlyLimError
+    from limr.curation.early import EarlyError, early_score_run
+
+    try:
+        return early_score_run(st, run, early, threshold, epochs_total=epochs_total)
+    except (EarlyError, EarlyLimError) as e:
+        raise CliError(str(e)) from None
+
+
+def _print_early_summary(er, threshold: float) -> None:
+    d = er.describe()
+    precision = "n/a" if d["predicted_precision"] is None else f"{d['predicted_precision']:.3f}"
+    typer.echo(
+        f"early LIM: {d['epochs_used']} of {d['epochs_total']} epochs, predictor {d['predictor']}:"
+        f" {d['predicted_selected']} prompts predicted to score >= {threshold:g} at the end,"
+        f" predicted precision {precision} (expected share the full run selects too)"
+    )
 
 
 def _score_run_with_progress(st, run: str, max_epochs: int | None):
@@ -212,10 +280,13 @@ def select_cmd(
     top_k: Annotated[int | None, typer.Option("--top-k", help="Select the K best.")] = None,
     fraction: Annotated[float | None, typer.Option("--fraction", help="Select the best fraction F.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of --strategy rand.")] = 0,
+    early: EarlyOpt = None,
+    epochs_total: EpochsTotalOpt = None,
 ) -> None:
     """Select prompts (LIM, RAND or LINEAR) and write their records from --prompts unchanged, in file order."""
     with user_errors():
-        from limr.algo.selection import STRATEGIES, Criterion, select
+        from limr.algo.selection import STRATEGIES, Criterion
+        from limr.curation.selecting import select_prompts
 
         sources = [x is not None for x in (run, openrlhf_samples, scores)]
         if sum(sources) != 1:
@@ -227,27 +298,26 @@ def select_cmd(
         crit = Criterion(threshold=threshold, top_k=top_k, fraction=fraction)
         if scores is not None and max_epochs is not None:
             raise CliError("--max-epochs does not apply to --scores (published scores are final)")
+        if early is not None and (run is None or strategy != "lim" or threshold is None or max_epochs is not None):
+            raise CliError("--early selects from a run (--run) with --strategy lim and --threshold, no --max-epochs")
 
         from limr.data import load_pool
 
         pool = load_pool(prompts)
-        result = _score_source(run, store, openrlhf_samples, steps_per_epoch, scores, max_epochs)
+        early_run = None
+        if early is not None:
+            from limr.store import open_store
+
+            early_run = _early_run(open_store(store), run, early, threshold, epochs_total)
+            result = early_run.result
+        else:
+            result = _score_source(run, store, openrlhf_samples, steps_per_epoch, scores, max_epochs)
         if len(result) == 0:
             raise CliError(f"{result.source}: no prompt has a complete trajectory; nothing to select from")
-        cand_rows = match_pool(pool, result)
-        sel = select(
-            strategy,
-            crit,
-            scores=result.scores,
-            trajectories=result.trajectories,
-            rand_candidates=len(pool),
-            seed=seed,
-        )
-        if strategy == "rand":
-            chosen = set(sel.rows.tolist())
-        else:
-            chosen = {r for i in sel.rows for r in cand_rows[i]}
-        rows = sorted(chosen)
+        rows_of = dict(zip(result.prompt_ids, match_pool(pool, result), strict=True))
+        sel, picked = select_prompts(result, strategy, crit, seed=seed, pool_ids=pool.ids)
+        # rand picks pool ids (each its own row); lim/linear pick scored ids (their rows by id or prompt text).
+        rows = sorted({r for pid in picked for r in (rows_of[pid] if pid in rows_of else [pool.index[pid]])})
         if out.suffix.lower() == ".json":
             payload = json.dumps([pool.records[r] for r in rows], ensure_ascii=False)
             write_atomic(out, [payload])
@@ -259,6 +329,8 @@ def select_cmd(
         if pool.duplicates:
             typer.echo(f"prompts file: dropped {len(pool.duplicates)} record(s) with a repeated id", err=True)
         typer.echo(f"strategy: {sel.description}")
+        if early_run is not None:
+            _print_early_summary(early_run, threshold)
         typer.echo(f"selected {len(rows)} of {len(pool)} prompts from {prompts} -> {out}")
 
 

@@ -71,9 +71,14 @@ def register(serve: typer.Typer) -> None:
         port: int = typer.Option(8000, help="HTTP port of Serve's proxy."),
         ray_cpus: int = typer.Option(None, "--ray-cpus", help="CPUs of the embedded Ray (no RAY_ADDRESS)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the validated RolloutArgs as JSON and exit."),
+        log_file: Path = typer.Option(  # noqa: B008
+            None, "--log-file", help="Ray/Serve/vLLM logs (default: limr-logs/serve-rollout-NAME.log)."
+        ),
+        verbose: bool = typer.Option(False, "--verbose", help="Logs on the terminal instead of the log file."),
     ) -> None:
         """Serve rollouts: POST /v1/generate, /v1/completions, /v1/weights; GET /v1/models, /metrics, /readyz."""
         from limr.rollout.config import ADMIN_TOKEN_ENV
+        from limr.secrets import env_secret
 
         overrides: dict[str, Any] = {
             "num_replicas": replicas,
@@ -81,7 +86,7 @@ def register(serve: typer.Typer) -> None:
             "autoscaling_max_replicas": max_replicas,
             "num_cpus": num_cpus,
             "num_gpus": num_gpus,
-            "admin_token": os.environ.get(ADMIN_TOKEN_ENV) or None,
+            "admin_token": env_secret(ADMIN_TOKEN_ENV),
         }
         if max_tokens is not None:
             overrides["limits"] = {"max_tokens": max_tokens}
@@ -102,25 +107,30 @@ def register(serve: typer.Typer) -> None:
             shown["admin_token"] = "***" if args.admin_token else None
             typer.echo(json.dumps(shown, indent=2))
             return
-        _run(args, name, route_prefix, host, port, ray_cpus)
+        from limr.console import quiet_terminal
+
+        with quiet_terminal(log_file or Path("limr-logs") / f"serve-rollout-{name}.log", verbose=verbose) as term:
+            _run(term, args, name, route_prefix, host, port, ray_cpus)
 
 
-def _run(args, name: str, route_prefix: str, host: str, port: int, ray_cpus: int | None) -> None:  # noqa: ANN001
+def _run(term, args, name: str, route_prefix: str, host: str, port: int, ray_cpus: int | None) -> None:  # noqa: ANN001
     import threading
 
     import ray
     from ray import serve
 
+    from limr.console import progress
     from limr.rollout.client import deploy_local
 
     address = os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address)
-    else:
-        ray.init(num_cpus=ray_cpus, include_dashboard=False)
-    typer.echo(f"starting rollout app {name!r} on Ray {'at ' + address if address else '(embedded)'} ...", err=True)
-    dep = deploy_local(args, name=name, route_prefix=route_prefix, http_host=host, http_port=port, timeout_s=600)
-    typer.echo(f"ready: {dep.http_client.base_url} (model {args.engine.name}); Ctrl-C stops", err=True)
+    with progress(f"starting rollout app {name!r} on Ray {'at ' + address if address else '(embedded)'}") as bar:
+        if address:
+            ray.init(address=address)
+        else:
+            ray.init(num_cpus=ray_cpus, include_dashboard=False)
+        dep = deploy_local(args, name=name, route_prefix=route_prefix, http_host=host, http_port=port, timeout_s=600)
+        bar.update(completed=1, total=1)
+    term.echo(f"ready: {dep.http_client.base_url} (model {args.engine.name}); Ctrl-C stops")
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,13 +34,17 @@ def train(
         list[str] | None, typer.Option("--set", help="Override any field: --set algorithm.kl_coef=0.02 (YAML value).")
     ] = None,
     summary: Annotated[Path | None, typer.Option(help="Write the final metrics as JSON to this file.")] = None,
+    log_file: Annotated[
+        Path | None, typer.Option("--log-file", help="Ray/Serve/vLLM logs (default: limr-logs/train-RUN.log).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Logs on the terminal instead of the log file.")] = False,
 ) -> None:
     """Train a policy with PPO (or GRPO) on a prompt pool, writing reward events for LIM."""
     import yaml
 
+    from limr.console import quiet_terminal
     from limr.learner.config import ConfigError, load_config
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     overrides: dict[str, object] = {}
     for item in set_ or []:
         key, sep, value = item.partition("=")
@@ -65,15 +68,16 @@ def train(
     except (ConfigError, ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"run {cfg.run.run_id} -> {cfg.run.store}" + (f" (resuming {resume_key})" if resume_key else ""))
-    if local:
-        from limr.learner.worker import run_local
+    with quiet_terminal(log_file or Path("limr-logs") / f"train-{cfg.run.run_id}.log", verbose=verbose) as term:
+        term.echo(f"run {cfg.run.run_id} -> {cfg.run.store}" + (f" (resuming {resume_key})" if resume_key else ""))
+        if local:
+            from limr.learner.worker import run_local
 
-        result = run_local(cfg, resume_key)
-    else:
-        from limr.learner.launch import run_with_ray
+            result = run_local(cfg, resume_key)
+        else:
+            from limr.learner.launch import run_with_ray
 
-        result = run_with_ray(cfg, resume_key)
+            result = run_with_ray(cfg, resume_key)
     text = json.dumps({"run_id": cfg.run.run_id, "store": cfg.run.store, **result}, indent=2, sort_keys=True)
     if summary:
         summary.write_text(text + "\n")

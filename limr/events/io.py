@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -50,7 +51,7 @@ def events_table(
     reward: Sequence[float] | pa.Array,
     correct: Sequence[bool] | pa.Array,
     response_tokens: Sequence[int] | pa.Array,
-    **optional: Sequence | pa.Array,
+    **optional: Sequence[Any] | pa.Array,
 ) -> pa.Table:
     """Build an events table in the canonical schema; extra columns must be known optional fields."""
     n = len(prompt_id)

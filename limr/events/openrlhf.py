@@ -277,7 +277,7 @@ def import_openrlhf(
         raise DumpError(f"{store.uri}: run {run_id!r} already exists; runs are immutable, pick another --run")
     plan = plan_steps(samples_dir, steps_per_epoch)
     id_of: dict[str, str] | None = None
-    pool_rows: dict[str, dict] = {}
+    pool_rows: dict[str, dict[str, Any]] = {}
     if pool is not None:
         id_of = {}
         for pid, rec in zip(pool.ids, pool.records, strict=True):

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from typing import Any
+from contextlib import ExitStack
 
 PHASES = ("rollout", "reward", "experience", "update", "weight_sync", "events")
 
@@ -75,42 +74,30 @@ class TrainMetrics:
             self.server.shutdown()
 
 
+def status_line(s: dict[str, float]) -> str:
+    """The progress display's text for a step: reward, accuracy, KL, throughput."""
+    return (
+        f"reward {s.get('train/reward_mean', 0):+.3f} acc {s.get('train/accuracy', 0):.3f} "
+        f"kl {s.get('train/kl', 0):.4f} {s.get('perf/tokens_per_second', 0):.0f} tok/s"
+    )
+
+
 class Progress:
-    """tqdm over steps with reward/KL/throughput; Ray's tqdm (rendered by the driver) inside a Ray worker."""
+    """The step line of limr.console's progress display (or tqdm) for in-process runs.
+
+    A Ray Train worker cannot reach the driver's terminal: there `enabled` is False and the worker relays
+    its steps to the driver instead (limr.learner.worker, limr.learner.launch).
+    """
 
     def __init__(self, total: int, initial: int, enabled: bool):
-        self.bar: Any = None
-        if not enabled:
-            return
-        try:
-            import ray
+        from limr.console import progress
 
-            in_ray = ray.is_initialized()
-        except ImportError:
-            in_ray = False
-        if in_ray:
-            from ray.experimental import tqdm_ray
-
-            self.bar = tqdm_ray.tqdm(total=total, desc="limr train")
-            self.bar.update(initial)
-        else:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=initial, desc="limr train", file=sys.stderr, dynamic_ncols=True)
+        self._stack = ExitStack()
+        self.bar = self._stack.enter_context(progress("RL steps", total, enabled))
+        self.bar.update(completed=initial)
 
     def update(self, s: dict[str, float]) -> None:
-        if self.bar is None:
-            return
-        text = (
-            f"reward {s.get('train/reward_mean', 0):.3f} acc {s.get('train/accuracy', 0):.3f} "
-            f"kl {s.get('train/kl', 0):.4f} {s.get('perf/tokens_per_second', 0):.0f} tok/s"
-        )
-        if hasattr(self.bar, "set_postfix_str"):
-            self.bar.set_postfix_str(text)
-        else:
-            self.bar.set_description(f"limr train | {text}")
-        self.bar.update(1)
+        self.bar.advance(1, status=status_line(s))
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self._stack.close()

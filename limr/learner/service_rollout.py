@@ -32,22 +32,11 @@ class ServiceRollout:
         return int(self.handle.weight_version.remote().result())
 
     def generate(self, prompt_token_ids: list[list[int]], sampling: Sampling) -> list[Rollout]:
-        from limr.rollout.types import SamplingSpec
-
         if not prompt_token_ids:
             return []
-        # No per-request seed: vLLM seeds every prompt of a request alike, which would correlate samples
-        # of different prompts. Greedy requests are deterministic anyway.
-        spec = SamplingSpec(
-            n=sampling.n,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            max_tokens=sampling.max_new_tokens,
-            logprobs=True,
-        )
         per = max(1, min(self.max_prompts, self.max_samples // sampling.n))
         starts = list(range(0, len(prompt_token_ids), per))
-        pending = [self.handle.generate.remote(prompt_token_ids[s : s + per], spec) for s in starts]
+        pending = [self.handle.generate.remote(prompt_token_ids[s : s + per], self._spec(sampling, s)) for s in starts]
         out: list[Rollout] = []
         for start, resp in zip(starts, pending, strict=True):
             result = resp.result()
@@ -66,6 +55,24 @@ class ServiceRollout:
                         )
                     )
         return out
+
+    @staticmethod
+    def _spec(sampling: Sampling, start: int):
+        """The request for the chunk of prompts that starts at `start`. Each chunk carries its own seed, a
+        function of the step's seed and the chunk's position only (never of timing or replica), and the engine
+        mixes it with each prompt's index within the request (RolloutEngine._sampling_params), so every prompt
+        of a step draws from its own stream and a run with the same seed draws the same samples."""
+        from limr.rollout.types import SamplingSpec
+
+        seed = None if sampling.seed is None else (sampling.seed * 7_919 + start) % (1 << 62)
+        return SamplingSpec(
+            n=sampling.n,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_new_tokens,
+            seed=seed,
+            logprobs=True,
+        )
 
     def update_weights(self, state_dict: dict[str, torch.Tensor]) -> int:
         import ray

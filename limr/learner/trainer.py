@@ -20,19 +20,21 @@ from limr.algo.advantages import (
     AdaptiveKLController,
     FixedKLController,
     RunningMoments,
-    broadcast_sequence_advantages,
     gae,
-    group_advantages,
+    grpo_advantages,
     kl_estimate,
-    masked_mean,
+    masked_sums,
+    masked_whiten,
     token_level_rewards,
-    whiten_with,
 )
-from limr.algo.ppo import explained_variance, policy_loss, value_loss, warmup_lr_factor
+from limr.algo.ppo import explained_variance_from_sums, policy_loss, value_loss, warmup_lr_factor
 from limr.learner.batch import Experience, Rollout, TokenBatch, collate, rollout_logprobs_tensor
 from limr.learner.config import Derived, LearnerConfig
 from limr.learner.dist import DistCtx
 from limr.learner.models import Critic, load_actor, load_reference, response_logprobs, response_values, unwrap
+
+# Losses every rank adds its share of the global mini-batch to; summed over ranks before they are reported.
+_SUMMED_LOSSES = ("losses/policy", "losses/approx_kl", "losses/clipfrac", "losses/value", "losses/value_clipfrac")
 
 
 class PPOTrainer:
@@ -119,31 +121,31 @@ class PPOTrainer:
         if self.critic is not None:
             advantages, returns = gae(token_rewards, values, mask, a.gamma, a.lam)
         else:
-            # GRPO: group-relative outcome advantage plus the reward-to-go of the per-token KL penalty
-            seq_adv = group_advantages(shaped_scores.view(-1, n)).view(-1)  # (B,)
-            kl_rewards = -self.kl_ctl.value * kl * mask  # (B, R)
-            kl_to_go = kl_rewards.flip(1).cumsum(1).flip(1)  # (B, R) sum of the penalties from t on
-            advantages = (broadcast_sequence_advantages(seq_adv, mask) + kl_to_go) * mask
+            advantages = grpo_advantages(shaped_scores, kl, mask, self.kl_ctl.value, n)  # (B, R)
             returns = torch.zeros_like(mask)
-        if a.normalize_advantages:
-            s, ss, c = self.ctx.all_sum(
-                [(advantages * mask).sum().item(), (advantages**2 * mask).sum().item(), mask.sum().item()]
-            )
-            mean = s / max(c, 1)
-            var = max(ss - c * mean * mean, 0.0) / max(c - 1, 1)
-            advantages = whiten_with(advantages, mask, torch.tensor(mean), torch.tensor(var))
-        kl_sum, tok = self.ctx.all_sum([kl.sum().item(), mask.sum().item()])
-        seq_kl = (kl.sum(1)).mean().item()
+        if a.normalize_advantages:  # with the statistics of all ranks
+            s, ss, c = self.ctx.all_sum(list(masked_sums(advantages, mask)))
+            advantages = masked_whiten(advantages, mask, (s, ss, c))
+        # Every statistic below, and the KL controller's input, is over the GLOBAL batch: a rank's own figures
+        # would let the ranks' KL coefficients drift apart under an adaptive controller.
+        kl_sum, tok, n_seq, adv_abs = self.ctx.all_sum(
+            [kl.sum().item(), mask.sum().item(), len(rollouts), (advantages.abs() * mask).sum().item()]
+        )
         stats.update(
             {
                 "train/kl": kl_sum / max(tok, 1),  # per token
                 "train/kl_coef": self.kl_ctl.value,
-                "train/advantage_abs_mean": masked_mean(advantages.abs(), mask).item(),
+                "train/advantage_abs_mean": adv_abs / max(tok, 1),
             }
         )
         if self.critic is not None:
-            stats["train/explained_var"] = explained_variance(values, returns, mask)
-        self.kl_ctl.update(seq_kl, int(self.ctx.all_sum([len(rollouts)])[0]))
+            resid = (returns - values) * mask
+            moments = self.ctx.all_sum(
+                [(returns * mask).sum().item(), (returns**2 * mask).sum().item(), resid.sum().item()]
+                + [(resid**2).sum().item()]
+            )
+            stats["train/explained_var"] = explained_variance_from_sums(*moments, tok)
+        self.kl_ctl.update(kl_sum / max(n_seq, 1), int(n_seq))  # mean sequence KL of the global batch
         exp = Experience(tb, old_lp, ref_lp, advantages, returns, values, scores.float())
         return exp, stats
 
@@ -196,28 +198,31 @@ class PPOTrainer:
                 lp = response_logprobs(self.actor, m.tokens, temp)  # (b, R)
                 pl = policy_loss(lp, m.old_logprobs, m.advantages, mask, a.clip_eps)
                 (pl.loss_sum * scale * weight).backward()
+            share = mask.sum().item() * weight / max(global_tokens, 1.0)  # this micro-batch's token share
             stats["losses/policy"] += pl.loss_sum.item() * weight / max(global_tokens, 1.0)
-            stats["losses/approx_kl"] += pl.approx_kl.item() * weight / n_micro
-            stats["losses/clipfrac"] += pl.clipfrac.item() * weight / n_micro
+            stats["losses/approx_kl"] += pl.approx_kl.item() * share  # token means over the global mini-batch
+            stats["losses/clipfrac"] += pl.clipfrac.item() * share
             if self.critic is not None:
                 with self._no_sync(self.critic, last):
                     v = response_values(self.critic, m.tokens)  # (b, R)
                     vl = value_loss(v, m.values, m.returns, mask, a.value_clip_eps)
                     (vl.loss_sum * scale * weight).backward()
                 stats["losses/value"] += vl.loss_sum.item() * weight / max(global_tokens, 1.0)
-                stats["losses/value_clipfrac"] += vl.clipfrac.item() * weight / n_micro
+                stats["losses/value_clipfrac"] += vl.clipfrac.item() * share
         stats["losses/actor_grad_norm"] = self._step(self.actor, self.actor_opt, self.actor_sched)
         if self.critic is not None:
             stats["losses/critic_grad_norm"] = self._step(self.critic, self.critic_opt, self.critic_sched)
-        stats["losses/policy"] = ctx.all_sum([stats["losses/policy"]])[0]
-        if "losses/value" in stats:
-            stats["losses/value"] = ctx.all_sum([stats["losses/value"]])[0]
+        summed = [k for k in _SUMMED_LOSSES if k in stats]  # each rank holds its share of the global figure
+        stats.update(zip(summed, ctx.all_sum([stats[k] for k in summed]), strict=True))
         stats["train/actor_lr"] = self.actor_sched.get_last_lr()[0]
         self.optimizer_step += 1
         return stats
 
     def _step(self, model: nn.Module, opt: torch.optim.Optimizer, sched) -> float:
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.optim.max_grad_norm)
+        if self._fsdp():  # each rank holds a shard of the gradients: FSDP's own method reduces the norm over ranks
+            norm = model.clip_grad_norm_(self.cfg.optim.max_grad_norm)
+        else:  # DDP: gradients are already all-reduced, every rank computes the same norm
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.optim.max_grad_norm)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from limr.console import progress
 from limr.data.templates import Template, render_prompt
 from limr.model.save import save_model_dir
 from limr.tasks.synthetic import LEVELS, SyntheticConfig, column_solution, generate, make_splits
@@ -144,7 +145,6 @@ def greedy_accuracy(model, tokenizer, n: int, seed: int = 0, template: Template 
 def run_sft(cfg: SFTConfig) -> SFTResult:
     """Fine-tune `cfg.model` on synthetic solutions and save it to `cfg.out` (atomically)."""
     import torch
-    from tqdm.auto import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out = Path(cfg.out)
@@ -163,24 +163,24 @@ def run_sft(cfg: SFTConfig) -> SFTResult:
     t0 = time.monotonic()
     order: list[int] = []
     losses: list[float] = []
-    bar = tqdm(range(cfg.steps), desc="sft", disable=not cfg.progress, unit="step")
-    for step in bar:
-        if len(order) < cfg.batch_size:
-            fresh = list(range(len(examples)))
-            rng.shuffle(fresh)
-            order += fresh
-        batch = [examples[i] for i in order[: cfg.batch_size]]
-        del order[: cfg.batch_size]
-        ids, labels, mask = _collate(batch, tokenizer.pad_token_id)
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(step, cfg)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
-        bar.set_postfix(loss=f"{losses[-1]:.3f}", lr=f"{_lr_at(step, cfg):.1e}")
+    with progress("SFT warm start", cfg.steps, cfg.progress) as bar:
+        for step in range(cfg.steps):
+            if len(order) < cfg.batch_size:
+                fresh = list(range(len(examples)))
+                rng.shuffle(fresh)
+                order += fresh
+            batch = [examples[i] for i in order[: cfg.batch_size]]
+            del order[: cfg.batch_size]
+            ids, labels, mask = _collate(batch, tokenizer.pad_token_id)
+            for group in opt.param_groups:
+                group["lr"] = _lr_at(step, cfg)
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            losses.append(loss.item())
+            bar.advance(status=f"loss {losses[-1]:.3f} lr {_lr_at(step, cfg):.1e}")
     seconds = time.monotonic() - t0
 
     accuracy = greedy_accuracy(model, tokenizer, cfg.eval_n, cfg.seed, cfg.template) if cfg.eval_n else None

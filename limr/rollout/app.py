@@ -36,6 +36,7 @@ from limr.rollout.config import ADMIN_TOKEN_ENV, RolloutArgs
 from limr.rollout.metrics import RolloutMetrics
 from limr.rollout.sync import get_registry
 from limr.rollout.types import GenerateResult, InvalidRequest, RolloutError, SamplingSpec, WeightLoadError
+from limr.secrets import env_secret
 
 log = logging.getLogger(__name__)
 api = FastAPI(title="limr rollout", description="vLLM rollouts for RL: batch sampling with logprobs, live weights")
@@ -225,9 +226,10 @@ class RolloutServer:
 
     @api.post("/v1/weights")
     async def http_weights(self, req: WeightsRequest, authorization: str | None = Header(None)) -> dict[str, Any]:
-        # In a RayService the token comes from the pod's Secret-backed environment, never from the
-        # serveConfigV2 args (which Kubernetes shows to anyone who can read the RayService).
-        token = self.args.admin_token or os.environ.get(ADMIN_TOKEN_ENV)
+        # In a RayService the token comes from the pod's Secret (a mounted file named by
+        # LIMR_ROLLOUT_ADMIN_TOKEN_FILE), never from the serveConfigV2 args (which Kubernetes shows to
+        # anyone who can read the RayService).
+        token = self.args.admin_token or env_secret(ADMIN_TOKEN_ENV)
         if not token:
             raise HTTPException(
                 403, f"weight loading over HTTP is disabled (no admin_token configured, {ADMIN_TOKEN_ENV} unset)"

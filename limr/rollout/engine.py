@@ -130,18 +130,19 @@ class RolloutEngine:
                 )
 
     def _sampling_params(self, spec: SamplingSpec, prompt_index: int):
-        """vLLM params for prompt `prompt_index` of a request. A request seed is mixed with the prompt's index:
-        vLLM would otherwise give every prompt of the batch the same random stream (correlated samples)."""
+        """vLLM params for prompt `prompt_index` of a request. One request seed would give every prompt of the
+        request the same random stream (correlated samples), and vLLM seeds the n samples of a prompt with
+        seed, seed+1, ..., seed+n-1 (v1/engine/parallel_sampling.py), so prompts are spaced n seeds apart:
+        every (request seed, prompt, sample) draws from its own stream (`prompt_seed`)."""
         from vllm import SamplingParams
 
-        seed = None if spec.seed is None else (spec.seed * 1_000_003 + prompt_index) % (1 << 63)
         return SamplingParams(
             n=spec.n,
             temperature=spec.temperature,
             top_p=spec.top_p,
             max_tokens=spec.max_tokens,
             stop=spec.stop or None,
-            seed=seed,
+            seed=None if spec.seed is None else prompt_seed(spec.seed, prompt_index, spec.n),
             logprobs=0 if spec.logprobs else None,  # 0: only the sampled token's logprob
             ignore_eos=spec.ignore_eos,
         )
@@ -277,6 +278,11 @@ class RolloutEngine:
         llm = self.__dict__.pop("_llm", None)
         del llm
         gc.collect()
+
+
+def prompt_seed(request_seed: int, prompt_index: int, n: int) -> int:
+    """The vLLM seed of prompt `prompt_index` of a request; its n samples use this seed + 0..n-1."""
+    return ((request_seed * 1_000_003 + prompt_index) * n) % (1 << 63)
 
 
 def _resolve_dtype(dtype: str, hf_config: dict[str, Any]) -> str:

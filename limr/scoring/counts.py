@@ -413,7 +413,7 @@ def _first_null(col: pa.ChunkedArray | pa.Array) -> int:
 
 def _is_string_like(t: pa.DataType) -> bool:
     value_type = t.value_type if pa.types.is_dictionary(t) else t
-    return pa.types.is_string(value_type) or pa.types.is_large_string(value_type)
+    return bool(pa.types.is_string(value_type) or pa.types.is_large_string(value_type))
 
 
 def _dictionary_codes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:

@@ -167,7 +167,8 @@ class IdIndex:
         return self._flat
 
     def to_list(self) -> list[str]:
-        return self.ids.to_pylist()
+        ids: list[str] = self.ids.to_pylist()
+        return ids
 
     def reserve(self, n: int) -> None:
         """Size the table for n ids up front (saves rehashing while a large pool is first seen)."""

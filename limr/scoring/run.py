@@ -140,8 +140,8 @@ def accumulate_run(
     keep_freed_memory()  # per-object buffers are reused instead of page-faulted back in (see limr.scoring.memory)
     keys = list(list_event_keys(store, run_id, start_after=start_after))
     if counts is None:
-        hints = {"expected_prompts": _expected_prompts(store, run_id), "expected_epochs": _last_epoch(store, keys)}
-        counts = EpochCounts(**hints)
+        prompts_hint, epochs_hint = _expected_prompts(store, run_id), _last_epoch(store, keys)
+        counts = EpochCounts(expected_prompts=prompts_hint, expected_epochs=epochs_hint)
     introduced: dict[int, str] = {}
     last = start_after
     summaries = iter_event_summaries(store, keys, threads=threads, counts=counts)
@@ -171,7 +171,7 @@ def _last_epoch(store: ObjectStore, keys: list[str]) -> int:
         return 0
     try:
         bounds = _epoch_bounds(pq.ParquetFile(io.BytesIO(store.get(keys[-1]))).metadata)
-        return min(int(max(hi for _, hi, _ in bounds)) + 1, 10_000) if bounds else 0
+        return min(max(int(hi) for _, hi, _ in bounds) + 1, 10_000) if bounds else 0  # type: ignore[call-overload]
     except (pa.ArrowException, OSError, ValueError, TypeError, ObjectNotFound):
         return 0
 
@@ -198,7 +198,9 @@ def score_run(
     return score_counts(counts, max_epochs, prompts, source=f"run {run_id}", consume=True)
 
 
-def _check_known_ids(store: ObjectStore, counts: EpochCounts, prompts: dict[str, str], introduced: dict) -> None:
+def _check_known_ids(
+    store: ObjectStore, counts: EpochCounts, prompts: dict[str, str], introduced: dict[int, str]
+) -> None:
     """Every event's prompt_id must be in prompts.parquet; name the object and row of the first that is not."""
     known = pa.array(list(prompts), pa.string())
     member = pc.is_in(counts.ids_array, value_set=known).to_numpy(zero_copy_only=False)

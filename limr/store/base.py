@@ -8,6 +8,7 @@ lexicographic key order, which is what makes `start_after` cursors work on every
 from __future__ import annotations
 
 import abc
+import builtins  # `list` in the class body is ObjectStore.list
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -106,7 +107,7 @@ class ObjectStore(abc.ABC):
         self.put(key, data, content_type)
         return True
 
-    def list_keys(self, prefix: str = "", start_after: str | None = None) -> list[str]:
+    def list_keys(self, prefix: str = "", start_after: str | None = None) -> builtins.list[str]:
         return [o.key for o in self.list(prefix, start_after)]
 
     def close(self) -> None:  # noqa: B027 - optional hook: local disk holds nothing to release

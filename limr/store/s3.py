@@ -6,7 +6,8 @@ test, a Kubernetes pod (values injected from a Secret) and a Ray job:
 - `LIMR_S3_ENDPOINT`: `http://host:port` or `https://host`; default `https://s3.amazonaws.com`.
   (`AWS_ENDPOINT_URL` / `MINIO_ENDPOINT` are accepted too.)
 - `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (or `LIMR_S3_ACCESS_KEY` / `LIMR_S3_SECRET_KEY`),
-  optional `AWS_SESSION_TOKEN`.
+  optional `AWS_SESSION_TOKEN`; each may instead name a file through `<NAME>_FILE` (limr.secrets: the chart
+  mounts the keys as files).
 - `LIMR_S3_REGION` (or `AWS_REGION`), optional.
 """
 
@@ -17,9 +18,10 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, TypeVar, cast
 from urllib.parse import urlparse
 
+from limr.secrets import env_secret
 from limr.store.base import (
     AccessDenied,
     BucketNotFound,
@@ -43,6 +45,11 @@ def _env(*names: str, default: str | None = None) -> str | None:
         if value:
             return value
     return default
+
+
+def _secret(*names: str) -> str | None:
+    """The first of `names` set as a variable or as a `_FILE` (limr.secrets)."""
+    return next((value for name in names if (value := env_secret(name))), None)
 
 
 class S3Store(ObjectStore):
@@ -78,9 +85,9 @@ class S3Store(ObjectStore):
         self.backoff_s = backoff_s
         self._client = Minio(
             parsed.netloc,
-            access_key=access_key or _env("LIMR_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "MINIO_ACCESS_KEY"),
-            secret_key=secret_key or _env("LIMR_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "MINIO_SECRET_KEY"),
-            session_token=session_token or _env("AWS_SESSION_TOKEN"),
+            access_key=access_key or _secret("LIMR_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "MINIO_ACCESS_KEY"),
+            secret_key=secret_key or _secret("LIMR_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "MINIO_SECRET_KEY"),
+            session_token=session_token or _secret("AWS_SESSION_TOKEN"),
             secure=parsed.scheme == "https",
             region=region or _env("LIMR_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
         )
@@ -160,7 +167,7 @@ class S3Store(ObjectStore):
     def open(self, key: str) -> BinaryIO:
         full = self._full(key)
         resp = self._call("get", lambda: self._client.get_object(self.bucket, full), key)
-        return _ResponseReader(resp)
+        return cast(BinaryIO, _ResponseReader(resp))  # a RawIOBase of bytes: what callers read
 
     def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[ObjectInfo]:
         full_prefix = self.prefix + prefix

@@ -9,13 +9,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from limr.curation.checkpoint import CheckpointError
+from limr.curation.policy import PolicyError
+from limr.curation.publish import DatasetNotFound
 from limr.store import InvalidKey, ObjectNotFound, ObjectStore, StoreError, open_store
 from services.datasets.config import DatasetsSettings, get_settings
 from services.datasets.dependencies import ApiMetrics
 from services.datasets.routers import datasets, health, runs
-from services.scorer.checkpoint import CheckpointError
-from services.scorer.policy import PolicyError
-from services.scorer.publish import DatasetNotFound
 
 _ERRORS: tuple[tuple[type[Exception], int], ...] = (
     (DatasetNotFound, 404),

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.scorer.policy import SelectionPolicy
+from limr.curation.policy import SelectionPolicy
 
 
 class Page(BaseModel):

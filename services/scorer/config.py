@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.scorer.policy import PublishPolicy
+from limr.curation.policy import PublishPolicy
 
 DEFAULT_POLICIES = (PublishPolicy(name="{run}-lim-0.6", strategy="lim", threshold=0.6),)
 

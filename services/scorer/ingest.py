@@ -18,15 +18,17 @@ import threading
 import time
 from collections.abc import Callable
 
+from limr.curation.checkpoint import QuarantineRecord, RunState, load_checkpoint, save_checkpoint
+from limr.curation.progress import complete_epochs, read_run_prompts
+from limr.curation.publish import publish_version
+from limr.curation.snapshot import write_scores_snapshot
 from limr.events.io import EventSchemaError, PromptRecord, read_events_object
 from limr.events.run import list_runs
 from limr.events.schema import EVENT_KEY_RE, events_prefix
+from limr.scoring import score_counts
 from limr.store import ObjectInfo, ObjectNotFound, ObjectStore, StoreError
-from services.scorer.checkpoint import QuarantineRecord, RunState, load_checkpoint, save_checkpoint
 from services.scorer.config import ScorerSettings
 from services.scorer.metrics import ScorerMetrics
-from services.scorer.publish import publish_version
-from services.scorer.selecting import complete_epochs, load_pool, score_counts, write_scores_snapshot
 
 log = logging.getLogger("limr.scorer")
 
@@ -168,7 +170,7 @@ class Ingestor:
         return self._pool.get(run_id)
 
     def pool_size(self, run_id: str) -> int | None:
-        """Prompts per epoch (see `load_pool`)."""
+        """Prompts per epoch (see `read_run_prompts`)."""
         self._load_pool(run_id)
         return self._pool_size.get(run_id)
 
@@ -179,7 +181,7 @@ class Ingestor:
         if self._pool.get(run_id) is None and (
             force or now - self._pool_checked.get(run_id, -1e9) >= self.settings.runs_refresh_s
         ):
-            self._pool[run_id], self._pool_size[run_id] = load_pool(self.store, run_id)
+            self._pool[run_id], self._pool_size[run_id] = read_run_prompts(self.store, run_id)
             self._pool_checked[run_id] = now
 
     def _maybe_rescore(self, state: RunState) -> None:

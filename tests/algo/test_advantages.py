@@ -12,9 +12,12 @@ from limr.algo.advantages import (
     RunningMoments,
     gae,
     group_advantages,
+    grpo_advantages,
     kl_estimate,
     masked_mean,
+    masked_sums,
     masked_whiten,
+    reward_to_go,
     token_level_rewards,
 )
 
@@ -111,6 +114,39 @@ def test_masked_whiten_ignores_padding():
     torch.testing.assert_close(w[m.bool()], expected, rtol=1e-5, atol=1e-5)
     assert w[~m.bool()].abs().sum() == 0
     assert float(masked_mean(x, m)) == pytest.approx(2.0)
+
+
+def test_masked_whiten_with_summed_statistics_matches_whitening_the_whole_batch():
+    torch.manual_seed(0)
+    x = torch.randn(6, 5)
+    m = (torch.rand(6, 5) > 0.3).float()
+    whole = masked_whiten(x, m)
+    # two data-parallel "ranks" holding rows 0-2 and 3-5 add their sums and whiten alike
+    parts = [masked_sums(x[:3], m[:3]), masked_sums(x[3:], m[3:])]
+    total = tuple(a + b for a, b in zip(*parts, strict=True))
+    split = torch.cat([masked_whiten(x[:3], m[:3], total), masked_whiten(x[3:], m[3:], total)])
+    torch.testing.assert_close(split, whole, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(masked_whiten(x[:3], m[:3]), whole[:3])  # local statistics differ
+    scaled = masked_whiten(x, m, shift_mean=False)
+    assert float(masked_mean(scaled, m)) != pytest.approx(0.0, abs=1e-3)
+
+
+def test_reward_to_go_sums_from_each_token_on_and_ignores_padding():
+    r = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 99.0]])
+    m = torch.tensor([[1.0, 1, 1], [1, 1, 0]])
+    torch.testing.assert_close(reward_to_go(r, m), torch.tensor([[6.0, 5.0, 3.0], [9.0, 5.0, 0.0]]))
+
+
+def test_grpo_advantages_add_group_advantage_and_kl_penalty_to_go():
+    scores = torch.tensor([1.0, 0.0, 0.5, 0.5])  # two prompts x n=2
+    kl = torch.tensor([[0.1, 0.2], [0.0, 0.0], [0.3, 0.0], [0.0, 0.0]])
+    m = torch.tensor([[1.0, 1], [1, 1], [1, 0], [1, 1]])
+    adv = grpo_advantages(scores, kl, m, kl_coef=0.5, n=2)
+    g = group_advantages(scores.view(2, 2)).view(-1)  # prompt 0: +-0.707; prompt 1: 0 (no signal)
+    expected = g[:, None] * m + torch.tensor([[-0.15, -0.1], [0.0, 0.0], [-0.15, 0.0], [0.0, 0.0]])
+    torch.testing.assert_close(adv, expected)
+    with pytest.raises(ValueError, match="groups of n=3"):
+        grpo_advantages(scores, kl, m, kl_coef=0.5, n=3)
 
 
 def test_adaptive_kl_controller_moves_toward_target():

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted(
     p.name for p in (REPO / "benchmarks").glob("*.py") if p.name not in ("__init__.py", "harness.py", "report.py")
 )
-COVERED = {"lim_scoring.py", "rollout.py", "services.py", "train_step.py"}
+COVERED = {"early_lim.py", "lim_scoring.py", "rollout.py", "services.py", "train_step.py"}
 
 
 def _run(script: str, *args: str, timeout: int = 600) -> dict:
@@ -46,6 +46,12 @@ def test_lim_scoring_json() -> None:
     assert r["limr"]["prompts_scored"] == r["baseline"]["prompts_scored"] == 300
     assert r["limr_score_cli"]["lines_written"] == 300
     assert r["speedup_vs_baseline"]["rounds"] and r["limr"]["seconds"]["min"] > 0
+
+
+def test_early_lim_json(tmp_path: Path) -> None:
+    args = ["--sim-prompts", "60", "--sim-epochs", "4", "--sim-seeds", "1", "--no-learned"]
+    r = _run("early_lim.py", *args, "--plot", str(tmp_path / "f1.png"))
+    assert r["threshold"] == 0.6 and r["rows"]
 
 
 def test_services_json() -> None:

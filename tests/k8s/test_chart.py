@@ -77,38 +77,87 @@ def test_should_not_render_operator_objects_when_the_monitoring_api_is_absent(re
     assert find(objects, "ConfigMap", "limr-dashboard")  # plain ConfigMap: always shipped
 
 
+def _secret_files(template: dict) -> dict[str, tuple[str, str]]:
+    """{<NAME>_FILE variable: (Secret, key)} of a pod: each variable must point at a file of the projected
+    `secrets` volume, mounted into the container that has the variable."""
+    spec = template["spec"]
+    volume = next((vol for vol in spec.get("volumes", []) if vol["name"] == "secrets"), None)
+    items = {}
+    if volume:
+        for src in volume["projected"]["sources"]:
+            for item in src["secret"]["items"]:
+                items[item["path"]] = (src["secret"]["name"], item["key"])
+    found = {}
+    for c in _containers(template):
+        mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
+        for e in c.get("env", []):
+            if e["name"].endswith("_FILE"):
+                mount = mounts["secrets"]
+                assert mount["readOnly"] is True and e["value"].startswith(mount["mountPath"] + "/")
+                found[e["name"]] = items[e["value"].removeprefix(mount["mountPath"] + "/")]
+    return found
+
+
 @pytest.mark.parametrize("values", VALUES_FILES)
-def test_should_reference_only_secrets_that_exist_when_rendered(render, values):
+def test_should_mount_only_secrets_that_exist_as_files_when_rendered(render, values):
     objects = render(values)
     secrets = {s["metadata"]["name"]: set(s["data"]) for s in find(objects, "Secret")}
     refs = []
     for where, t in pod_templates(objects):
+        refs += [(where, name, key) for name, key in _secret_files(t).values()]
         for c in _containers(t):
-            for e in c.get("env", []):
-                ref = e.get("valueFrom", {}).get("secretKeyRef")
-                if ref:
-                    refs.append((where, ref["name"], ref["key"]))
             assert not c.get("envFrom"), where
+            assert not [e for e in c.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})], where
     assert refs
     for where, name, key in refs:
         assert key in secrets.get(name, set()), f"{where} references missing secret {name}/{key}"
 
 
+def test_should_give_each_pod_only_the_credentials_it_uses(render):
+    store = {"LIMR_S3_ACCESS_KEY_FILE", "LIMR_S3_SECRET_KEY_FILE"}
+    for values, sets in (("values-gpu.yaml", ()), ("values.yaml", ("auth.reader.enabled=true",))):
+        objects = render(values, set=sets)
+        seen = {}
+        for _, t in pod_templates(objects):
+            component = t["metadata"]["labels"]["app.kubernetes.io/component"]
+            role = t["metadata"]["labels"].get("limr.io/ray-role")
+            seen[(component, role)] = set(_secret_files(t))
+        reader = {"LIMR_READ_TOKEN_FILE"} if sets else set()
+        assert seen.pop(("datasets", None)) == store | {"LIMR_API_TOKEN_FILE"} | reader
+        assert seen.pop(("scorer", None)) == store  # the scorer writes to the store only, no API token
+        assert seen.pop(("ray", "rollout")) == store | {"LIMR_ROLLOUT_ADMIN_TOKEN_FILE"}
+        assert seen.pop(("ray", "cluster")) == store  # training pods: no token at all
+        assert seen.pop(("ray-submitter", None), set()) == set()
+        assert seen.pop(("make-bucket", None)) == store
+        (minio,) = [f for f in find(objects, "StatefulSet")]
+        assert seen == {("minio", None): {"MINIO_ROOT_USER_FILE", "MINIO_ROOT_PASSWORD_FILE"}}
+        assert set(_secret_files(minio["spec"]["template"]).values()) == {
+            ("limr-store", "AWS_ACCESS_KEY_ID"),
+            ("limr-store", "AWS_SECRET_ACCESS_KEY"),
+        }
+        tokens = {s["metadata"]["name"] for s in find(objects, "Secret")}
+        assert tokens == {"limr-store", "limr-api", "limr-rollout-admin"} | ({"limr-api-read"} if sets else set())
+
+
 def test_should_use_existing_secrets_and_render_none_when_given(render):
-    objects = render(
-        "values.yaml",
-        set=("store.existingSecret=s3-creds", "store.secretKeys.accessKey=id", "auth.existingSecret=api-token"),
+    sets = (
+        "store.existingSecret=s3-creds",
+        "store.secretKeys.accessKey=id",
+        "auth.writer.existingSecret=api-token",
+        "auth.rolloutAdmin.existingSecret=admin-token",
+        "auth.rolloutAdmin.secretKey=token",
     )
+    objects = render("values.yaml", set=sets)
     assert not find(objects, "Secret")
     names = set()
     for _, t in pod_templates(objects):
-        for c in _containers(t):
-            names |= {
-                (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
-                for e in c.get("env", [])
-                if "secretKeyRef" in e.get("valueFrom", {})
-            }
-    assert names == {("s3-creds", "id"), ("s3-creds", "AWS_SECRET_ACCESS_KEY"), ("api-token", "LIMR_API_TOKEN")}
+        names |= set(_secret_files(t).values())
+    assert names == {
+        ("s3-creds", "id"),
+        ("s3-creds", "AWS_SECRET_ACCESS_KEY"),
+        ("api-token", "LIMR_API_TOKEN"),
+        ("admin-token", "token"),
+    }
 
 
 @pytest.mark.parametrize("values", VALUES_FILES)
@@ -118,13 +167,14 @@ def test_should_never_put_credentials_in_plain_env_or_config_when_rendered(rende
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
         "LIMR_API_TOKEN",
+        "LIMR_READ_TOKEN",
         "LIMR_ROLLOUT_ADMIN_TOKEN",
+        "MINIO_ROOT_USER",
         "MINIO_ROOT_PASSWORD",
     }
     for where, t in pod_templates(objects):
         for c in _containers(t):
-            plain = {e["name"] for e in c.get("env", []) if "value" in e}
-            assert not plain & secret_vars, where
+            assert not {e["name"] for e in c.get("env", [])} & secret_vars, where
     for cm in find(objects, "ConfigMap"):
         text = yaml.safe_dump(cm["data"]).lower()
         assert "secret_access_key" not in text and "admin_token" not in text
@@ -171,7 +221,8 @@ def test_should_mount_a_service_account_token_only_for_the_ray_autoscaler(render
     }
     assert all("delete" not in r["verbs"] and "*" not in r["verbs"] for r in role["rules"])
     for where, t in pod_templates(objects):
-        assert t["spec"]["automountServiceAccountToken"] is where.startswith(("RayCluster", "RayService")), where
+        head = where.startswith(("RayCluster", "RayService")) and where.endswith("/head")
+        assert t["spec"]["automountServiceAccountToken"] is head, where  # the autoscaler runs in the head only
     assert one(objects, "RayCluster")["spec"]["enableInTreeAutoscaling"] is True
     assert one(objects, "ServiceAccount")["automountServiceAccountToken"] is False
 
@@ -219,8 +270,11 @@ def test_should_render_every_worker_group_from_one_pod_template(render):
     group_specific = ("resources", "nodeSelector", "tolerations")
 
     def normalised(t: dict) -> dict:
+        # which credential files a pod gets depends on its role (test_should_give_each_pod_only_the_credentials...)
         spec = {k: val for k, val in t["spec"].items() if k not in group_specific}
+        spec["volumes"] = [vol for vol in spec["volumes"] if vol["name"] != "secrets"]
         container = {k: val for k, val in spec["containers"][0].items() if k not in ("resources", "name", "ports")}
+        container["env"] = [e for e in container["env"] if not e["name"].endswith("_FILE")]
         labels = {k: val for k, val in t["metadata"]["labels"].items() if k not in ("limr.io/ray-node-type",)}
         labels.pop("limr.io/ray-role")
         return {**spec, "containers": [container], "labels": labels}
@@ -301,7 +355,13 @@ def test_should_let_only_store_clients_reach_minio_and_only_ingress_reach_the_qu
     assert clients == ["datasets", "make-bucket", "ray", "scorer"]
     api_np = one(objects, "NetworkPolicy", "limr-datasets")
     (rule,) = api_np["spec"]["ingress"]
-    assert [list(peer) for peer in rule["from"]] == [["namespaceSelector"], ["namespaceSelector"]]
+    assert [list(peer) for peer in rule["from"]] == [["namespaceSelector"], ["podSelector"], ["namespaceSelector"]]
+    ray_clients = {  # Ray pods read prompt pools through the API (dataset://NAME@VERSION)
+        t["metadata"]["labels"]["app.kubernetes.io/component"]
+        for _, t in pod_templates(objects)
+        if _match_expr(rule["from"][1]["podSelector"], t["metadata"]["labels"])
+    }
+    assert ray_clients == {"ray"}
     assert rule["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ingress-nginx"}
     assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
     for np in find(objects, "NetworkPolicy"):

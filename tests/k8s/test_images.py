@@ -52,10 +52,12 @@ def _args() -> dict[str, str]:
 def test_should_build_a_gpu_and_a_cpu_target_that_run_limr_as_non_root():
     stages = _stages()
     assert {"wheel", "cpu", "gpu"} <= set(stages)
+    pod = yaml.safe_load((v.CHART / "values.yaml").read_text())["podSecurityContext"]
+    assert pod["runAsUser"] >= 10000 and pod["runAsGroup"] >= 10000  # never a host account
     for target in ("cpu", "gpu"):
         instrs = stages[target]
         users = [arg for instr, arg in instrs if instr == "USER"]
-        assert users and users[-1].split(":")[0] == "1000", target  # the chart's runAsUser
+        assert users and users[-1] == f"{pod['runAsUser']}:{pod['runAsGroup']}", target  # the chart's user
         entry = [arg for instr, arg in instrs if instr == "ENTRYPOINT"]
         assert entry and '"limr"' in entry[-1], target
         assert any(instr == "COPY" and "--from=wheel" in arg for instr, arg in instrs), target

@@ -46,7 +46,9 @@ def test_should_validate_variants_when_optional_paths_are_switched(render, crds)
             "minio.enabled=false",
             "store.endpoint=https://s3.example.com",
             "store.existingSecret=my-s3",
-            "auth.existingSecret=my-token",
+            "auth.writer.existingSecret=my-token",
+            "auth.reader.enabled=true",
+            "ray.workerGroups[0].env[0].name=X,ray.workerGroups[0].env[0].value=on",
             "ray.autoscaling.enabled=true",
             "datasets.ingress.enabled=true",
             "train.submissionMode=HTTPMode",
@@ -118,6 +120,18 @@ def test_should_fail_validation_when_an_object_is_broken(render, crds, kind, mut
     mutate(obj)
     errors = v.validate_object(obj)
     assert errors and expected in "\n".join(errors), errors
+
+
+def test_should_validate_prometheus_rules_against_the_real_operator_crd(render, crds):
+    from tests.k8s.support.schemas import EXTRA_SCHEMAS
+
+    key = ("monitoring.coreos.com/v1", "PrometheusRule")
+    assert key not in EXTRA_SCHEMAS and key in v._crd_schemas_cached()  # no hand-written copy to drift
+    rule = copy.deepcopy(one(render("values.yaml"), "PrometheusRule"))
+    rule["spec"]["groups"][0]["rules"][0]["for"] = "10 minutes"  # the CRD's duration pattern
+    rule["spec"]["groups"][0]["rules"][0]["keep_firing_for"] = ""  # the CRD's minLength
+    errors = "\n".join(v.validate_object(rule))
+    assert "does not match" in errors and "should be non-empty" in errors, errors
 
 
 def test_should_fail_on_an_unknown_kind():

@@ -41,17 +41,49 @@ def test_should_document_every_value_key_by_key():
     assert _undocumented_keys("a:\n  # -- yes\n  b: 1\n  c: 2\n") == ["a.c"]  # the check itself bites
 
 
+def _schema() -> dict:
+    return json.loads((v.CHART / "values.schema.json").read_text())
+
+
+def _resolve(schema: dict, node: dict) -> dict:
+    """Follow local `$ref`s (#/$defs/...) to the schema they name."""
+    while "$ref" in node:
+        target = schema
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
 def test_should_give_every_value_a_schema_entry():
-    schema = json.loads((v.CHART / "values.schema.json").read_text())
+    schema = _schema()
     values = yaml.safe_load((v.CHART / "values.yaml").read_text())
 
     def walk(node: dict, sch: dict, path: str) -> None:
+        sch = _resolve(schema, sch)
         assert sch.get("additionalProperties") is False or "properties" not in sch, path
         for key, val in node.items():
             props = sch.get("properties", {})
             if "properties" in sch:
                 assert key in props, f"{path}.{key} missing from values.schema.json"
-                if isinstance(val, dict) and props[key].get("additionalProperties") is False:
-                    walk(val, props[key], f"{path}.{key}")
+                sub = _resolve(schema, props[key])
+                if isinstance(val, dict) and sub.get("additionalProperties") is False:
+                    walk(val, sub, f"{path}.{key}")
+                if isinstance(val, list) and val and isinstance(val[0], dict) and "items" in sub:
+                    for i, item in enumerate(val):
+                        walk(item, sub["items"], f"{path}.{key}[{i}]")
 
     walk(values, schema, "")
+
+
+def test_should_define_each_repeated_schema_once():
+    """resources, worker groups, probes, selectors: one definition each, referenced everywhere (issue 15)."""
+    text = (v.CHART / "values.schema.json").read_text()
+    schema = _schema()
+    assert text.count('"requests"') == 1 and text.count('"gpus"') == 1
+    refs = text.count('"$ref": "#/$defs/resources"')
+    assert refs >= 8, refs
+    ray, rollout = schema["properties"]["ray"]["properties"], schema["properties"]["rollout"]["properties"]
+    assert ray["workerGroups"] == rollout["workerGroups"] == {"$ref": "#/$defs/workerGroups"}
+    for name in schema["$defs"]:  # every definition is used
+        assert f'"#/$defs/{name}"' in text, f"$defs/{name} is never referenced"

@@ -15,7 +15,8 @@ def test_train_local_then_resume_and_refusals(tmp_path, tiny_model, synthetic_po
     cfg = write_config(tmp_path / "tiny.yaml", tiny_model, train, run={"checkpoint_every": 1})
     store = str(tmp_path / "store")
     runner = CliRunner()
-    base = ["train", "--config", str(cfg), "--store", store, "--local"]
+    log_file = tmp_path / "train.log"
+    base = ["train", "--config", str(cfg), "--store", store, "--local", "--log-file", str(log_file)]
 
     res = runner.invoke(app, [*base, "--run-id", "r1", "--max-steps", "1", "--summary", str(tmp_path / "s.json")])
     assert res.exit_code == 0, res.output
@@ -32,6 +33,9 @@ def test_train_local_then_resume_and_refusals(tmp_path, tiny_model, synthetic_po
     res = runner.invoke(app, [*base, "--run-id", "r1", "--resume", "--max-steps", "2"])
     assert res.exit_code == 0, res.output
     assert "resuming" in res.output and '"train/step": 2' in res.output
+    # the terminal got the run line and the result; the learner's step log went to the file it named
+    assert f"logs: {log_file}" in res.output and "limr.learner" not in res.output
+    assert "step 2/2" in log_file.read_text()
 
 
 def test_train_errors_name_the_field(tmp_path, tiny_model, synthetic_pool):

@@ -178,6 +178,16 @@ def test_cli_dry_run_builds_args(tmp_path, monkeypatch) -> None:  # noqa: ANN001
     assert shown["limits"]["max_n"] == 16 and shown["limits"]["max_tokens"] == 100
     assert shown["num_replicas"] == 3 and shown["num_cpus"] == 2 and shown["admin_token"] == "***"
 
+    token = tmp_path / "admin-token"  # the chart mounts the token as a file (LIMR_ROLLOUT_ADMIN_TOKEN_FILE)
+    token.write_text("secret\n")
+    monkeypatch.delenv("LIMR_ROLLOUT_ADMIN_TOKEN")
+    monkeypatch.setenv("LIMR_ROLLOUT_ADMIN_TOKEN_FILE", str(token))
+    res = runner.invoke(app, ["serve", "rollout", "--model", str(model), "--dry-run"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["admin_token"] == "***", res.output
+    monkeypatch.delenv("LIMR_ROLLOUT_ADMIN_TOKEN_FILE")
+    res = runner.invoke(app, ["serve", "rollout", "--model", str(model), "--dry-run"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["admin_token"] is None, res.output
+
     res = runner.invoke(app, ["serve", "rollout", "--model", str(model), "--max-model-len", "8", "--dry-run"])
     assert res.exit_code == 2 and "max_model_len" in res.output
     res = runner.invoke(app, ["serve", "rollout", "--model", str(tmp_path), "--dry-run"])

@@ -76,14 +76,26 @@ def _cli(url, *args, token=None):
 
 
 def test_client_commands(live_api, tmp_path):
-    listing = _cli(live_api, "list")
+    listing = _cli(live_api, "list", "--json")
     assert listing.exit_code == 0 and json.loads(listing.output)[0]["name"] == "cli-lim-0.6"
-    assert json.loads(_cli(live_api, "versions", "cli-lim-0.6").output) == [1]
-    assert json.loads(_cli(live_api, "show", "cli-lim-0.6").output)["run"] == "cli"
-    assert json.loads(_cli(live_api, "runs").output)[0]["run_id"] == "cli"
-    assert json.loads(_cli(live_api, "run", "cli").output)["events"] == 16 * 2 * 4
-    top = json.loads(_cli(live_api, "scores", "cli", "--limit", "3").output)["items"]
+    assert json.loads(_cli(live_api, "versions", "cli-lim-0.6", "--json").output) == [1]
+    assert json.loads(_cli(live_api, "show", "cli-lim-0.6", "--json").output)["run"] == "cli"
+    assert json.loads(_cli(live_api, "runs", "--json").output)[0]["run_id"] == "cli"
+    assert json.loads(_cli(live_api, "run", "cli", "--json").output)["events"] == 16 * 2 * 4
+    top = json.loads(_cli(live_api, "scores", "cli", "--limit", "3", "--json").output)["items"]
     assert len(top) == 3 and top[0]["score"] >= top[2]["score"]
+
+    # people get tables: a header row, then one row per item with the same values
+    table = [line.split() for line in _cli(live_api, "list").output.splitlines() if line.strip()]
+    assert table[0] == ["NAME", "VERSIONS", "LATEST"] and ["cli-lim-0.6", "1", "1"] in table
+    rows = [line.split() for line in _cli(live_api, "scores", "cli", "--limit", "3").output.splitlines()]
+    assert ["PROMPT", "SCORE", "LEFT", "OUT"] in rows
+    assert [r for r in rows if r and r[0] == top[0]["prompt_id"]] == [
+        [top[0]["prompt_id"], f"{top[0]['score']:.4f}", "-"]
+    ]
+    shown = _cli(live_api, "show", "cli-lim-0.6").output
+    assert "cli-lim-0.6 v1" in shown and "content hash" in shown and "{" not in shown
+    assert "events" in _cli(live_api, "run", "cli").output and "RUN" in _cli(live_api, "runs").output
 
     denied = _cli(live_api, "publish", "cli-top", "--run", "cli", "--top-k", "4")
     assert denied.exit_code == 1 and "HTTP 401" in denied.output
@@ -91,7 +103,7 @@ def test_client_commands(live_api, tmp_path):
     assert made.exit_code == 0 and "published cli-lim-0.6 v2: 4 prompts" in made.output
     again = _cli(live_api, "publish", "cli-lim-0.6", "--run", "cli", "--top-k", "4", token=TOKEN)
     assert "unchanged, existing cli-lim-0.6 v2" in again.output
-    diff = json.loads(_cli(live_api, "diff", "cli-lim-0.6", "1", "2").output)
+    diff = json.loads(_cli(live_api, "diff", "cli-lim-0.6", "1", "2", "--json").output)
     assert diff["from_version"] == 1 and diff["to_version"] == 2
 
     out = tmp_path / "v2.parquet"

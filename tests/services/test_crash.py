@@ -16,13 +16,14 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
+from limr.curation.checkpoint import load_checkpoint
+from limr.curation.policy import PublishPolicy
+from limr.curation.publish import list_datasets, read_manifest
+from limr.curation.snapshot import read_scores_snapshot
+from limr.scoring import score_counts
 from limr.store import ObjectNotFound, open_store
-from services.scorer.checkpoint import load_checkpoint
 from services.scorer.config import ScorerSettings
 from services.scorer.ingest import Ingestor
-from services.scorer.policy import PublishPolicy
-from services.scorer.publish import list_datasets, read_manifest
-from services.scorer.selecting import read_scores_snapshot, score_counts
 from tests.services.conftest import Service, service_env
 
 pytestmark = pytest.mark.slow

@@ -9,13 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
+from limr.curation.policy import PublishPolicy
 from limr.events.io import events_table, write_events
 from limr.store import open_store
 from services.datasets.config import DatasetsSettings
 from services.datasets.main import create_app
 from services.scorer.config import ScorerSettings
 from services.scorer.ingest import Ingestor
-from services.scorer.policy import PublishPolicy
 
 TOKEN = "s3cret-write"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -130,3 +130,21 @@ def test_read_token_and_disabled_writes(s3_uri):
 def test_blank_token_means_writes_disabled(s3_uri, monkeypatch):
     monkeypatch.setenv("LIMR_API_TOKEN", "  ")
     assert DatasetsSettings(store=s3_uri).api_token is None
+
+
+def test_should_read_the_tokens_from_mounted_secret_files(monkeypatch, tmp_path):
+    from limr.secrets import SecretFileError
+
+    for name, value in (("writer", "w-token\n"), ("reader", "r-token\n")):
+        (tmp_path / name).write_text(value)
+    monkeypatch.delenv("LIMR_API_TOKEN", raising=False)
+    monkeypatch.delenv("LIMR_READ_TOKEN", raising=False)
+    monkeypatch.setenv("LIMR_API_TOKEN_FILE", str(tmp_path / "writer"))
+    monkeypatch.setenv("LIMR_READ_TOKEN_FILE", str(tmp_path / "reader"))
+    settings = DatasetsSettings(store=str(tmp_path))
+    assert settings.api_token.get_secret_value() == "w-token"
+    assert settings.read_token.get_secret_value() == "r-token"
+    assert DatasetsSettings(store=str(tmp_path), api_token="explicit").api_token.get_secret_value() == "explicit"
+    monkeypatch.setenv("LIMR_API_TOKEN", "both")
+    with pytest.raises(SecretFileError, match="LIMR_API_TOKEN and LIMR_API_TOKEN_FILE are both set"):
+        DatasetsSettings(store=str(tmp_path))

@@ -11,12 +11,12 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
+from limr.curation.policy import PublishPolicy
 from limr.store import open_store
 from services.datasets.config import DatasetsSettings
 from services.datasets.main import create_app
 from services.scorer.config import ScorerSettings
 from services.scorer.ingest import Ingestor
-from services.scorer.policy import PublishPolicy
 
 TOKEN = "fuzz-token"
 

@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from limr.curation.checkpoint import load_checkpoint
 from limr.events.io import read_events_object
 from limr.scoring import EpochCounts
 from limr.store import StoreError, open_store
-from services.scorer.checkpoint import load_checkpoint
 from services.scorer.config import ScorerSettings
 from services.scorer.ingest import Ingestor
 

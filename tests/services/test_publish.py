@@ -9,15 +9,15 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
+from limr.curation.checkpoint import load_checkpoint
+from limr.curation.policy import PublishPolicy, SelectionPolicy
+from limr.curation.publish import list_datasets, publish_version, read_manifest, version_prefix
+from limr.curation.selecting import select_prompts
 from limr.events.io import read_prompts
-from limr.scoring import score_run
+from limr.scoring import score_counts, score_run
 from limr.store import open_store
-from services.scorer.checkpoint import load_checkpoint
 from services.scorer.config import ScorerSettings
 from services.scorer.ingest import Ingestor
-from services.scorer.policy import PublishPolicy, SelectionPolicy
-from services.scorer.publish import list_datasets, publish_version, read_manifest, version_prefix
-from services.scorer.selecting import score_counts, select_prompt_ids
 
 
 def _scored(store, run_writer, run_id="pub", **kw):
@@ -111,7 +111,7 @@ def test_scorer_publishes_as_epochs_complete_and_matches_core_selection(s3_uri, 
     assert list_datasets(store)["auto-lin2"] == [1, 2]  # capped at max_epochs=2: nothing new at epoch 3
     ref = score_run(store, "auto")  # the core, reading every event object directly
     final = [json.loads(x)["prompt_id"] for x in store.get("datasets/auto-lim/v3/data.jsonl").splitlines()]
-    assert final == select_prompt_ids(ref, SelectionPolicy(threshold=0.5))
+    assert final == select_prompts(ref, "lim", SelectionPolicy(threshold=0.5).criterion())[1]
     rand = read_manifest(store, "auto-rand", 3)
     assert rand["counts"]["selected"] == len(final) and rand["policy"]["seed"] == 7
     assert ing.metrics.registry.get_sample_value("limr_scorer_datasets_published_total", {"dataset": "auto-lim"}) == 3

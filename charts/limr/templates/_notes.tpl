@@ -36,7 +36,7 @@ Object store: {{ include "limr.storeUri" . }} at {{ include "limr.storeEndpoint"
      curl $LIMR_API/v1/datasets
      open $LIMR_API/docs   # OpenAPI UI
    Write calls (publishing a version) need the bearer token:
-     export LIMR_API_TOKEN=$(kubectl -n {{ $ns }} get secret {{ include "limr.apiSecretName" . }} -o jsonpath='{.data.{{ .Values.auth.secretKey }}}' | base64 -d)
+     export LIMR_API_TOKEN=$(kubectl -n {{ $ns }} get secret {{ include "limr.tokenSecretName" (list . "writer") }} -o jsonpath='{.data.{{ .Values.auth.writer.secretKey }}}' | base64 -d)
 {{- end }}
 {{- if not (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") }}
 

@@ -1,19 +1,28 @@
 {{/*
 Deployment + Service + PodDisruptionBudget of one limr HTTP service (scorer, datasets). Both run
 `limr serve <name>` from the same image with the same security and storage wiring, so they share this
-template. Call with (dict "root" $ "component" "scorer" "svc" .Values.scorer).
+template. Call with (dict "root" $ "component" "scorer" "svc" .Values.scorer "secrets" (list "store" ...)):
+`secrets` names the credential roles the service uses (limr.secretFiles); it mounts those and nothing else.
 */}}
 {{- define "limr.httpService" -}}
 {{- $root := .root -}}
 {{- $c := .component -}}
 {{- $s := .svc -}}
 {{- $name := include "limr.componentName" (list $root $c) -}}
+{{- $files := (include "limr.secretFiles" (dict "root" $root "roles" .secrets) | fromJson).files -}}
+{{- $secretNames := list -}}
+{{- range $files }}{{ $secretNames = append $secretNames .secret | uniq }}{{ end -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: {{ $name }}
+  namespace: {{ $root.Release.Namespace }}
   labels:
     {{- include "limr.labels" (list $root $c) | nindent 4 }}
+  {{- with include "limr.checkovSkips" (dict "root" $root "images" (list $root.Values.image)) | trim }}
+  annotations:
+    {{- . | nindent 4 }}
+  {{- end }}
 spec:
   {{- if not (and (hasKey $s "autoscaling") $s.autoscaling.enabled) }}
   replicas: {{ $s.replicas }}
@@ -32,8 +41,8 @@ spec:
         {{- include "limr.labels" (list $root $c) | nindent 8 }}
         {{- include "limr.storeAccessLabel" $root | nindent 8 }}
       annotations:
-        # Roll the pods when the token or store secret changes name.
-        limr.io/secrets: {{ printf "%s,%s" (include "limr.storeSecretName" $root) (include "limr.apiSecretName" $root) | quote }}
+        # Roll the pods when a Secret they mount changes name.
+        limr.io/secrets: {{ join "," $secretNames | quote }}
         {{- with $s.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -67,7 +76,7 @@ spec:
             {{- toYaml (concat (list "serve" $c "--store" (include "limr.storeUri" $root) "--host" "0.0.0.0" "--port" (toString $s.port)) $s.extraArgs) | nindent 12 }}
           env:
             {{- include "limr.storeEnv" $root | nindent 12 }}
-            {{- include "limr.apiTokenEnv" $root | nindent 12 }}
+            {{- include "limr.secretFilesEnv" $files | nindent 12 }}
             {{- include "limr.scratchEnv" $root | nindent 12 }}
             {{- with $s.env }}
             {{- toYaml . | nindent 12 }}
@@ -89,15 +98,18 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- include "limr.secretFilesMount" $root | nindent 12 }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: 1Gi
+        {{- include "limr.secretFilesVolume" $files | nindent 8 }}
 ---
 apiVersion: v1
 kind: Service
 metadata:
   name: {{ $name }}
+  namespace: {{ $root.Release.Namespace }}
   labels:
     {{- include "limr.labels" (list $root $c) | nindent 4 }}
 spec:
@@ -115,6 +127,7 @@ apiVersion: policy/v1
 kind: PodDisruptionBudget
 metadata:
   name: {{ $name }}
+  namespace: {{ $root.Release.Namespace }}
   labels:
     {{- include "limr.labels" (list $root $c) | nindent 4 }}
 spec:

@@ -12,12 +12,10 @@ import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
-from limr.store import ObjectNotFound, ObjectStore
-from services.datasets.dependencies import MetricsDep, SettingsDep, StoreDep, require_read, require_write
-from services.datasets.models import DatasetList, DatasetSummary, Diff, Manifest, PublishRequest, VersionList
-from services.scorer.checkpoint import load_checkpoint
-from services.scorer.policy import DATASET_NAME_RE, SelectionPolicy
-from services.scorer.publish import (
+from limr.curation.checkpoint import load_checkpoint
+from limr.curation.policy import DATASET_NAME_RE, SelectionPolicy
+from limr.curation.progress import complete_epochs, read_run_prompts
+from limr.curation.publish import (
     DatasetNotFound,
     data_key,
     list_datasets,
@@ -25,7 +23,10 @@ from services.scorer.publish import (
     publish_version,
     read_manifest,
 )
-from services.scorer.selecting import complete_epochs, load_pool, score_counts
+from limr.scoring import score_counts
+from limr.store import ObjectNotFound, ObjectStore
+from services.datasets.dependencies import MetricsDep, SettingsDep, StoreDep, require_read, require_write
+from services.datasets.models import DatasetList, DatasetSummary, Diff, Manifest, PublishRequest, VersionList
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -158,7 +159,7 @@ def publish(
     if not store.exists(f"runs/{request.run}/run.json"):
         raise HTTPException(404, f"no run {request.run!r}")
     state = load_checkpoint(store, settings.state_prefix, request.run)
-    prompts, pool_size = load_pool(store, request.run)
+    prompts, pool_size = read_run_prompts(store, request.run)
     complete = complete_epochs(state.counts, pool_size) if state else 0
     if state is None or complete == 0:
         raise HTTPException(409, f"run {request.run!r} has no completed epoch ingested by the scorer yet")

@@ -11,13 +11,13 @@ import numpy as np
 import pyarrow as pa
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
+from limr.curation.snapshot import read_scores_snapshot, snapshot_key
 from limr.events.run import list_runs, read_run_meta
 from limr.events.schema import RUN_ID_RE
 from limr.store import ObjectNotFound, ObjectStore
 from services.datasets.config import DatasetsSettings
 from services.datasets.dependencies import SettingsDep, StoreDep, require_read
 from services.datasets.models import RunList, RunProgress, RunSummary, ScoreItem, ScorePage, Trajectory
-from services.scorer.selecting import read_scores_snapshot, snapshot_key
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], dependencies=[Depends(require_read)])
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
+from limr.curation.progress import complete_epochs
 from services.scorer.dependencies import IngestorDep
 from services.scorer.ingest import run_status
-from services.scorer.selecting import complete_epochs
 
 router = APIRouter(prefix="/v1", tags=["status"])
 

@@ -1,9 +1,8 @@
 """Strict JSON Schemas for the kinds that have no CRD file in ../shared/schemas.
 
-PrometheusRule follows prometheus-operator's monitoring.coreos.com/v1 CRD (the fields of
-`spec.groups[].rules[]`); its PromQL is additionally checked by `promtool`. kind's `Cluster` config and
-kustomize's `Kustomization` are client-side files in manifests/, not API objects, so they get their own
-(small, strict) schemas here: an unknown kind or field still fails.
+kind's `Cluster` config and kustomize's `Kustomization` are client-side files in manifests/, not API objects,
+so they get their own (small, strict) schemas here: an unknown kind or field still fails. Every API object,
+PrometheusRule included, is checked against its real CRD (prometheus-operator v0.93.0, KubeRay v1.7.0).
 """
 
 from __future__ import annotations
@@ -11,69 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 _STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
-# Prometheus duration, as the CRD's pattern: 1h30m, 5m, 0.
-_DURATION = {
-    "type": "string",
-    "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",
-}
-_META = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["name"],
-    "properties": {
-        "name": {"type": "string"},
-        "namespace": {"type": "string"},
-        "labels": _STR_MAP,
-        "annotations": _STR_MAP,
-    },
-}
 
 
 def _strict(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "properties": properties, "required": required or []}
 
-
-PROMETHEUS_RULE = _strict(
-    {
-        "apiVersion": {"const": "monitoring.coreos.com/v1"},
-        "kind": {"const": "PrometheusRule"},
-        "metadata": _META,
-        "spec": _strict(
-            {
-                "groups": {
-                    "type": "array",
-                    "items": _strict(
-                        {
-                            "name": {"type": "string", "minLength": 1},
-                            "interval": _DURATION,
-                            "query_offset": _DURATION,
-                            "limit": {"type": "integer"},
-                            "partial_response_strategy": {"type": "string"},
-                            "labels": _STR_MAP,
-                            "rules": {
-                                "type": "array",
-                                "items": _strict(
-                                    {
-                                        "alert": {"type": "string"},
-                                        "record": {"type": "string"},
-                                        "expr": {"anyOf": [{"type": "string", "minLength": 1}, {"type": "integer"}]},
-                                        "for": _DURATION,
-                                        "keep_firing_for": _DURATION,
-                                        "labels": _STR_MAP,
-                                        "annotations": _STR_MAP,
-                                    },
-                                    ["expr"],
-                                ),
-                            },
-                        },
-                        ["name"],
-                    ),
-                }
-            }
-        ),
-    },
-    ["apiVersion", "kind", "metadata", "spec"],
-)
 
 _PORT_MAPPING = _strict(
     {
@@ -160,7 +101,6 @@ KUSTOMIZATION = _strict(
 
 # (apiVersion, kind) -> schema, for the kinds above.
 EXTRA_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
-    ("monitoring.coreos.com/v1", "PrometheusRule"): PROMETHEUS_RULE,
     ("kind.x-k8s.io/v1alpha4", "Cluster"): KIND_CLUSTER,
     ("kustomize.config.k8s.io/v1beta1", "Kustomization"): KUSTOMIZATION,
 }

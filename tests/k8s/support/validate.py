@@ -2,7 +2,7 @@
 
 - built-in kinds: kubernetes-validate's strict schemas (unknown fields rejected) for a pinned version;
 - custom resources: the real CRDs in ../shared/schemas (KubeRay, prometheus-operator) made strict by
-  `crd.py`; PrometheusRule and the client-side kind/kustomize configs by `schemas.py`;
+  `crd.py` (PrometheusRule included); the client-side kind/kustomize configs by `schemas.py`;
 - PrometheusRule expressions: `promtool check rules`;
 - anything else is an error ("unknown kind"), never a silent pass.
 

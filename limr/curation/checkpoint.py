@@ -89,7 +89,7 @@ def encode_checkpoint(state: RunState) -> bytes:
     header["counts_bytes"] = len(counts)  # zstd below: small integer counts compress ~10x
     head = json.dumps(header, separators=(",", ":")).encode()
     body = MAGIC + _LEN.pack(len(head)) + head + pa.compress(counts, codec="zstd", asbytes=True)
-    return body + hashlib.sha256(body).digest()
+    return bytes(body) + hashlib.sha256(body).digest()
 
 
 def decode_checkpoint(data: bytes, where: str = "checkpoint") -> RunState:

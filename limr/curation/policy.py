@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from limr.algo.selection import Criterion
 
 DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -46,7 +48,11 @@ class SelectionPolicy(BaseModel):
             raise ValueError(f"give exactly one of threshold, top_k, fraction (got {given or 'none'})")
         return self
 
-    def selection_dict(self) -> dict:
+    def criterion(self) -> Criterion:
+        """The size rule, as the selection core takes it."""
+        return Criterion(threshold=self.threshold, top_k=self.top_k, fraction=self.fraction)
+
+    def selection_dict(self) -> dict[str, Any]:
         """Canonical form for manifests and content hashes (only the fields that change the selection)."""
         return self.model_dump(mode="json")
 

@@ -24,11 +24,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from limr.curation.policy import SelectionPolicy, check_dataset_name
+from limr.curation.selecting import select_prompts
 from limr.events.io import PromptRecord
 from limr.scoring import ScoreResult
 from limr.store import ObjectNotFound, ObjectStore
-from services.scorer.policy import SelectionPolicy, check_dataset_name
-from services.scorer.selecting import select_prompt_ids
 
 DATASETS_PREFIX = "datasets/"
 MANIFEST_VERSION = 1
@@ -79,7 +79,8 @@ def list_datasets_under(store: ObjectStore, name: str) -> list[int]:
 def read_manifest(store: ObjectStore, name: str, version: int) -> dict[str, Any]:
     key = version_prefix(name, version) + "manifest.json"
     try:
-        return json.loads(store.get(key))
+        manifest: dict[str, Any] = json.loads(store.get(key))
+        return manifest
     except ObjectNotFound:
         raise DatasetNotFound(f"dataset {name!r} has no version {version}") from None
 
@@ -159,7 +160,8 @@ def publish_version(
 ) -> PublishOutcome:
     """Select with `policy` and publish a new version of `name`, unless an identical one exists."""
     check_dataset_name(name)
-    selected = select_prompt_ids(result, policy, [p.prompt_id for p in prompts] if prompts else None)
+    pool_ids = [p.prompt_id for p in prompts] if prompts else None
+    _, selected = select_prompts(result, policy.strategy, policy.criterion(), seed=policy.seed, pool_ids=pool_ids)
     records = build_records(result, selected, prompts)
     jsonl = _jsonl(records)
     digest = content_hash(run_id, result.epochs, policy, jsonl)

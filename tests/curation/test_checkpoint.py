@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from limr.events.io import events_table
-from limr.scoring import EpochCounts
-from limr.store import LocalStore
-from services.scorer.checkpoint import (
+from limr.curation.checkpoint import (
     CheckpointError,
     QuarantineRecord,
     RunState,
@@ -16,6 +13,9 @@ from services.scorer.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from limr.events.io import events_table
+from limr.scoring import EpochCounts
+from limr.store import LocalStore
 
 
 def _state() -> RunState:

@@ -1,0 +1,138 @@
+"""Scoring early-LIM predictors against the final selection of finished runs. Pure numpy.
+
+For a finished run (per prompt and epoch counts) and a number k of epochs seen, compare what a predictor
+selects from the first k epochs with what LIM selects from all E: precision, recall and F1 of the selected
+set (prompts LIM leaves out count as not selected), Spearman correlation of predicted and final scores
+(prompts scored by both), the Brier score of the selection probability, and the share of the run's rollouts
+that stopping after k epochs saves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from limr.algo.early_lim import EarlyPrediction, predict_final
+from limr.algo.lim import lim_from_accuracy
+
+Predict = Callable[[np.ndarray, int], EarlyPrediction]  # (acc (P, E), k) -> prediction
+
+
+@dataclass(frozen=True)
+class EarlyScore:
+    """How well one predictor, after k of E epochs, recovers the final selection of one run."""
+
+    predictor: str
+    epochs_seen: int
+    epochs_total: int
+    selected_final: int
+    selected_early: int
+    precision: float
+    recall: float
+    f1: float
+    spearman: float
+    brier: float
+    predicted_precision: float
+    rollouts_saved: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
+
+
+def final_selection(acc: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(P,) final LIM scores (NaN where left out) and (P,) bool selection of the full run."""
+    res = lim_from_accuracy(acc)
+    scores = np.full(acc.shape[0], np.nan)
+    scores[res.kept] = res.scores
+    return scores, np.nan_to_num(scores, nan=-np.inf) >= threshold
+
+
+def evaluate_prediction(
+    pred: EarlyPrediction, final_scores: np.ndarray, final_selected: np.ndarray, total: np.ndarray
+) -> EarlyScore:
+    """Compare one prediction (rows `pred.kept` of the run) with the run's final scores and selection."""
+    early = np.zeros(len(final_selected), bool)
+    early[pred.kept] = pred.selected
+    tp = int((early & final_selected).sum())
+    precision = tp / early.sum() if early.any() else float("nan")
+    recall = tp / final_selected.sum() if final_selected.any() else float("nan")
+    f1 = 2 * tp / (early.sum() + final_selected.sum()) if early.any() or final_selected.any() else float("nan")
+    final_kept = final_scores[pred.kept]  # (K,)
+    both = np.isfinite(final_kept)
+    outcome = final_selected[pred.kept].astype(np.float64)
+    total = np.asarray(total, np.float64)
+    all_rollouts = float(total.sum())
+    return EarlyScore(
+        predictor=pred.predictor,
+        epochs_seen=pred.epochs_seen,
+        epochs_total=pred.epochs_total,
+        selected_final=int(final_selected.sum()),
+        selected_early=int(early.sum()),
+        precision=float(precision),
+        recall=float(recall),
+        f1=float(f1),
+        spearman=spearman(pred.scores[both], final_kept[both]),
+        brier=float(((pred.p_select - outcome) ** 2).mean()) if len(outcome) else float("nan"),
+        predicted_precision=pred.predicted_precision(),
+        rollouts_saved=1.0 - float(total[:, : pred.epochs_seen].sum()) / all_rollouts if all_rollouts else 0.0,
+    )
+
+
+def evaluate_run(
+    correct: np.ndarray,
+    total: np.ndarray,
+    threshold: float,
+    predictors: dict[str, Predict] | Iterable[str],
+    ks: Iterable[int] | None = None,
+) -> list[EarlyScore]:
+    """Every predictor at every k (default 1..E-1) on one finished run given as (P, E) counts.
+
+    `predictors` names built-in predictors (run with the run's mean samples per prompt and epoch) or maps
+    names to callables, e.g. a learned predictor fit on other runs.
+    """
+    correct, total = np.asarray(correct), np.asarray(total)
+    acc = np.full(total.shape, np.nan)
+    np.divide(correct, total, out=acc, where=total > 0)
+    e = int(np.shape(acc)[-1])
+    samples = float(total[total > 0].mean()) if (total > 0).any() else 1.0
+    if not isinstance(predictors, dict):
+        predictors = {name: _builtin(name, e, threshold, samples) for name in predictors}
+    final_scores, final_selected = final_selection(acc, threshold)
+    out = []
+    for k in ks if ks is not None else range(1, e):
+        for predict in predictors.values():
+            out.append(evaluate_prediction(predict(acc, k), final_scores, final_selected, total))
+    return out
+
+
+def _builtin(name: str, epochs_total: int, threshold: float, samples: float) -> Predict:
+    def predict(acc: np.ndarray, k: int) -> EarlyPrediction:
+        return predict_final(acc, k, epochs_total, threshold, predictor=name, samples=samples)
+
+    return predict
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN for fewer than 2 values or a constant input."""
+    if len(a) < 2:
+        return float("nan")
+    ra, rb = rankdata(a), rankdata(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def rankdata(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties given their average rank."""
+    x = np.asarray(x, np.float64)
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])  # first index of each run of equal values
+    ends = np.r_[starts[1:], len(xs)]
+    avg = (starts + ends + 1) / 2.0  # mean of ranks start+1..end
+    ranks = np.empty(len(x))
+    ranks[order] = np.repeat(avg, ends - starts)
+    return ranks
