@@ -83,7 +83,8 @@ def rollout(doc: dict[str, Any]) -> str:
             f"{_range(s['service_handle_vs_engine'])} through the handle."
         )
     if "engine_vs_generate" in r:
-        lines[0] += " Engine vs transformers `generate` (sampling, exactly P x n x T new tokens, alternating):"
+        lines[0] += " " if "service" in r else ": "
+        lines[0] += "Engine vs transformers `generate` (sampling, exactly P x n x T new tokens, alternating):"
         lines.append("")
         lines.append("  | model | P x n x T | engine tokens/s | `generate` tokens/s | engine / generate | faster |")
         lines.append("  |---|---|---|---|---|---|")
@@ -95,7 +96,25 @@ def rollout(doc: dict[str, Any]) -> str:
                 f"{ratio['median']} ({ratio['min']}-{ratio['max']}) | {row['faster']} |"
             )
         lines.append("")
+        lines.append("  " + _winners(r["engine_vs_generate"]))
     return "\n".join(lines)
+
+
+def _winners(rows: list[dict[str, Any]]) -> str:
+    """Which side won where, said from the rows (a side wins a shape only when it won every round)."""
+
+    def shapes(side: str) -> str:
+        picked = [
+            f"{r['model']} {r['batch']['prompts']}x{r['batch']['n']}x{r['batch']['max_tokens']}"
+            for r in rows
+            if r["faster"].startswith(side)
+        ]
+        return ", ".join(picked) or "none"
+
+    return (
+        f"In every round, `generate` was faster for: {shapes('generate')}; the engine for: {shapes('engine')}; "
+        f"the rounds disagreed for: {shapes('neither')}."
+    )
 
 
 def train_step(doc: dict[str, Any]) -> str:
