@@ -68,10 +68,11 @@ def _engine_tps(engine: Any, prompts: list[str], spec: Any) -> Callable[[], floa
 class _Generate:
     """transformers `generate` on one model, sampling, exactly T new tokens per sequence."""
 
-    def __init__(self, model_dir: str) -> None:
+    def __init__(self, model_dir: str, threads: int) -> None:
         import torch
         import transformers
 
+        torch.set_num_threads(threads)  # this process only: the engine runs in its own processes
         self.torch = torch
         self.tok = transformers.AutoTokenizer.from_pretrained(model_dir)
         self.tok.padding_side = "left"
@@ -153,13 +154,15 @@ def bench_service(model_dir: str, p: int, n: int, t: int, rounds: int, num_cpus:
     }
 
 
-def bench_engine_vs_generate(model_dir: str, size: str, shapes: list[tuple[int, int, int]], rounds: int) -> list:
+def bench_engine_vs_generate(
+    model_dir: str, size: str, shapes: list[tuple[int, int, int]], rounds: int, threads: int
+) -> list:
     """One engine and one transformers model, every shape, the two sides alternating within each shape."""
     from limr.rollout.engine import RolloutEngine
     from limr.rollout.types import SamplingSpec
 
     engine = RolloutEngine(_engine_config(model_dir, max(t for _, _, t in shapes)))
-    hf = _Generate(model_dir)
+    hf = _Generate(model_dir, threads)
     params = sum(x.numel() for x in hf.model.parameters())
     rows = []
     try:
@@ -175,6 +178,7 @@ def bench_engine_vs_generate(model_dir: str, size: str, shapes: list[tuple[int, 
                     "batch": {"prompts": p, "n": n, "max_tokens": t, "sequences": p * n},
                     "engine_tokens_per_s": spread(tps["engine"], 1),
                     "generate_tokens_per_s": spread(tps["generate"], 1),
+                    "generate_torch_threads": threads,
                     "engine_vs_generate": r,
                     # a winner only when every round agrees; otherwise the two are within the noise
                     "faster": "engine"
@@ -200,6 +204,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-tokens", type=int, default=64, help="service comparison: new tokens per sample")
     ap.add_argument("--rounds", type=int, default=3, help="timed rounds per comparison (after one warm-up)")
     ap.add_argument("--num-cpus", type=float, default=1.0, help="Ray CPUs reserved by the replica")
+    ap.add_argument(
+        "--generate-threads",
+        type=int,
+        default=1,
+        help="torch threads of transformers generate (1: on a loaded 2-core machine two OpenMP threads stall "
+        "each other, measured 20-40x slower than one)",
+    )
     ap.add_argument("--skip-service", action="store_true", help="only the engine vs transformers grid")
     ap.add_argument("--skip-grid", action="store_true", help="only the service vs engine comparison")
     args = ap.parse_args(argv)
@@ -228,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         if not args.skip_grid:
             grid = []
             for size in ["custom"] if args.model else sizes:
-                grid += bench_engine_vs_generate(model(size), size, shapes, args.rounds)
+                grid += bench_engine_vs_generate(model(size), size, shapes, args.rounds, args.generate_threads)
             bench.results["engine_vs_generate"] = grid
 
 
