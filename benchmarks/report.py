@@ -84,7 +84,11 @@ def rollout(doc: dict[str, Any]) -> str:
         )
     if "engine_vs_generate" in r:
         lines[0] += " " if "service" in r else ": "
-        lines[0] += "Engine vs transformers `generate` (sampling, exactly P x n x T new tokens, alternating):"
+        threads = {row.get("generate_torch_threads") for row in r["engine_vs_generate"]}
+        lines[0] += (
+            "Engine vs transformers `generate` (sampling, exactly P x n x T new tokens, alternating; `generate` "
+            f"on {'/'.join(str(t) for t in sorted(threads, key=str))} torch thread(s)):"
+        )
         lines.append("")
         lines.append("  | model | P x n x T | engine tokens/s | `generate` tokens/s | engine / generate | faster |")
         lines.append("  |---|---|---|---|---|---|")
