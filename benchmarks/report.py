@@ -53,7 +53,9 @@ def lim_scoring(doc: dict[str, Any]) -> str:
     text = (
         f"- **`benchmarks/lim_scoring.py`** ({r['prompts']:,} prompts x {r['epochs']} epochs x {r['samples']} "
         f"samples = {_m(r['events'])} events; {provenance(doc)}): `score_run` "
-        f"**{_range(r['limr']['events_per_s'], _m)} events/s**, peak RSS {r['limr']['peak_rss_mib_max']:.0f} MiB"
+        f"**{_range(r['limr']['events_per_s'], _m)} events/s** "
+        f"({_m(r['events'] / r['limr']['cpu_seconds']['median'])} events per CPU second, which a loaded machine "
+        f"disturbs less), peak RSS {r['limr']['peak_rss_mib_max']:.0f} MiB"
     )
     if "limr_score_cli" in r:
         c = r["limr_score_cli"]
