@@ -70,7 +70,10 @@ def test_paper_protocol_grades_the_last_box_finished_or_not(tmp_path: Path) -> N
     """The released eval.py checks the last box of every response, truncated or not, with no format rules."""
     from types import SimpleNamespace
 
-    from limr.reward import grade_batch
+    from limr.reward.grade import grade
+
+    def grade_batch(texts: list[str], golds: list[str], finished: list[bool]) -> list:  # in-process: no time limit
+        return [grade(t, g, f) for t, g, f in zip(texts, golds, finished, strict=True)]
 
     (tmp_path / "b.jsonl").write_text(json.dumps({"question": "q", "answer": "\\frac12"}) + "\n")
     texts = ["x \\boxed{1} then \\boxed{\\dfrac{1}{2}} and more", "so " * 40 + "\\boxed{0.5}", "no box"]
