@@ -204,6 +204,10 @@ def main(argv: list[str] | None = None) -> None:
                 "epochs": int(run.total.shape[1]),
                 "samples_per_prompt_epoch": round(run.samples, 2),
                 "selected_final": half.selected_final if half else None,
+                # the F1 of keeping every prompt: where LIM keeps most of the pool, a high F1 says little
+                "f1_select_everything": 2 * half.selected_final / (run.total.shape[0] + half.selected_final)
+                if half
+                else None,
                 f"{DEFAULT_PREDICTOR}_f1_at_half_epochs": half.f1 if half else None,
                 "f1_at_half_epochs": {
                     r.predictor: r.f1 for r in results[run.name] if r.epochs_seen == run.total.shape[1] // 2

@@ -18,13 +18,13 @@ query latency percentiles are also given per window (the run split into --rounds
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -76,19 +76,26 @@ class Writer:
 
 
 def bench_ingestion(store: ObjectStore, args: argparse.Namespace) -> dict:
-    # Catch-up: a backlog written first, then one ingestion pass; once per round, each on its own run.
-    rates, secs, events = [], [], 0
+    # Catch-up: a backlog written first, then one ingestion pass, once per round on its own run (the first
+    # run's is what the queries read).
+    secs, events = [], 0
     for r in range(args.rounds):
-        run = f"bench-backlog-{r}"
-        backlog = Writer(store, run, args.prompts, args.samples, args.steps_per_epoch)
+        backlog = Writer(store, f"bench-backlog-{r}", args.prompts, args.samples, args.steps_per_epoch)
         events = sum(backlog.write(s) for s in range(args.backlog_objects))
         settings = ScorerSettings(store=store.uri, policies=(PublishPolicy(name="{run}-lim", threshold=0.6),),
                                   checkpoint_every=args.checkpoint_every, poll_interval_s=0.05, notifications="off",
-                                  runs=run)  # fmt: skip
+                                  runs=f"bench-backlog-{r}")  # fmt: skip
         t0 = time.perf_counter()
         Ingestor(store, settings).poll_once()
         secs.append(time.perf_counter() - t0)
-        rates.append(events / secs[-1])
+    catchup = {
+        "catchup_objects": args.backlog_objects,
+        "catchup_events": events,
+        "catchup_seconds": spread(secs, 3),
+        "catchup_events_per_s": spread([events / s for s in secs], 0),
+    }
+    if args.queries_only:
+        return catchup
 
     # Steady rate: the writer emits objects every 1/rate seconds while the ingestion loop runs.
     writer = Writer(store, "bench-steady", args.prompts, args.samples, args.steps_per_epoch)
@@ -110,11 +117,7 @@ def bench_ingestion(store: ObjectStore, args: argparse.Namespace) -> dict:
     ing.wake.set()
     loop.join(30)
     lags = np.array([committed[k] - writer.written[k] for k in writer.written if k in committed])
-    return {
-        "catchup_objects": args.backlog_objects,
-        "catchup_events": events,
-        "catchup_seconds": spread(secs, 3),
-        "catchup_events_per_s": spread(rates, 0),
+    return catchup | {
         "steady_rate_objects_per_s": args.rate,
         "steady_events_per_object": args.prompts * args.samples // args.steps_per_epoch,
         "steady_objects": args.steady_objects,
@@ -133,6 +136,8 @@ def bench_queries(store: ObjectStore, args: argparse.Namespace, env: dict[str, s
 
     port = free_port()
     cmd = [sys.executable, "-m", "limr.cli.main", "serve", "datasets", "--store", store.uri, "--port", str(port)]
+    if args.api_workers > 1:
+        cmd += ["--workers", str(args.api_workers)]
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -151,30 +156,28 @@ def bench_queries(store: ObjectStore, args: argparse.Namespace, env: dict[str, s
             "/v1/datasets",
             "/v1/runs/bench-backlog-0",
         ]
-        client = httpx.Client(base_url=url, timeout=30, limits=httpx.Limits(max_connections=32))
-        for p in paths:  # warm caches (scores snapshot) before measuring
-            assert client.get(p).status_code == 200, p
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for _ in range(3 * args.api_workers):  # warm every worker's caches (scores snapshot, manifests)
+                for p in paths:
+                    assert client.get(p).status_code == 200, p
         n = int(args.query_rate * args.query_seconds)
-        lat = np.zeros(n)
-        codes = np.zeros(n, int)
-        start = time.perf_counter() + 0.2
-
-        def one(i: int) -> None:
-            scheduled = start + i / args.query_rate
-            time.sleep(max(0.0, scheduled - time.perf_counter()))
-            r = client.get(paths[i % len(paths)])
-            lat[i] = time.perf_counter() - scheduled
-            codes[i] = r.status_code
-
-        with ThreadPoolExecutor(32) as pool:
-            list(pool.map(one, range(n)))
+        load_before = os.getloadavg()
+        cpu_before = _cpu_seconds(proc.pid)
+        lat, codes = asyncio.run(_open_loop(url, paths, n, args.query_rate))
+        cpu = _cpu_seconds(proc.pid) - cpu_before
         windows = np.array_split(lat, args.rounds)  # consecutive stretches of the open-loop schedule
         return {
+            # CPU the server spent per request: its capacity whatever else the machine runs (latency is not)
+            "server_cpu_ms_per_request": round(cpu / n * 1000, 3),
+            "api_workers": args.api_workers,
+            "load_avg_1m_before": round(load_before[0], 2),
+            "load_avg_1m_after": round(os.getloadavg()[0], 2),
             "query_rate_per_s": args.query_rate,
             "query_requests": n,
             "query_errors": int((codes != 200).sum()),
             "query_p50_ms": round(float(np.percentile(lat, 50)) * 1000, 2),
             "query_p99_ms": round(float(np.percentile(lat, 99)) * 1000, 2),
+            "query_max_ms": round(float(lat.max()) * 1000, 2),
             "query_p50_ms_by_window": spread([float(np.percentile(w, 50)) * 1000 for w in windows], 2),
             "query_p99_ms_by_window": spread([float(np.percentile(w, 99)) * 1000 for w in windows], 2),
             "query_p50_ms_by_path": {
@@ -184,6 +187,38 @@ def bench_queries(store: ObjectStore, args: argparse.Namespace, env: dict[str, s
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (uvicorn workers)."""
+    import psutil
+
+    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+
+
+async def _open_loop(url: str, paths: list[str], n: int, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Send request i at start + i / rate whatever the server's pace (open loop); latency counts from the
+    scheduled time, so queueing in a slow server shows (no coordinated omission). aiohttp keeps the client's
+    own cost per request low: it shares the machine with the server."""
+    import aiohttp
+
+    lat, codes = np.zeros(n), np.zeros(n, int)
+    conn = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(url, connector=conn, timeout=aiohttp.ClientTimeout(total=60)) as session:
+        loop = asyncio.get_running_loop()
+        start = loop.time() + 0.2
+
+        async def one(i: int) -> None:
+            scheduled = start + i / rate
+            await asyncio.sleep(max(0.0, scheduled - loop.time()))
+            async with session.get(paths[i % len(paths)]) as r:
+                await r.read()
+                codes[i] = r.status
+            lat[i] = loop.time() - scheduled
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+    return lat, codes
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -200,6 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--checkpoint-every", type=int, default=16)
     ap.add_argument("--query-rate", type=float, default=50.0, help="requests per second")
     ap.add_argument("--query-seconds", type=float, default=10.0)
+    ap.add_argument("--api-workers", type=int, default=1, help="uvicorn workers of the query API")
+    ap.add_argument("--queries-only", action="store_true", help="skip the steady-rate ingestion phase")
     args = ap.parse_args(argv)
 
     env = dict(os.environ)

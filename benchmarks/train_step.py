@@ -23,8 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's limr and benchmarks
 from benchmarks.harness import Bench, parser, spread  # noqa: E402
-
-PHASES = ("rollout", "reward", "experience", "update", "weight_sync", "events")
+from limr.learner.metrics import PHASES  # noqa: E402
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -68,6 +68,8 @@ class Terminal:
 
     console: Console
     log_file: Path | None  # None when verbose: the logs stay on the terminal
+    # Shown only while a task runs: a command without one prints no empty display, and the result printed after
+    # the last task comes last on the screen, below the finished progress lines.
     _progress: Progress
 
     def echo(self, message: RenderableType = "") -> None:
@@ -79,11 +81,18 @@ class Terminal:
     @contextmanager
     def task(self, description: str, total: float | None = None) -> Iterator[Bar]:
         """A line of the progress display for the duration of the block (it stays, completed, after it)."""
-        tid = self._progress.add_task(description, total=total, status="")
+        display = self._progress
+        if not display.live.is_started:
+            for done in list(display.tasks):  # already printed, finished, when the display last stopped
+                display.remove_task(done.id)
+            display.start()
+        tid = display.add_task(description, total=total, status="")
         try:
-            yield _RichBar(self._progress, tid)
+            yield _RichBar(display, tid)
         finally:
-            self._progress.stop_task(tid)
+            display.stop_task(tid)
+            if all(t.stop_time is not None for t in display.tasks):
+                display.stop()  # leaves the finished lines on screen; what is echoed next comes below them
 
 
 def current() -> Terminal | None:
@@ -150,7 +159,7 @@ def quiet_terminal(log_file: Path, *, verbose: bool = False) -> Iterator[Termina
             redirect_stdout=False,  # Ray prints worker logs through sys.stdout: those belong in the file
             redirect_stderr=False,
         )
-        stack.enter_context(display)
+        stack.callback(lambda: display.stop() if display.live.is_started else None)
         _active = Terminal(console, None if verbose else log_file, display)
         try:
             yield _active

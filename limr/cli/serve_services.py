@@ -7,6 +7,7 @@ never from the command line, so they do not show up in process listings.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import typer
@@ -101,6 +102,7 @@ def register(serve: typer.Typer) -> None:
         host: str = typer.Option(None, help="Listen address (env LIMR_HOST, default 127.0.0.1)."),
         port: int = typer.Option(None, help="Port (env LIMR_PORT, default 8080)."),
         state_prefix: str = typer.Option(None, help="Key prefix of the scorer's state (default 'scorer')."),
+        workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes (each caches on its own)."),
     ) -> None:
         """Serve runs, scores and curated datasets over HTTP (OpenAPI at /docs). Writes need LIMR_API_TOKEN."""
         import uvicorn
@@ -111,4 +113,16 @@ def register(serve: typer.Typer) -> None:
         settings = _settings(
             DatasetsSettings, {"store": store, "host": host, "port": port, "state_prefix": state_prefix}
         )
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+        if workers == 1:
+            uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+            return
+        # Worker processes build their settings from the environment: hand them what the flags resolved.
+        os.environ.update({"LIMR_STORE": settings.store, "LIMR_STATE_PREFIX": settings.state_prefix})
+        uvicorn.run(
+            "services.datasets.main:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level="warning",
+        )

@@ -18,7 +18,8 @@ def register(app: typer.Typer) -> None:
 def train(
     config: Annotated[Path, typer.Option("--config", "-c", help="Learner YAML config (see configs/).")],
     prompts: Annotated[
-        str | None, typer.Option(help="Prompt pool; overrides data.prompts (e.g. a LIM subset).")
+        str | None,
+        typer.Option(help="Prompt pool; overrides data.prompts (e.g. a LIM subset, dataset://NAME@VERSION)."),
     ] = None,
     store: Annotated[str | None, typer.Option(help="Object store URI for events/checkpoints (path or s3://).")] = None,
     run_id: Annotated[
@@ -87,6 +88,7 @@ def train(
 def resolve(cfg, resume: bool):
     """Fill in store, run id and prompts; find the checkpoint to resume from. Returns (cfg, resume_key)."""
     from limr.events.run import list_runs
+    from limr.events.schema import run_prefix
     from limr.learner.checkpoint import latest_checkpoint
     from limr.store import default_store_uri, open_store
 
@@ -96,7 +98,10 @@ def resolve(cfg, resume: bool):
         run.store = os.path.abspath(run.store)
     if not cfg.data.prompts:
         raise ValueError("no prompt pool: give --prompts FILE or data.prompts in the config")
-    remote_pool = cfg.data.prompts.startswith(("s3://", "file://"))  # e.g. a curated dataset version
+    from limr.data.api_pool import api_url, is_api_pool, pin
+
+    api_pool = is_api_pool(cfg.data.prompts)  # dataset://NAME@VERSION or the URL of a version, via the API
+    remote_pool = api_pool or cfg.data.prompts.startswith(("s3://", "file://"))  # e.g. a curated dataset version
     if not remote_pool and not Path(cfg.data.prompts).exists():
         raise FileNotFoundError(f"{cfg.data.prompts}: no such prompts file")
     store = open_store(run.store)
@@ -112,10 +117,18 @@ def resolve(cfg, resume: bool):
             raise ValueError(f"--resume: run {run.run_id!r} has no checkpoint in {run.store}")
     elif run.run_id is None:
         run.run_id = f"{cfg.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    elif latest_checkpoint(store, run.run_id) is not None:
-        raise ValueError(f"run {run.run_id!r} already has checkpoints in {run.store}: pass --resume or a new --run-id")
+    elif next(iter(store.list(run_prefix(run.run_id))), None) is not None:
+        # Runs are never silently continued (nor mixed with the events of an earlier run of that id).
+        raise ValueError(
+            f"run {run.run_id!r} already exists in {run.store}: pass --resume to continue it, or a new --run-id"
+        )
     if run.output_dir:
         run.output_dir = os.path.abspath(run.output_dir)
     prompts = cfg.data.prompts if remote_pool else os.path.abspath(cfg.data.prompts)
-    data = cfg.data.model_copy(update={"prompts": prompts})
+    if api_pool:  # every rank, and a resumed run, reads the same version
+        prompts = pin(prompts, cfg.data.datasets_url)
+    update = {"prompts": prompts}
+    if api_pool:  # Ray workers elsewhere do not see this process's environment: fix the URL in the config
+        update["datasets_url"] = api_url(cfg.data.datasets_url)
+    data = cfg.data.model_copy(update=update)
     return cfg.model_copy(update={"run": run, "data": data}), key

@@ -58,6 +58,9 @@ class RunState:
     last_update: float | None = None  # wall time of the last ingestion
     scored_epochs: int = 0  # completed epochs that scores/datasets were last computed for
     scored_events: int = 0  # samples within those epochs then (a late object changes it: rescore)
+    finished_epochs: int | None = None  # the run's _FINISHED marker was seen (its epoch count); None: running
+    final_objects: int | None = None  # objects ingested when the final datasets were last published
+    final_error: str | None = None  # why the finished run has no final dataset (e.g. unknown prompt ids)
 
     @property
     def objects(self) -> int:
@@ -83,6 +86,9 @@ def encode_checkpoint(state: RunState) -> bytes:
         "last_update": state.last_update,
         "scored_epochs": state.scored_epochs,
         "scored_events": state.scored_events,
+        "finished_epochs": state.finished_epochs,
+        "final_objects": state.final_objects,
+        "final_error": state.final_error,
         "saved_at": time.time(),
     }
     counts = state.counts.to_bytes()
@@ -119,6 +125,9 @@ def decode_checkpoint(data: bytes, where: str = "checkpoint") -> RunState:
         last_update=header["last_update"],
         scored_epochs=header["scored_epochs"],
         scored_events=header["scored_events"],
+        finished_epochs=header.get("finished_epochs"),  # absent in checkpoints of earlier scorers
+        final_objects=header.get("final_objects"),
+        final_error=header.get("final_error"),
     )
 
 

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from limr.algo.early_lim import DEFAULT_PREDICTOR, EarlyPrediction, predict_final
+from limr.curation.policy import PublishPolicy
 from limr.curation.progress import complete_epochs, read_run_prompts
-from limr.events.run import read_run_meta
+from limr.events.run import read_run_meta, run_finished
 from limr.events.schema import run_json_key
 from limr.scoring import EpochCounts, ScoreResult, accumulate_run, score_counts
 from limr.scoring.run import EmptyRun, RunNotFound
@@ -76,13 +77,15 @@ def early_score_counts(
     threshold: float,
     *,
     pool_size: int | None = None,
+    finished: bool = False,
     predictor: str = DEFAULT_PREDICTOR,
     prompts: dict[str, str] | None = None,
     source: str = "",
 ) -> EarlyResult:
-    """Predict the final LIM selection at `threshold` from the first `epochs_seen` complete epochs."""
+    """Predict the final LIM selection at `threshold` from the first `epochs_seen` complete epochs (every epoch
+    seen is complete once the run is `finished`)."""
     k, e = int(epochs_seen), int(epochs_total)
-    complete = complete_epochs(counts, pool_size)
+    complete = counts.num_epochs if finished else complete_epochs(counts, pool_size)
     if k < 1:
         raise EarlyError(f"--early must be >= 1, got {k}")
     if k > e:
@@ -127,7 +130,29 @@ def early_score_run(
         e,
         threshold,
         pool_size=pool_size,
+        finished=run_finished(store, run_id) is not None,
         predictor=predictor,
         prompts=prompts,
         source=f"run {run_id}",
     )
+
+
+def provisional_result(
+    counts: EpochCounts,
+    complete: int,
+    policy: PublishPolicy,
+    epochs_total: int | None,
+    pool_size: int | None = None,
+    source: str = "",
+) -> EarlyResult | None:
+    """What a policy with `early_epochs` K publishes after `complete` epochs: the prediction from all of them
+    while K <= complete < E; None before K and once the run has all its epochs (then plain LIM is final)."""
+    if policy.early_epochs is None or complete < policy.early_epochs:
+        return None
+    if epochs_total is None:
+        raise EarlyError(f"{source}: early_epochs needs the run's planned epochs, and run.json has no 'epochs'")
+    if complete >= epochs_total:
+        return None
+    if policy.threshold is None:
+        raise EarlyError(f"policy {policy.name!r}: early_epochs needs a threshold")
+    return early_score_counts(counts, complete, epochs_total, policy.threshold, pool_size=pool_size, source=source)

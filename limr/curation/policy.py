@@ -22,10 +22,20 @@ class PolicyError(ValueError):
     """A policy that cannot be applied (bad name template, inconsistent size rule)."""
 
 
+def _one_size_rule_schema(schema: dict) -> None:
+    """State "exactly one of threshold, top_k, fraction" in the JSON schema too, so an OpenAPI client (or a
+    fuzzer) knows which bodies are valid without trying them."""
+    rules = ("threshold", "top_k", "fraction")
+    given, absent = {"not": {"type": "null"}}, {"type": "null"}
+    schema["oneOf"] = [
+        {"required": [rule], "properties": {r: given if r == rule else absent for r in rules}} for rule in rules
+    ]
+
+
 class SelectionPolicy(BaseModel):
     """How prompts are selected from a scored run (the `limr select` options)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_one_size_rule_schema)
 
     # lim: by LIM score; rand: seeded uniform sample; linear: the paper's LINEAR baseline.
     strategy: Literal["lim", "rand", "linear"] = "lim"
@@ -66,6 +76,18 @@ class PublishPolicy(SelectionPolicy):
     runs: str = "*"
     # Publish only once at least this many epochs are complete.
     min_epochs: int = Field(default=1, ge=1)
+    # Early LIM: from K complete epochs on, and until the run ends, publish provisional versions whose scores are
+    # the final LIM scores predicted by the default early-LIM predictor (`limr select --early`); the run's last
+    # epoch then gives the plain LIM version. Needs strategy lim and a threshold; None: no early versions.
+    early_epochs: int | None = Field(default=None, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _early_needs_lim_threshold(self) -> PublishPolicy:
+        if self.early_epochs is not None and (
+            self.strategy != "lim" or self.threshold is None or self.max_epochs is not None
+        ):
+            raise ValueError("early_epochs needs strategy lim with a threshold, and no max_epochs")
+        return self
 
     def applies_to(self, run_id: str) -> bool:
         return fnmatch.fnmatchcase(run_id, self.runs)

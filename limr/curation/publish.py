@@ -16,6 +16,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -85,6 +86,46 @@ def read_manifest(store: ObjectStore, name: str, version: int) -> dict[str, Any]
         raise DatasetNotFound(f"dataset {name!r} has no version {version}") from None
 
 
+def version_status(manifest: dict[str, Any]) -> str:
+    """Which kind of version a manifest describes.
+
+    - `provisional`: the final LIM selection predicted from a run's first epochs (early LIM, `provisional: true`);
+    - `final`: LIM over every epoch of a finished run (`final: true`);
+    - `interim`: LIM over the epochs complete so far of a run still going (or not known to have finished).
+    """
+    if manifest.get("provisional"):
+        return "provisional"
+    return "final" if manifest.get("final") else "interim"
+
+
+def final_version(
+    store: ObjectStore,
+    name: str,
+    versions: list[int] | None = None,
+    read: Callable[[ObjectStore, str, int], dict[str, Any]] = read_manifest,
+) -> int | None:
+    """The newest version whose manifest says `final: true` (a finished run's full selection), or None.
+
+    `versions` and `read` let a caller pass a listing it has and a caching manifest reader."""
+    for v in reversed(list_versions(store, name) if versions is None else versions):
+        if read(store, name, v).get("final"):
+            return v
+    return None
+
+
+def wait_for_final(store: ObjectStore, name: str, timeout_s: float, poll_s: float = 1.0) -> dict[str, Any]:
+    """Block until dataset `name` has a final version (the scorer publishes one once the run is finished
+    and fully scored); returns its manifest. Raises TimeoutError after `timeout_s` seconds."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        version = final_version(store, name)
+        if version is not None:
+            return read_manifest(store, name, version)
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{store.uri}: dataset {name!r} has no final version after {timeout_s:g} s")
+        time.sleep(poll_s)
+
+
 def data_key(name: str, version: int, fmt: str) -> str:
     return version_prefix(name, version) + ("data.parquet" if fmt == "parquet" else "data.jsonl")
 
@@ -140,11 +181,12 @@ def _parquet(records: list[dict[str, Any]]) -> bytes:
     return buf.getvalue()
 
 
-def content_hash(run_id: str, epochs_used: int, policy: SelectionPolicy, jsonl: bytes) -> str:
-    inputs = json.dumps(
-        {"run": run_id, "epochs_used": epochs_used, "policy": policy.selection_dict()}, sort_keys=True
-    ).encode()
-    return "sha256:" + hashlib.sha256(inputs + b"\n" + jsonl).hexdigest()
+def content_hash(run_id: str, epochs_used: int, policy: SelectionPolicy, jsonl: bytes, final: bool = False) -> str:
+    inputs: dict[str, Any] = {"run": run_id, "epochs_used": epochs_used, "policy": policy.selection_dict()}
+    if final:  # a final version is its own version even when a running one selected the same prompts
+        inputs["final"] = True
+    inputs_json = json.dumps(inputs, sort_keys=True).encode()
+    return "sha256:" + hashlib.sha256(inputs_json + b"\n" + jsonl).hexdigest()
 
 
 def publish_version(
@@ -157,14 +199,19 @@ def publish_version(
     *,
     owner: str = "limr",
     extra: dict[str, Any] | None = None,
+    final: bool = False,
 ) -> PublishOutcome:
-    """Select with `policy` and publish a new version of `name`, unless an identical one exists."""
+    """Select with `policy` and publish a new version of `name`, unless an identical one exists.
+
+    `final`: `result` scores a finished run's every epoch as `limr score` does (`limr.scoring.count_run`);
+    the manifest says `final: true`, and readers waiting for the run's dataset take that version.
+    """
     check_dataset_name(name)
     pool_ids = [p.prompt_id for p in prompts] if prompts else None
     _, selected = select_prompts(result, policy.strategy, policy.criterion(), seed=policy.seed, pool_ids=pool_ids)
     records = build_records(result, selected, prompts)
     jsonl = _jsonl(records)
-    digest = content_hash(run_id, result.epochs, policy, jsonl)
+    digest = content_hash(run_id, result.epochs, policy, jsonl, final)
     with _local_lock:
         versions = list_datasets_under(store, name)
         for v in reversed(versions):
@@ -182,6 +229,7 @@ def publish_version(
             "version": version,
             "run": run_id,
             "epochs_used": int(result.epochs),
+            "final": final,
             "policy": policy.selection_dict(),
             "counts": {
                 "prompts_scored": len(result.prompt_ids),

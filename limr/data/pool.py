@@ -96,12 +96,18 @@ def _has_id(record: dict[str, Any]) -> bool:
     return rid is not None and bool(str(rid).strip())
 
 
-def load_pool(path: str | Path) -> Pool:
+def load_pool(path: str | Path, datasets_url: str | None = None) -> Pool:
     """Load a prompt pool; the format follows the suffix (.json, .jsonl/.ndjson, .parquet), else the content.
 
     `path` may also be an object-store URI (`s3://bucket/key`, `file:///dir/key`): in a cluster, a curated
-    dataset published by the scorer (`s3://.../datasets/NAME/vN/data.jsonl`) trains with no copying by hand.
+    dataset published by the scorer (`s3://.../datasets/NAME/vN/data.jsonl`) trains with no copying by hand;
+    or a version read through the dataset API (`dataset://NAME@VERSION` against `datasets_url`, or the URL
+    of the version's data): see `limr.data.api_pool`.
     """
+    from limr.data.api_pool import is_api_pool
+
+    if is_api_pool(path):
+        return _load_pool_api(str(path), datasets_url)
     if isinstance(path, str) and path.startswith(("s3://", "file://")):
         return _load_pool_uri(path)
     path = Path(path)
@@ -109,7 +115,25 @@ def load_pool(path: str | Path) -> Pool:
         raise PoolError(f"{path}: no such prompts file")
     if path.is_dir():
         return build_pool(path, _hf_rows(path))
-    return build_pool(path, _read_rows(path))
+    return build_pool(path, read_rows(path))
+
+
+def _load_pool_api(uri: str, datasets_url: str | None) -> Pool:
+    import tempfile
+
+    from limr.data.api_pool import DatasetRefError, fetch_to_file
+
+    with tempfile.TemporaryDirectory(prefix="limr-pool-") as tmp:
+        try:
+            local = fetch_to_file(uri, tmp, datasets_url)
+        except DatasetRefError as e:
+            raise PoolError(str(e)) from None
+        try:
+            pool = build_pool(local, read_rows(local))
+        except PoolError as e:
+            raise PoolError(str(e).replace(str(local), uri)) from None
+    pool.path = Path(uri)
+    return pool
 
 
 def _load_pool_uri(uri: str) -> Pool:
@@ -134,7 +158,7 @@ def _load_pool_uri(uri: str) -> Pool:
         except ObjectNotFound:
             raise PoolError(f"{uri}: no such prompts object") from None
         try:
-            return build_pool(local, _read_rows(local))
+            return build_pool(local, read_rows(local))
         except PoolError as e:
             raise PoolError(str(e).replace(str(local), uri)) from None
 
@@ -187,7 +211,8 @@ def build_pool(path: Path, rows: Iterable[tuple[str, Any]]) -> Pool:
     )
 
 
-def _read_rows(path: Path) -> Iterator[tuple[str, Any]]:
+def read_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    """(where, record) of each row of a .json/.jsonl/.parquet file (else sniffed); errors name file and line."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return _parquet_rows(path)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from limr.events.io import PromptRecord, events_table, write_events, write_prompts
-from limr.events.run import RunMeta, write_run_meta
+from limr.events.run import RunMeta, mark_run_finished, write_run_meta
 from limr.events.schema import run_prefix
 from limr.store import ObjectStore
 
@@ -57,7 +57,7 @@ def write_synthetic_run(
     gap_rate: float = 0.03,
     seed: int = 0,
 ) -> SyntheticRun:
-    """Write run.json, prompts.parquet and one events object per step; returns what was written."""
+    """Write prompts.parquet, one events object per step, run.json and the finished marker (last)."""
     if num_prompts < 1 or epochs < 2 or samples < 1 or steps_per_epoch < 1:
         raise ValueError("need >= 1 prompt, >= 2 epochs, >= 1 sample, >= 1 step per epoch")
     if store.list_keys(run_prefix(run_id)):
@@ -114,4 +114,5 @@ def write_synthetic_run(
             config={"epochs": epochs, "gap_rate": gap_rate, "seed": seed, "profiles": PROFILES},
         ),
     )
+    mark_run_finished(store, run_id, epochs, steps=step, source="synthetic-demo")
     return SyntheticRun(run_id, ids, profiles, events, epochs, keys)

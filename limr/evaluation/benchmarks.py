@@ -15,17 +15,14 @@ directory. `synthetic` is the held-out split of `limr.tasks.synthetic` unless th
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from limr.data.pool import ANSWER_FIELDS, PROMPT_FIELDS, PoolError, read_rows
 from limr.events.ids import prompt_id_of
 from limr.reward import normalize_gold
 from limr.tasks.synthetic import SyntheticConfig, make_splits
-
-QUESTION_FIELDS = ("question", "prompt", "problem", "context")
-ANSWER_FIELDS = ("answer", "solution")
 
 
 class BenchmarkError(ValueError):
@@ -106,30 +103,26 @@ def load_benchmark(
 
 
 def read_questions(path: Path) -> list[Question]:
-    """Questions of a JSONL benchmark file, with field-name mapping and stable ids."""
+    """Questions of a benchmark file, rows read as prompt pools are (limr.data.pool.read_rows: formats and
+    errors); unlike a pool, each row may name its question and answer fields differently."""
     out: list[Question] = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise BenchmarkError(f"{path}: line {lineno}: invalid JSON ({e.msg})") from None
+    try:
+        for where, rec in read_rows(path):
             if not isinstance(rec, dict):
-                raise BenchmarkError(f"{path}: line {lineno}: expected a JSON object")
-            q = _first(rec, QUESTION_FIELDS)
-            a = _first(rec, ANSWER_FIELDS)
+                raise BenchmarkError(f"{path}: {where}: expected a JSON object")
+            q, a = _first(rec, PROMPT_FIELDS), _first(rec, ANSWER_FIELDS)
             if q is None or a is None:
                 raise BenchmarkError(
-                    f"{path}: line {lineno}: needs a question field {QUESTION_FIELDS} and an answer field "
-                    f"{ANSWER_FIELDS}, found {sorted(rec)}"
+                    f"{path}: {where}: needs a question field {PROMPT_FIELDS} and an answer field {ANSWER_FIELDS}, "
+                    f"found {sorted(rec)}"
                 )
-            out.append(Question(prompt_id_of(rec, q), q, normalize_gold(str(a))))
+            out.append(Question(prompt_id_of(rec, q), q, normalize_gold(a)))
+    except PoolError as e:
+        raise BenchmarkError(str(e)) from None
     return out
 
 
-def _first(rec: dict, fields: tuple[str, ...]) -> str | None:
+def _first(rec: dict[str, Any], fields: tuple[str, ...]) -> str | None:
     for k in fields:
         v = rec.get(k)
         if v is not None and str(v).strip():

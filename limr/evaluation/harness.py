@@ -11,14 +11,13 @@ formatted and finished too). The result names the protocol and every way the run
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from limr.atomic import atomic_file
 from limr.data.templates import Template, render_prompt
 from limr.evaluation.benchmarks import DEFAULT_PROTOCOL, PROTOCOL_SETS, Benchmark, load_benchmark
 from limr.reward import RewardPool, RewardPoolConfig, last_boxed
@@ -124,10 +123,11 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
         with RewardPool(pool_cfg) as pool:
             for bench in benches:
                 p = bench.protocol
-                # No per-request seed: the engine seed (cfg.seed) already makes runs repeatable, and vLLM's CPU
-                # build crashes on seeded requests whose prefill is chunked ("CPU Generator does not use offset").
+                # A seeded request: the engine gives each prompt its own stream (seed mixed with the prompt's
+                # index), so samples do not depend on how vLLM batches them and a rerun draws the same ones.
+                # (On CPU the engine turns chunked prefill off, which seeded requests need there: EngineConfig.)
                 spec = SamplingSpec(
-                    n=p.n, temperature=p.temperature, top_p=p.top_p, max_tokens=cfg.max_tokens, seed=None,
+                    n=p.n, temperature=p.temperature, top_p=p.top_p, max_tokens=cfg.max_tokens, seed=cfg.seed,
                     logprobs=False,
                 )  # fmt: skip
                 t1 = time.monotonic()
@@ -214,14 +214,7 @@ def _score(bench: Benchmark, prompt_results: list, pool: RewardPool, gen_s: floa
 def write_result(result: dict[str, Any], path: str | Path) -> Path:
     """Write the result JSON atomically (never a partial file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=1, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:
+        json.dump(result, f, indent=1, ensure_ascii=False)
+        f.write("\n")
     return path

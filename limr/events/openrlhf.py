@@ -262,81 +262,107 @@ def import_openrlhf(
     pool: Any = None,
     progress: Any = None,
 ) -> ImportSummary:
-    """Write dumps as a run: one events object per step, prompts.parquet, run.json (written last).
+    """Write dumps as a run: one events object per step, prompts.parquet, run.json, then the finished marker.
 
     With a prompt `pool` (limr.data.Pool), prompt ids are the pool's ids (matched by stripped prompt text)
     and every dumped prompt must be in the pool. On any error the objects written so far are deleted, so a
     failed import leaves no partial run.
     """
-    from limr.events.io import PromptRecord, events_table, write_events, write_prompts
-    from limr.events.run import RunMeta, write_run_meta
-    from limr.events.schema import check_run_id, run_json_key, run_prefix
+    from limr.events.io import write_events, write_prompts
+    from limr.events.run import RunMeta, mark_run_finished, write_run_meta
+    from limr.events.schema import check_run_id, finished_key, run_json_key, run_prefix
 
     check_run_id(run_id)
     if store.exists(run_json_key(run_id)) or store.list_keys(run_prefix(run_id)):
         raise DumpError(f"{store.uri}: run {run_id!r} already exists; runs are immutable, pick another --run")
     plan = plan_steps(samples_dir, steps_per_epoch)
-    id_of: dict[str, str] | None = None
-    pool_rows: dict[str, dict[str, Any]] = {}
-    if pool is not None:
-        id_of = {}
-        for pid, rec in zip(pool.ids, pool.records, strict=True):
-            id_of.setdefault(rec["prompt"].strip(), pid)
-            pool_rows[pid] = rec
+    ids = _PromptIds(pool)
     written: list[str] = []
-    seen: dict[str, str] = {}  # prompt id -> prompt text
     events = 0
     try:
         for samples in iter_steps(plan):
-            path = plan.files[samples.step]
-            ids = []
-            for i, p in enumerate(samples.prompts):
-                pid = _id(p, id_of)
-                if id_of is not None and pid not in pool_rows:
-                    raise DumpError(f"{path}: row {i}: prompt not in the prompts file {pool.path}: {p[:80]!r}")
-                seen.setdefault(pid, p.strip())
-                ids.append(pid)
-            sample_no = _sample_numbers(ids)
-            table = events_table(
-                run_id,
-                samples.step,
-                np.full(len(ids), samples.epoch, np.int32),
-                ids,
-                sample_no,
-                samples.rewards.astype(np.float32),
-                samples.rewards == 1,
-                np.minimum(samples.response_lengths, np.iinfo(np.int32).max).astype(np.int32),
-                response=samples.responses,
-            )
+            table = _events_of_step(run_id, samples, ids, plan.files[samples.step])
             written.append(write_events(store, run_id, samples.step, 0, table))
-            events += len(ids)
+            events += table.num_rows
             if progress:
                 progress(samples.step)
-        records = []
-        # With a pool, the run's prompt set is the whole pool (prompts never dumped then show as "no events").
-        texts = {pid: rec["prompt"] for pid, rec in pool_rows.items()} if pool_rows else seen
-        for pid, text in texts.items():
-            rec = pool_rows.get(pid, {})
-            answer = rec.get("answer")
-            source = rec.get("source")
-            records.append(
-                PromptRecord(pid, text, "" if answer is None else str(answer), None if source is None else str(source))
-            )
+        records = ids.records()
         write_prompts(store, run_id, records)
         written.append(f"{run_prefix(run_id)}prompts.parquet")
+        config = {"samples_dir": str(plan.directory), "epochs": plan.epochs, "ignored_steps": plan.ignored_steps}
         meta = RunMeta(
             run_id=run_id,
             source="openrlhf-import",
-            num_prompts=len(texts),
+            num_prompts=len(records),
             steps_per_epoch=steps_per_epoch,
-            config={"samples_dir": str(plan.directory), "epochs": plan.epochs, "ignored_steps": plan.ignored_steps},
+            config=config,
         )
         write_run_meta(store, meta)
+        written.append(run_json_key(run_id))
+        written.append(finished_key(run_id))
+        mark_run_finished(store, run_id, plan.epochs, steps=len(plan.files), source="openrlhf-import")
     except BaseException:
         for key in written:
             store.delete(key)
         raise
-    return ImportSummary(run_id, len(plan.files), plan.epochs, events, len(seen), plan.ignored_steps, written)
+    return ImportSummary(run_id, len(plan.files), plan.epochs, events, len(ids.seen), plan.ignored_steps, written)
+
+
+class _PromptIds:
+    """Prompt ids of dumped prompt texts: the pool's (by stripped text) when there is one, else derived."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.id_of: dict[str, str] | None = None
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.seen: dict[str, str] = {}  # prompt id -> prompt text, of the dumped prompts
+        if pool is not None:
+            self.id_of = {}
+            for pid, rec in zip(pool.ids, pool.records, strict=True):
+                self.id_of.setdefault(rec["prompt"].strip(), pid)
+                self.rows[pid] = rec
+
+    def ids(self, prompts: list[str], path: Path) -> list[str]:
+        out = []
+        for i, p in enumerate(prompts):
+            pid = _id(p, self.id_of)
+            if self.id_of is not None and pid not in self.rows:
+                raise DumpError(f"{path}: row {i}: prompt not in the prompts file {self.pool.path}: {p[:80]!r}")
+            self.seen.setdefault(pid, p.strip())
+            out.append(pid)
+        return out
+
+    def records(self) -> list[Any]:
+        """The run's prompts: with a pool the whole pool (prompts never dumped show as "no events")."""
+        from limr.events.io import PromptRecord
+
+        texts = {pid: rec["prompt"] for pid, rec in self.rows.items()} if self.rows else self.seen
+        records = []
+        for pid, text in texts.items():
+            rec = self.rows.get(pid, {})
+            answer, source = rec.get("answer"), rec.get("source")
+            records.append(
+                PromptRecord(pid, text, "" if answer is None else str(answer), None if source is None else str(source))
+            )
+        return records
+
+
+def _events_of_step(run_id: str, samples: Any, ids: _PromptIds, path: Path) -> Any:
+    """The events table of one dumped step."""
+    from limr.events.io import events_table
+
+    prompt_ids = ids.ids(samples.prompts, path)
+    return events_table(
+        run_id,
+        samples.step,
+        np.full(len(prompt_ids), samples.epoch, np.int32),
+        prompt_ids,
+        _sample_numbers(prompt_ids),
+        samples.rewards.astype(np.float32),
+        samples.rewards == 1,
+        np.minimum(samples.response_lengths, np.iinfo(np.int32).max).astype(np.int32),
+        response=samples.responses,
+    )
 
 
 def _sample_numbers(ids: list[str]) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Run metadata (`run.json`): readers need only what scoring needs and tolerate missing optional fields."""
+"""Run metadata (`run.json`) and lifecycle (`_FINISHED`): readers need only what scoring needs and tolerate
+missing optional fields."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from limr.events.schema import EVENTS_SCHEMA_VERSION, check_run_id, run_json_key
-from limr.store import ObjectStore
+from limr.events.schema import EVENTS_SCHEMA_VERSION, check_run_id, finished_key, run_json_key
+from limr.store import ObjectNotFound, ObjectStore
 
 
 class RunMeta(BaseModel):
@@ -58,3 +59,42 @@ def list_runs(store: ObjectStore) -> list[str]:
         for info in store.list("runs/")
         if info.key.count("/") == 2 and info.key.endswith("/run.json")
     ]
+
+
+class RunFinished(BaseModel):
+    """The `_FINISHED` marker: the run will write no more events. Written last, after every events object,
+    so a reader that sees it and then lists the run's events sees all of them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str
+    epochs: int = Field(ge=0)  # epochs the run trained (every one has its events in the store)
+    finished_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+def mark_run_finished(store: ObjectStore, run_id: str, epochs: int, **extra: Any) -> RunFinished:
+    """Declare the run finished. Call it only once every events object of the run is written."""
+    marker = RunFinished(run_id=check_run_id(run_id), epochs=epochs, **extra)
+    store.put(finished_key(run_id), marker.model_dump_json(indent=2).encode(), "application/json")
+    return marker
+
+
+def run_finished(store: ObjectStore, run_id: str) -> RunFinished | None:
+    """The run's finished marker, or None while it runs (or when it stopped without finishing).
+
+    An unreadable marker is an error naming the object: silently treating a finished run as running would
+    keep its final dataset from ever being published.
+    """
+    key = finished_key(run_id)
+    try:
+        raw = store.get(key)
+    except ObjectNotFound:
+        return None
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        data.setdefault("run_id", run_id)
+        return RunFinished.model_validate(data)
+    except (ValueError, ValidationError) as e:
+        raise ValueError(f"{store.uri}/{key}: unreadable run-finished marker: {e}") from None

@@ -69,8 +69,18 @@ def prompts_key(run_id: str) -> str:
     return f"{run_prefix(run_id)}prompts.parquet"
 
 
+def finished_key(run_id: str) -> str:
+    """The run-finished marker, written last by whoever writes the run (see limr.events.run)."""
+    return f"{run_prefix(run_id)}_FINISHED"
+
+
 def events_prefix(run_id: str) -> str:
     return f"{run_prefix(run_id)}events/"
+
+
+def metrics_prefix(run_id: str) -> str:
+    """The learner's per-step metrics (`{step:010d}.json`, 1-based completed steps): training curves."""
+    return f"{run_prefix(run_id)}metrics/"
 
 
 def event_key(run_id: str, step: int, part: int) -> str:

@@ -42,7 +42,14 @@ class ModelSection(_Section):
 
 
 class DataSection(_Section):
-    prompts: str | None = Field(None, description="Prompt pool (.json/.jsonl/.parquet); --prompts overrides it.")
+    prompts: str | None = Field(
+        None,
+        description="Prompt pool (.json/.jsonl/.parquet, s3://, or dataset://NAME@VERSION from the dataset API); "
+        "--prompts overrides it.",
+    )
+    datasets_url: str | None = Field(
+        None, description="Dataset API that resolves dataset://NAME@VERSION (default: $LIMR_DATASETS_URL)."
+    )
     eval_prompts: str | None = Field(None, description="Held-out prompts for greedy accuracy (optional).")
     eval_limit: int = Field(200, ge=1, description="Evaluate on at most this many held-out prompts.")
     answer_field: str = Field("answer", description="Field of a record holding its reference answer.")
@@ -110,6 +117,37 @@ class TrainerSection(_Section):
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads per worker (CPU).")
 
 
+class CurationSection(_Section):
+    """Online curation of the step's prompts (the offline one is LIM: train on a curated --prompts subset)."""
+
+    dynamic_sampling: bool = Field(
+        False,
+        description="DAPO-style dynamic sampling: drop a prompt's group when all its samples agree (filter_metric), "
+        "refill from the pool until the step has rollout_batch_size informative groups (or max_rounds is reached).",
+    )
+    filter_metric: Literal["correct", "reward"] = Field(
+        "correct", description="What must vary within a kept group: correctness (DAPO, verl 'acc') or the reward."
+    )
+    max_rounds: int = Field(
+        8, ge=1, description="Generation rounds per step at most; a step still short tops up with dropped groups."
+    )
+    mode: Literal["full", "early-lim"] = Field(
+        "full",
+        description="early-lim: train on the full pool for early_epochs epochs, then on the subset early LIM "
+        "predicts (the scorer's provisional version of early_dataset, read through the dataset API) for the "
+        "remaining steps of the same run (docs/learner.md).",
+    )
+    early_epochs: int = Field(2, ge=1, description="early-lim: epochs of the full pool before the switch (K).")
+    early_dataset: str = Field(
+        "{run}-early-lim",
+        description="early-lim: dataset the scorer publishes for this run with a policy `early_epochs: K` "
+        "({run} is the run id).",
+    )
+    early_wait_s: float = Field(
+        900.0, gt=0, description="early-lim: seconds to wait for the scorer's version before failing the run."
+    )
+
+
 class MetricsSection(_Section):
     port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port on rank 0 (0: off).")
     progress: bool = Field(True, description="Progress bar with reward/KL/throughput.")
@@ -127,6 +165,7 @@ class LearnerConfig(_Section):
     optim: OptimSection = Field(default_factory=OptimSection)
     batch: BatchSection = Field(default_factory=BatchSection)
     trainer: TrainerSection = Field(default_factory=TrainerSection)
+    curation: CurationSection = Field(default_factory=CurationSection)
     metrics: MetricsSection = Field(default_factory=MetricsSection)
 
     @model_validator(mode="after")
@@ -149,6 +188,14 @@ class LearnerConfig(_Section):
             raise ValueError("trainer.strategy 'fsdp' needs trainer.use_gpu: true (use 'ddp' on CPU)")
         if self.algorithm.estimator == "grpo" and self.rollout.samples_per_prompt < 2:
             raise ValueError("algorithm.estimator 'grpo' needs rollout.samples_per_prompt >= 2")
+        c = self.curation
+        if c.mode == "early-lim" and c.early_epochs >= self.run.epochs:
+            raise ValueError(
+                f"curation.early_epochs ({c.early_epochs}) must be below run.epochs ({self.run.epochs}):"
+                " early-lim switches pools within the run"
+            )
+        if c.mode == "early-lim" and c.dynamic_sampling:
+            raise ValueError("curation.mode early-lim and curation.dynamic_sampling exclude each other")
         return self
 
     def derive(self, pool_size: int) -> Derived:

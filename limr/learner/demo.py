@@ -93,26 +93,40 @@ def demo_config(opts: DemoTrainingOptions, model: Path, pool: Path, bench: Path 
     )
 
 
-def train_demo_run(out: Path, store: str, run_id: str, opts: DemoTrainingOptions) -> DemoTraining:
-    """Build model and data under `out`, warm-start, run PPO; returns the run and its final metrics."""
+def build_warm_start(
+    models: Path, seed: int, steps: int, problems: int, levels: tuple[int, ...], column_fraction: float
+) -> Path:
+    """`models/tiny` (init) -> `models/tiny-sft` (SFT warm start), each built only if missing; returns the latter."""
     from limr.model.sft import SFTConfig, run_sft
     from limr.model.tiny import init_tiny_model
+
+    models = models.resolve()
+    tiny, sft = models / "tiny", models / "tiny-sft"
+    if not (sft / "config.json").exists():
+        if not (tiny / "config.json").exists():
+            init_tiny_model(tiny, seed=seed)
+        log.info("SFT warm start: %d steps", steps)
+        sft_cfg = SFTConfig(
+            model=tiny, out=sft, steps=steps, n_train=problems, levels=levels, column_fraction=column_fraction,
+            seed=seed, eval_n=0, threads=1,
+        )  # fmt: skip
+        run_sft(sft_cfg)
+    return sft
+
+
+def train_demo_run(out: Path, store: str, run_id: str, opts: DemoTrainingOptions) -> DemoTraining:
+    """Build model and data under `out`, warm-start, run PPO; returns the run and its final metrics."""
     from limr.tasks.synthetic import SyntheticConfig, make_splits, write_jsonl
 
     out = out.resolve()  # Ray workers and Serve replicas run in other working directories
     seconds: dict[str, float] = {}
     t = time.perf_counter()
-    tiny = out / "models" / "tiny"
-    sft = opts.model.resolve() if opts.model else out / "models" / "tiny-sft"
-    if not (sft / "config.json").exists():
-        if not (tiny / "config.json").exists():
-            init_tiny_model(tiny, seed=opts.seed)
-        log.info("SFT warm start: %d steps", opts.sft_steps)
-        sft_cfg = SFTConfig(
-            model=tiny, out=sft, steps=opts.sft_steps, n_train=opts.sft_problems, levels=opts.levels,
-            column_fraction=opts.sft_column_fraction, seed=opts.seed, eval_n=0, threads=1,
-        )  # fmt: skip
-        run_sft(sft_cfg)
+    if opts.model:
+        sft = opts.model.resolve()
+    else:
+        sft = build_warm_start(
+            out / "models", opts.seed, opts.sft_steps, opts.sft_problems, opts.levels, opts.sft_column_fraction
+        )
     seconds["sft"] = time.perf_counter() - t
 
     train, bench = make_splits(

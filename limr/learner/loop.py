@@ -19,14 +19,18 @@ from typing import Any
 
 import torch
 
+from limr.curation.policy import check_dataset_name
+from limr.data.api_pool import api_url
 from limr.learner.batch import Rollout
 from limr.learner.config import LearnerConfig
 from limr.learner.data import shard
 from limr.learner.dist import DistCtx
-from limr.learner.events_out import write_step_events
+from limr.learner.dynamic import Groups, dynamic_sample
+from limr.learner.early_switch import switch_if_due
+from limr.learner.events_out import write_step_events, write_step_metrics
 from limr.learner.metrics import Progress, TrainMetrics
 from limr.learner.rollout_client import RolloutClient, Sampling
-from limr.learner.setup import RunSetup, restore, save
+from limr.learner.setup import RunSetup, restore, save, write_run_finish
 from limr.learner.trainer import PPOTrainer
 
 log = logging.getLogger("limr.learner")
@@ -56,8 +60,9 @@ def train(
     """Run (or continue) the training run described by `setup`; returns the last step's metrics."""
     trainer = PPOTrainer(cfg, setup.derived, ctx, setup.tokenizer.pad_token_id)
     start, initial = restore(setup, trainer, ctx, resume_key)  # initial: the run's before-training figures
-    if start > 0:
-        push_weights(trainer, client, ctx)  # the engine still serves the initial weights
+    # A resumed run's engine still serves the initial weights, and a shared service (rollout.app_name, e.g. one
+    # service for every arm of `limr experiment`) may serve another run's: start from this run's own.
+    push_weights(trainer, client, ctx)
     metrics = TrainMetrics(cfg.metrics.port) if ctx.is_main else None
     bar = Progress(setup.derived.total_steps, start, cfg.metrics.progress and ctx.is_main)
     last: dict[str, float] = {}
@@ -65,7 +70,11 @@ def train(
         initial["eval/accuracy_initial"] = evaluate(cfg, ctx, setup, client)["eval/accuracy"]
     try:
         for step in range(start, setup.derived.total_steps):
+            if cfg.curation.mode == "early-lim":
+                switch_pool(step, cfg, ctx, setup)
             last = train_step(step, cfg, ctx, setup, trainer, client)
+            if cfg.curation.mode == "early-lim":
+                last["curation/pool_size"] = len(setup.plan.switch.indices if setup.plan.switch else setup.texts.ids)
             if step == 0:
                 initial["train/reward_mean_initial"] = last["train/reward_mean"]
                 initial["train/accuracy_initial"] = last["train/accuracy"]
@@ -77,6 +86,7 @@ def train(
             if _due(step, cfg.run.checkpoint_every, setup.derived.total_steps):
                 pointer = save(setup, trainer, ctx, done, initial)
             if ctx.is_main:
+                write_step_metrics(setup.store, setup.run_id, done, last)
                 metrics.observe(done, setup.plan.for_step(step).epoch, last, last_phases(last), int(last["n_samples"]))
                 bar.update(last)
                 log.info("step %d/%d %s", done, setup.derived.total_steps, _brief(last))
@@ -86,9 +96,35 @@ def train(
         bar.close()
         if metrics is not None:
             metrics.close()
+    write_run_finish(setup, ctx)
     if cfg.run.output_dir and ctx.is_main:
         trainer_actor_save(trainer, setup, cfg.run.output_dir)
     return last
+
+
+def switch_pool(step: int, cfg: LearnerConfig, ctx: DistCtx, setup: RunSetup) -> None:
+    """`curation.mode: early-lim`: after `early_epochs` epochs of the full pool, continue on the subset early LIM
+    predicts (the scorer's version of `early_dataset`, through the dataset API); recorded in the store."""
+    c = cfg.curation
+    made = switch_if_due(
+        step,
+        setup.plan,
+        setup.texts.ids,
+        setup.store,
+        setup.run_id,
+        ctx,
+        epochs=c.early_epochs,
+        dataset=check_dataset_name(c.early_dataset.replace("{run}", setup.run_id)),
+        api_url=api_url(cfg.data.datasets_url),
+        timeout_s=c.early_wait_s,
+    )
+    if made is not None and ctx.is_main:
+        precision = "n/a" if made.predicted_precision is None else f"{made.predicted_precision:.3f}"
+        log.info(
+            "step %d: early LIM: switching from %d prompts to %d (%s v%d, %s from %d epochs, predicted precision %s)",
+            step, len(setup.texts.ids), len(made.indices), made.dataset, made.version, made.status,
+            made.epochs_used, precision,
+        )  # fmt: skip
 
 
 def train_step(
@@ -101,10 +137,23 @@ def train_step(
     mine = shard(sp.indices, ctx.rank, ctx.world_size)  # pool indices of this rank's prompts
     n = cfg.rollout.samples_per_prompt
 
-    with timer("rollout"):
-        rollouts = generate(client, setup, mine, cfg, seed=_seed(cfg.run.seed, step, ctx.rank))
-    with timer("reward"):
-        scores, correct = score(setup, mine, rollouts)
+    def run(indices: list[int]) -> Groups:
+        with timer("rollout"):
+            rollouts = generate(client, setup, indices, cfg, seed=_seed(cfg.run.seed, step, ctx.rank))
+        with timer("reward"):
+            scores, correct = task_reward(setup, indices, rollouts)
+        return Groups(indices, rollouts, scores, correct)
+
+    if cfg.curation.dynamic_sampling:
+        c = cfg.curation
+        sampled = dynamic_sample(
+            mine, run, n, setup.derived.pool_size, c.filter_metric, c.max_rounds, [cfg.run.seed, step, ctx.rank]
+        )
+        groups, generated_groups, generated_tokens = sampled.groups, sampled.generated_groups, sampled.generated_tokens
+    else:
+        groups = run(mine)
+        generated_groups, generated_tokens = len(mine), sum(len(r.response_token_ids) for r in groups.rollouts)
+    mine, rollouts, scores, correct = groups.indices, groups.rollouts, groups.scores, groups.correct
     with timer("experience"):
         exp, stats = trainer.make_experience(rollouts, scores, n)
     with timer("update"):
@@ -112,11 +161,11 @@ def train_step(
     with timer("weight_sync"):
         version = push_weights(trainer, client, ctx)
     with timer("events"):
-        write_step_events(setup, step, sp.epoch, ctx.rank, mine, rollouts, scores, correct, n)
+        write_step_events(setup, step, sp.epoch, ctx.rank, mine, rollouts, scores, correct)
 
     resp_tokens = sum(len(r.response_token_ids) for r in rollouts)
-    n_samples, n_correct, score_sum, tokens = ctx.all_sum(
-        [len(rollouts), sum(correct), float(scores.sum()), resp_tokens]
+    n_samples, n_correct, score_sum, tokens, gen_groups, gen_tokens = ctx.all_sum(
+        [len(rollouts), sum(correct), float(scores.sum()), resp_tokens, generated_groups, generated_tokens]
     )
     wall = time.perf_counter() - t0
     phases = {f"time/{k}": v for k, v in timer.phases.items()}
@@ -128,6 +177,8 @@ def train_step(
             "train/reward_mean": score_sum / n_samples,
             "train/accuracy": n_correct / n_samples,
             "rollout/response_length": tokens / n_samples,
+            "rollout/generated_tokens": gen_tokens,  # every sample generated this step, dropped groups included
+            "rollout/generated_prompts": gen_groups,
             "rollout/weight_version": version,
             "perf/tokens_per_second": tokens / wall,
             "perf/step_seconds": wall,
@@ -148,7 +199,7 @@ def generate(client: RolloutClient, setup: RunSetup, indices: list[int], cfg: Le
     return rollouts
 
 
-def score(setup: RunSetup, indices: list[int], rollouts: list[Rollout]):
+def task_reward(setup: RunSetup, indices: list[int], rollouts: list[Rollout]):
     """Task reward of every rollout by limr.reward (1 correct, -0.5 wrong, -1 format error or unfinished)."""
     from limr.reward import Reason, grade_batch
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-PHASES = ("rollout", "reward", "experience", "update", "weight_sync", "events")
+PHASES = ("rollout", "reward", "experience", "update", "weight_sync", "events")  # loop.train_step's timers
 
 
 class TrainMetrics:

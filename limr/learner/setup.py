@@ -8,12 +8,13 @@ from typing import Any
 
 from limr.data.pool import load_pool
 from limr.events.io import PromptRecord, write_prompts
-from limr.events.run import RunMeta, write_run_meta
-from limr.events.schema import EVENT_KEY_RE, events_prefix
-from limr.learner.checkpoint import load_checkpoint, save_checkpoint
+from limr.events.run import RunMeta, mark_run_finished, write_run_meta
+from limr.events.schema import EVENT_KEY_RE, events_prefix, finished_key
+from limr.learner.checkpoint import load_tensors, read_extra, save_checkpoint
 from limr.learner.config import Derived, LearnerConfig
 from limr.learner.data import PromptPlan, PromptTexts, prompt_texts
 from limr.learner.dist import DistCtx
+from limr.learner.early_switch import SwitchedPlan, read_switch
 from limr.store import ObjectStore, open_store
 
 log = logging.getLogger("limr.learner")
@@ -29,7 +30,7 @@ class RunSetup:
     run_id: str
     store: ObjectStore
     texts: PromptTexts
-    plan: PromptPlan
+    plan: SwitchedPlan
     derived: Derived
     tokenizer: Any
     eval_prompts: PromptTexts | None
@@ -63,7 +64,8 @@ def build_setup(cfg: LearnerConfig) -> RunSetup:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     render = renderer(cfg, tokenizer)
-    pool = load_pool(cfg.data.prompts)
+    pool = load_pool(cfg.data.prompts, cfg.data.datasets_url)
+    store = open_store(cfg.run.store)
     texts = prompt_texts(pool, cfg.data.answer_field, render)
     derived = cfg.derive(len(texts.ids))
     rem = len(texts.ids) % cfg.batch.rollout_batch_size
@@ -84,9 +86,13 @@ def build_setup(cfg: LearnerConfig) -> RunSetup:
     return RunSetup(
         cfg=cfg,
         run_id=cfg.run.run_id,
-        store=open_store(cfg.run.store),
+        store=store,
         texts=texts,
-        plan=PromptPlan(texts.ids, cfg.batch.rollout_batch_size, cfg.run.seed),
+        plan=SwitchedPlan(  # the full pool's plan, and the early-LIM subset after a recorded switch (resume)
+            PromptPlan(texts.ids, cfg.batch.rollout_batch_size, cfg.run.seed),
+            read_switch(store, cfg.run.run_id) if cfg.curation.mode == "early-lim" else None,
+            min_step_prompts=cfg.trainer.num_workers,
+        ),
         derived=derived,
         tokenizer=tokenizer,
         eval_prompts=eval_prompts,
@@ -121,47 +127,52 @@ def write_run_start(setup: RunSetup) -> None:
     write_run_meta(setup.store, meta)
 
 
-def save(setup: RunSetup, trainer, ctx: DistCtx, done_steps: int, initial: dict[str, float]) -> dict[str, Any]:
-    """Checkpoint after `done_steps` completed steps (rank 0 writes; others wait). Returns the pointer."""
-    key = None
-    trainer_state = trainer.state_dict()  # every rank: a collective under FSDP
+def write_run_finish(setup: RunSetup, ctx: DistCtx) -> None:
+    """Mark the run finished (the scorer then publishes its final datasets), once every rank has written
+    its last step's events: a barrier first, then rank 0 writes the marker, the run's last object."""
+    ctx.barrier()
     if ctx.is_main:
-        state = {
-            "trainer": trainer_state,
-            "loop": {
-                "step": done_steps,
-                "fingerprint": setup.plan.fingerprint(),
-                "run_id": setup.run_id,
-                "initial": dict(initial),
-            },
-        }
-        key = save_checkpoint(setup.store, setup.run_id, done_steps, state)
+        total = setup.derived.total_steps
+        epochs = setup.plan.for_step(total - 1).epoch + 1 if total else 0
+        mark_run_finished(setup.store, setup.run_id, epochs, steps=total, source="learner")
+        log.info("run %s finished after %d steps (%d epochs)", setup.run_id, total, epochs)
+
+
+def save(setup: RunSetup, trainer, ctx: DistCtx, done_steps: int, initial: dict[str, float]) -> dict[str, Any]:
+    """Checkpoint after `done_steps` completed steps (every rank writes its shard). Returns the pointer."""
+    tensors, extra = trainer.checkpoint_state()
+    loop = {"step": done_steps, "fingerprint": setup.plan.fingerprint(), "run_id": setup.run_id, "initial": initial}
+    key = save_checkpoint(setup.store, setup.run_id, done_steps, tensors, {"trainer": extra, "loop": loop}, ctx)
+    if ctx.is_main:
         log.info("checkpoint after step %d -> %s/%s", done_steps, setup.store.uri, key)
-    key = ctx.broadcast_object(key)
     return {"key": key, "step": done_steps, "store": setup.store.uri, "run_id": setup.run_id}
 
 
 def restore(setup: RunSetup, trainer, ctx: DistCtx, key: str | None) -> tuple[int, dict[str, float]]:
     """Load a checkpoint (or start fresh); returns the step to start at and the run's initial figures.
 
-    Fresh start: rank 0 writes run.json and prompts.parquet. Resume: events a crashed attempt wrote for
-    steps at or after the checkpoint are deleted, so the run ends with exactly one event per sample.
+    Fresh start: rank 0 writes run.json and prompts.parquet. Resume (with any number of workers): events a
+    crashed attempt wrote for steps at or after the checkpoint are deleted, so the run ends with exactly one
+    event per sample.
     """
     if key is None:
         if ctx.is_main:
             write_run_start(setup)
         ctx.barrier()
         return 0, {}
-    state = load_checkpoint(setup.store, key)
-    loop = state["loop"]
+    extra = read_extra(setup.store, key)
+    loop = extra["loop"]
     if loop["fingerprint"] != setup.plan.fingerprint():
         raise ResumeError(
             f"{setup.store.uri}/{key}: checkpoint was written for a different prompt pool, seed or "
             "rollout_batch_size; resume with the same --prompts and config"
         )
-    trainer.load_state_dict(state["trainer"])
+    tensors, _ = trainer.checkpoint_state()
+    load_tensors(setup.store, key, tensors)
+    trainer.load_checkpoint_state(tensors, extra["trainer"])
     start = int(loop["step"])
     if ctx.is_main:
+        setup.store.delete(finished_key(setup.run_id))  # running again: finished only when this attempt ends
         _drop_events_from(setup, start)
         log.info("resumed %s at step %d from %s", setup.run_id, start, key)
     ctx.barrier()

@@ -250,60 +250,44 @@ class PPOTrainer:
     def _fsdp(self) -> bool:
         return self.cfg.trainer.strategy == "fsdp" and self.ctx.distributed
 
-    def _optim_state(self, model: nn.Module, opt: torch.optim.Optimizer) -> dict[str, Any]:
-        if self._fsdp():  # gathered to full (unsharded) tensors on CPU; a collective on every rank
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+    def checkpoint_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(tensors, extra): the models' and optimizers' state as DCP state dicts (this rank's shards under FSDP,
+        by parameter name, so any world size can load them), and the small rest (schedulers, controllers).
 
-            return get_optimizer_state_dict(
-                model, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
-            )
-        return opt.state_dict()
-
-    def _load_model(self, model: nn.Module, state: dict[str, Any]) -> None:
-        if self._fsdp():
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
-
-            set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True))
-        else:
-            unwrap(model).load_state_dict(state)
-
-    def _load_optim(self, model: nn.Module, opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-        if self._fsdp():
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-
-            set_optimizer_state_dict(model, opt, state, options=StateDictOptions(full_state_dict=True))
-        else:
-            opt.load_state_dict(state)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue training exactly (models, optimizers, schedulers, controllers).
-
-        Every rank must call it (FSDP gathers shards); only rank 0's copy is complete and saved.
+        Every rank calls it. The tensor dicts alias the live parameters and optimizer state: a checkpoint load
+        (limr.learner.checkpoint.load_tensors) writes into them in place, then `load_checkpoint_state` applies.
         """
-        state: dict[str, Any] = {
-            "actor": self._full_state(self.actor),
-            "actor_opt": self._optim_state(self.actor, self.actor_opt),
+        from torch.distributed.checkpoint.state_dict import get_state_dict
+
+        tensors: dict[str, Any] = {}
+        extra: dict[str, Any] = {
             "actor_sched": self.actor_sched.state_dict(),
             "kl_ctl": self.kl_ctl.state_dict(),
             "reward_moments": vars(self.reward_moments).copy(),
             "optimizer_step": self.optimizer_step,
         }
+        tensors["actor"], tensors["actor_opt"] = get_state_dict(self.actor, self.actor_opt)
         if self.critic is not None:
-            state.update(
-                critic=self._full_state(self.critic),
-                critic_opt=self._optim_state(self.critic, self.critic_opt),
-                critic_sched=self.critic_sched.state_dict(),
-            )
-        return state
+            tensors["critic"], tensors["critic_opt"] = get_state_dict(self.critic, self.critic_opt)
+            extra["critic_sched"] = self.critic_sched.state_dict()
+        return tensors, extra
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._load_model(self.actor, state["actor"])
-        self._load_optim(self.actor, self.actor_opt, state["actor_opt"])
-        self.actor_sched.load_state_dict(state["actor_sched"])
-        self.kl_ctl.load_state_dict(state["kl_ctl"])
-        self.reward_moments = RunningMoments(**state["reward_moments"])
-        self.optimizer_step = int(state["optimizer_step"])
+    def load_checkpoint_state(self, tensors: dict[str, Any], extra: dict[str, Any]) -> None:
+        """Apply state produced by `checkpoint_state` (after a checkpoint was loaded into its tensors)."""
+        from torch.distributed.checkpoint.state_dict import set_state_dict
+
+        set_state_dict(
+            self.actor, self.actor_opt, model_state_dict=tensors["actor"], optim_state_dict=tensors["actor_opt"]
+        )
+        self.actor_sched.load_state_dict(extra["actor_sched"])
+        self.kl_ctl.load_state_dict(extra["kl_ctl"])
+        self.reward_moments = RunningMoments(**extra["reward_moments"])
+        self.optimizer_step = int(extra["optimizer_step"])
         if self.critic is not None:
-            self._load_model(self.critic, state["critic"])
-            self._load_optim(self.critic, self.critic_opt, state["critic_opt"])
-            self.critic_sched.load_state_dict(state["critic_sched"])
+            set_state_dict(
+                self.critic,
+                self.critic_opt,
+                model_state_dict=tensors["critic"],
+                optim_state_dict=tensors["critic_opt"],
+            )
+            self.critic_sched.load_state_dict(extra["critic_sched"])

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from limr.console import progress
 from limr.data.templates import Template, render_prompt
 from limr.model.save import save_model_dir
-from limr.tasks.synthetic import LEVELS, SyntheticConfig, column_solution, generate, make_splits
+from limr.tasks.synthetic import LEVELS, SyntheticConfig, SyntheticProblem, column_solution, generate, make_splits
 from limr.tasks.synthetic import train_seed as _train_seed
 
 IGNORE = -100  # label of prompt and padding tokens (no loss)
@@ -69,12 +69,17 @@ class SFTResult:
         return {**self.__dict__, "out": str(self.out)}
 
 
-def build_examples(tokenizer, cfg: SFTConfig) -> list[tuple[list[int], list[int]]]:
-    """(input_ids, labels) per training problem; labels mask the prompt."""
+def sft_problems(n_train: int, seed: int, levels: tuple[int, ...]) -> list[SyntheticProblem]:
+    """The problems a warm start with these settings trains on (so evaluations can exclude them)."""
     # Never train on a benchmark: exclude the held-out split `limr eval --benchmarks synthetic` uses (all
     # levels, seed 0 and this run's seed), whatever subset of levels this run trains on.
-    benchmark = {p.prompt for s in {0, cfg.seed} for p in make_splits(SyntheticConfig(seed=s, n_train=0))[1]}
-    train = generate(cfg.n_train, seed=_train_seed(cfg.seed), levels=cfg.levels, exclude=benchmark)
+    benchmark = {p.prompt for s in {0, seed} for p in make_splits(SyntheticConfig(seed=s, n_train=0))[1]}
+    return generate(n_train, seed=_train_seed(seed), levels=levels, exclude=benchmark)
+
+
+def build_examples(tokenizer, cfg: SFTConfig) -> list[tuple[list[int], list[int]]]:
+    """(input_ids, labels) per training problem; labels mask the prompt."""
+    train = sft_problems(cfg.n_train, cfg.seed, cfg.levels)
     examples = []
     route = random.Random(cfg.seed)  # which additions are shown worked by column: seeded, like the data
     for p in train:

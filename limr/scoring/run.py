@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -130,15 +131,16 @@ def accumulate_run(
     start_after: str | None = None,
     threads: int | None = None,
     progress: Callable[[int, int, int], None] | None = None,
+    keys: list[str] | None = None,
 ) -> tuple[EpochCounts, str | None, dict[int, str]]:
-    """Add the run's events objects (after `start_after`) to `counts`.
+    """Add the run's events objects (after `start_after`, or exactly `keys`, in key order) to `counts`.
 
     Returns the counts, the last key read (a cursor for incremental scoring) and, for each object that
     introduced new prompt ids, the first new row index -> key (to name the object of an unknown id).
     `progress(done_events, done_objects, total_objects)` is called after each object.
     """
     keep_freed_memory()  # per-object buffers are reused instead of page-faulted back in (see limr.scoring.memory)
-    keys = list(list_event_keys(store, run_id, start_after=start_after))
+    keys = sorted(keys) if keys is not None else list(list_event_keys(store, run_id, start_after=start_after))
     if counts is None:
         prompts_hint, epochs_hint = _expected_prompts(store, run_id), _last_epoch(store, keys)
         counts = EpochCounts(expected_prompts=prompts_hint, expected_epochs=epochs_hint)
@@ -176,6 +178,19 @@ def _last_epoch(store: ObjectStore, keys: list[str]) -> int:
         return 0
 
 
+@dataclass
+class RunCounts:
+    """A whole run counted the way `limr score` counts it: what LIM scores are computed from."""
+
+    run_id: str
+    counts: EpochCounts
+    prompts: dict[str, str]  # prompt id -> prompt text, from prompts.parquet (empty without one)
+
+    def score(self, max_epochs: int | None = None, consume: bool = False) -> ScoreResult:
+        """LIM over the first `max_epochs` epochs (all by default); `consume` frees the counts (one-shot use)."""
+        return score_counts(self.counts, max_epochs, self.prompts, source=f"run {self.run_id}", consume=consume)
+
+
 def score_run(
     store: ObjectStore,
     run_id: str,
@@ -184,8 +199,23 @@ def score_run(
     progress: Callable[[int, int, int], None] | None = None,
 ) -> ScoreResult:
     """LIM scores of a run. Raises RunNotFound, EmptyRun, EventSchemaError/EventDataError on bad objects."""
+    return count_run(store, run_id, threads=threads, progress=progress).score(max_epochs, consume=True)
+
+
+def count_run(
+    store: ObjectStore,
+    run_id: str,
+    threads: int | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
+    keys: list[str] | None = None,
+) -> RunCounts:
+    """Count every events object of a run (or exactly `keys`) and check its ids against prompts.parquet.
+
+    The one reading of a whole run that `limr score`, `limr select --run` and the scorer's final datasets share,
+    so a finished run's final dataset equals `limr select --run` on the same events.
+    """
     has_meta = store.exists(run_json_key(run_id))
-    counts, _, introduced = accumulate_run(store, run_id, threads=threads, progress=progress)
+    counts, _, introduced = accumulate_run(store, run_id, threads=threads, progress=progress, keys=keys)
     if counts.events == 0:
         if not has_meta and not store.list_keys(f"runs/{run_id}/"):
             raise RunNotFound(f"{store.uri}: no run {run_id!r} (no {run_json_key(run_id)}, no events)")
@@ -195,7 +225,7 @@ def score_run(
         records = read_prompts(store, run_id)
         prompts = {r.prompt_id: r.prompt for r in records}
         _check_known_ids(store, counts, prompts, introduced)
-    return score_counts(counts, max_epochs, prompts, source=f"run {run_id}", consume=True)
+    return RunCounts(run_id, counts, prompts)
 
 
 def _check_known_ids(

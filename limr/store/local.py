@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from limr.atomic import atomic_file
 from limr.store.base import ObjectInfo, ObjectNotFound, ObjectStore, check_key
 
 _TMP_PREFIX = ".limr-tmp-"
@@ -25,34 +25,14 @@ class LocalStore(ObjectStore):
         return self.root / check_key(key)
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(self._path(key), "wb", prefix=_TMP_PREFIX, fsync=True) as f:
+            f.write(data)
 
     def put_file(self, key: str, path: str, content_type: str = "application/octet-stream") -> None:
         import shutil
 
-        dest = self._path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=dest.parent)
-        try:
-            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
-                shutil.copyfileobj(src, out, 1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(self._path(key), "wb", prefix=_TMP_PREFIX, fsync=True) as out, open(path, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
 
     def get(self, key: str) -> bytes:
         try:

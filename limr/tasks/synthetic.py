@@ -10,16 +10,15 @@ train pool (checked by text, not just by seed), so a benchmark score is not memo
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from limr.atomic import atomic_file
 from limr.events.ids import prompt_hash_id
 
 SOURCE = "limr-synthetic"
@@ -195,14 +194,7 @@ def train_seed(seed: int) -> int:
 def write_jsonl(problems: Iterable[SyntheticProblem], path: str | Path) -> Path:
     """Write problems as JSONL (one record per line), atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for p in problems:
-                f.write(json.dumps(p.to_record(), ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:
+        for p in problems:
+            f.write(json.dumps(p.to_record(), ensure_ascii=False) + "\n")
     return path

@@ -6,10 +6,13 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.dependencies.utils import get_flat_dependant
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from limr.store import ObjectStore
+from services.datasets.cache import VersionCache
 from services.datasets.config import DatasetsSettings, get_settings
 
 _bearer = HTTPBearer(auto_error=False, description="Bearer token (LIMR_API_TOKEN for writes)")
@@ -46,8 +49,13 @@ def get_metrics(request: Request) -> ApiMetrics:
     return request.app.state.metrics
 
 
+def get_cache(request: Request) -> VersionCache:
+    return request.app.state.cache
+
+
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+CacheDep = Annotated[VersionCache, Depends(get_cache)]
 
 
 def _matches(given: str, *tokens) -> bool:  # noqa: ANN002 - SecretStr | None
@@ -60,6 +68,24 @@ def _unauthorized(detail: str) -> HTTPException:
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 SettingsDep = Annotated[DatasetsSettings, Depends(get_settings)]
+
+
+def known_query_only(request: Request) -> None:
+    """Refuse query parameters the route does not declare (a typo like `?limt=5` must not be silently
+    ignored): 422 in FastAPI's validation-error shape, one entry per unknown parameter."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    allowed = {p.alias for p in get_flat_dependant(dependant).query_params}
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise RequestValidationError(
+            [
+                {"type": "extra_forbidden", "loc": ("query", name), "msg": "unknown query parameter", "input": None}
+                for name in unknown
+            ]
+        )
 
 
 def require_read(creds: Credentials, settings: SettingsDep) -> None:

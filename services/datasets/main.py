@@ -6,15 +6,17 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from limr.curation.checkpoint import CheckpointError
 from limr.curation.policy import PolicyError
 from limr.curation.publish import DatasetNotFound
 from limr.store import InvalidKey, ObjectNotFound, ObjectStore, StoreError, open_store
+from services.datasets.cache import VersionCache
 from services.datasets.config import DatasetsSettings, get_settings
-from services.datasets.dependencies import ApiMetrics
+from services.datasets.dependencies import ApiMetrics, known_query_only
 from services.datasets.routers import datasets, health, runs
 
 _ERRORS: tuple[tuple[type[Exception], int], ...] = (
@@ -43,12 +45,14 @@ def create_app(settings: DatasetsSettings | None = None, store: ObjectStore | No
             opened.close()
 
     app = FastAPI(
+        dependencies=[Depends(known_query_only)],
         title="limr datasets",
         version="1",
         description="Runs, LIM scores and curated dataset versions in a limr object store.",
         lifespan=lifespan,
     )
     app.state.metrics = ApiMetrics()
+    app.state.cache = VersionCache()
     if store is not None:
         app.state.store = store
     if settings is not None:
@@ -60,22 +64,36 @@ def create_app(settings: DatasetsSettings | None = None, store: ObjectStore | No
     for exc_type, code in _ERRORS:
         app.add_exception_handler(exc_type, _handler(code))
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):  # noqa: ANN001, ANN202
+    app.add_middleware(_Observe, metrics=app.state.metrics)
+    return app
+
+
+class _Observe:
+    """Request count and latency by route template: a plain ASGI middleware (Starlette's `BaseHTTPMiddleware`
+    costs a task and a stream per request, a large share of a cached read's time)."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         t0 = time.perf_counter()
         status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            m: ApiMetrics = app.state.metrics
-            m.requests.labels(request.method, path, str(status)).inc()
-            m.latency.labels(request.method, path).observe(time.perf_counter() - t0)
 
-    return app
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], path, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], path).observe(time.perf_counter() - t0)
 
 
 def _handler(code: int):  # noqa: ANN202

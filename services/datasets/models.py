@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from limr.curation.policy import SelectionPolicy
+
+
+class ErrorBody(BaseModel):
+    detail: str | list[Any]  # a message, or FastAPI's list of validation errors (422)
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# The error statuses every data route can answer (the OpenAPI spec tells the truth about them).
+READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("invalid key"),
+    401: _error("missing or invalid bearer token (when LIMR_READ_TOKEN is set)"),
+    404: _error("no such run, prompt, dataset or version"),
+    409: _error("the run is not scored yet"),
+    503: _error("the object store is unreachable, or the scorer's state is unreadable"),
+}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **READ_ERRORS,
+    403: _error("writes are disabled (no LIMR_API_TOKEN configured)"),
+    409: _error("the run is not scored yet, or has no prompt with a complete trajectory"),
+    422: _error("invalid request, or a policy that cannot apply to this run"),
+}
 
 
 class Page(BaseModel):
@@ -37,6 +61,9 @@ class RunProgress(RunSummary):
     epochs_complete: int = 0
     last_update: float | None = None  # unix seconds of the scorer's last ingestion
     last_object_time: float | None = None
+    finished: bool = False  # the run wrote its _FINISHED marker and the scorer has seen it
+    final_published: bool = False  # the scorer published the run's final datasets (manifest `final: true`)
+    final_error: str | None = None  # why a finished run has no final dataset
 
 
 class ScoreItem(BaseModel):
@@ -73,9 +100,24 @@ class DatasetList(Page):
     items: list[DatasetSummary]
 
 
+class VersionInfo(BaseModel):
+    version: int
+    # provisional: predicted from a run's first epochs (early LIM); final: from a finished run; interim: from
+    # the epochs complete so far of a run still going (limr.curation.publish.version_status)
+    status: Literal["provisional", "final", "interim"]
+    run: str | None = None
+    epochs_used: int | None = None
+    predictor: str | None = None  # early-LIM predictor of a provisional version
+    predicted_precision: float | None = None  # expected share of a provisional selection the final run keeps
+    selected: int | None = None
+    created_at: str | None = None
+
+
 class VersionList(BaseModel):
     name: str
     versions: list[int]
+    final: int | None = None  # newest version with `final: true` (a finished run's full selection)
+    items: list[VersionInfo] = []  # the same versions, with what each one is
 
 
 class Diff(BaseModel):

@@ -5,8 +5,9 @@ new object into the run's EpochCounts, and persist counts + cursor + ingested ke
 every `checkpoint_every` objects (at most once per `checkpoint_min_interval_s`) and at the end of every
 batch. Every `rescan_interval_s` a full listing catches objects that appeared below the cursor (parallel
 writers finishing out of order); the ingested-key set keeps that exactly-once.
-Malformed objects are quarantined (recorded with the error) and never block the rest. Transient store
-errors are not quarantined: the object is retried on the next pass.
+Objects that are at fault (unreadable Parquet, wrong schema, rows of another run, NaN rewards) are quarantined
+(recorded with the error) and never block the rest. Anything else, a transient store error or a bug, fails
+the pass (counted in limr_scorer_loop_errors_total, which the chart alerts on) and the object is retried.
 """
 
 from __future__ import annotations
@@ -18,15 +19,19 @@ import threading
 import time
 from collections.abc import Callable
 
+from limr.algo.selection import SelectionError
 from limr.curation.checkpoint import QuarantineRecord, RunState, load_checkpoint, save_checkpoint
+from limr.curation.early import provisional_result, run_epochs
+from limr.curation.policy import PolicyError
 from limr.curation.progress import complete_epochs, read_run_prompts
 from limr.curation.publish import publish_version
 from limr.curation.snapshot import write_scores_snapshot
 from limr.events.io import EventSchemaError, PromptRecord, read_events_object
-from limr.events.run import list_runs
+from limr.events.run import list_runs, run_finished
 from limr.events.schema import EVENT_KEY_RE, events_prefix
-from limr.scoring import score_counts
-from limr.store import ObjectInfo, ObjectNotFound, ObjectStore, StoreError
+from limr.scoring import EmptyRun, EventDataError, ScoreResult, count_run, score_counts
+from limr.scoring.run import check_rewards
+from limr.store import ObjectInfo, ObjectNotFound, ObjectStore
 from services.scorer.config import ScorerSettings
 from services.scorer.metrics import ScorerMetrics
 
@@ -89,8 +94,14 @@ class Ingestor:
 
     def poll_run(self, run_id: str) -> int:
         state = self.state(run_id)
+        newly_finished = False
+        if state.finished_epochs is None:
+            # Read the marker BEFORE listing: it is the run's last object, so this listing sees every event.
+            marker = run_finished(self.store, run_id)
+            if marker is not None:
+                state.finished_epochs, newly_finished = marker.epochs, True
         now = time.monotonic()
-        full = now - self._last_rescan.get(run_id, 0.0) >= self.settings.rescan_interval_s
+        full = newly_finished or now - self._last_rescan.get(run_id, 0.0) >= self.settings.rescan_interval_s
         infos = list(self.store.list(events_prefix(run_id), start_after=None if full else state.cursor))
         if full:
             self._last_rescan[run_id] = now
@@ -114,7 +125,10 @@ class Ingestor:
             self._set_lag(run_id, oldest_after[n], len(pending) - n)
         if new_keys:
             self._commit(state, new_keys)
-        self._maybe_rescore(state)
+        if state.finished_epochs is None:
+            self._maybe_rescore(state)
+        else:
+            self._maybe_finalize(state)
         return len(pending)
 
     def _ingest_one(self, state: RunState, info: ObjectInfo) -> None:
@@ -124,6 +138,7 @@ class Ingestor:
             return
         try:
             table = read_events_object(self.store, key)
+            check_rewards(table, f"{self.store.uri}/{key}")
             runs = set(table.column("run_id").unique().to_pylist())
             if runs - {state.run_id}:
                 raise EventSchemaError(f"{key}: rows of run(s) {sorted(runs - {state.run_id})} in run {state.run_id}")
@@ -131,11 +146,11 @@ class Ingestor:
         except ObjectNotFound:
             self._quarantine(state, key, "object vanished between listing and reading")
             return
-        except StoreError:
-            raise  # transient (network, throttling, credentials): retried on the next pass, never quarantined
-        except Exception as e:  # noqa: BLE001 - anything else about this object is the object's fault
+        except (EventSchemaError, EventDataError) as e:  # the object's fault: schema, Parquet, foreign rows, data
             self._quarantine(state, key, f"{type(e).__name__}: {e}")
             return
+        # Anything else (a transient StoreError, or a bug in counting) propagates: the pass fails, `run`
+        # counts it in limr_scorer_loop_errors_total and reloads the checkpoint, and the object is retried.
         state.ingested.add(key)
         state.events += table.num_rows
         state.cursor = max(state.cursor or "", key)
@@ -184,8 +199,15 @@ class Ingestor:
             self._pool[run_id], self._pool_size[run_id] = read_run_prompts(self.store, run_id)
             self._pool_checked[run_id] = now
 
+    def epochs_complete(self, state: RunState) -> int:
+        """Epochs that can no longer change: all of them once the run is finished."""
+        if state.finished_epochs is not None:
+            return state.counts.num_epochs
+        return complete_epochs(state.counts, self.pool_size(state.run_id))
+
     def _maybe_rescore(self, state: RunState) -> None:
-        complete = complete_epochs(state.counts, self.pool_size(state.run_id))
+        """A running run: score its completed epochs from the in-memory counts, publish running versions."""
+        complete = self.epochs_complete(state)
         self.metrics.epochs_complete.labels(state.run_id).set(complete)
         covered = int(state.counts.total[:, :complete].sum()) if complete else 0
         if complete == 0 or (complete, covered) == (state.scored_epochs, state.scored_events):
@@ -194,15 +216,60 @@ class Ingestor:
         result = score_counts(state.counts, complete)
         write_scores_snapshot(self.store, self.settings.state_prefix, state, result)
         self.metrics.scoring.observe(time.perf_counter() - t0)
+        self._publish(state, result, lambda epochs: score_counts(state.counts, epochs), final=False)
+        state.scored_epochs, state.scored_events = complete, covered
+        self._commit(state, [])
+
+    def _maybe_finalize(self, state: RunState) -> None:
+        """A finished run: score every epoch exactly as `limr score` does (`count_run` over the ingested
+        objects, gap filling, left-out prompts) and publish final versions, once per set of ingested objects."""
+        self.metrics.epochs_complete.labels(state.run_id).set(self.epochs_complete(state))
+        if state.final_objects == state.objects:
+            return
+        t0 = time.perf_counter()
+        try:
+            run = count_run(self.store, state.run_id, keys=sorted(state.ingested))
+        except (EmptyRun, EventSchemaError, EventDataError) as e:  # e.g. events of ids not in prompts.parquet
+            log.error("run %s is finished but has no final dataset: %s", state.run_id, e)
+            state.final_error, state.final_objects = str(e), state.objects
+            self._commit(state, [])
+            return
+        result = run.score()
+        write_scores_snapshot(self.store, self.settings.state_prefix, state, result)
+        self.metrics.scoring.observe(time.perf_counter() - t0)
+        self._publish(state, result, run.score, final=True)
+        state.scored_epochs, state.scored_events = result.epochs, int(state.counts.total.sum())
+        state.final_objects, state.final_error = state.objects, None
+        self._commit(state, [])
+        log.info("run %s finished: final datasets over %d epochs", state.run_id, result.epochs)
+
+    def _publish(
+        self, state: RunState, result: ScoreResult, score_epochs: Callable[[int], ScoreResult], final: bool
+    ) -> None:
+        """Publish a version per applicable policy; `result` scores every available epoch and
+        `score_epochs(E)` the first E (for policies with max_epochs)."""
         self._load_pool(state.run_id, force=True)  # publishing needs the prompt texts if they exist by now
         prompts = self._pool.get(state.run_id)
+        available = result.epochs
         for policy in self.settings.policies:
-            if not policy.applies_to(state.run_id) or complete < policy.min_epochs:
+            needed = policy.min_epochs if final else max(policy.min_epochs, policy.early_epochs or 1)
+            if not policy.applies_to(state.run_id) or available < needed:
                 continue
             try:
                 name = policy.dataset_name(state.run_id)
-                epochs = min(complete, policy.max_epochs or complete)
-                scored = result if epochs == complete else score_counts(state.counts, epochs)
+                epochs = min(available, policy.max_epochs or available)
+                scored = result if epochs == available else score_epochs(epochs)
+                extra: dict[str, object] = {"publisher": "scorer"}
+                if not final:  # an early-LIM policy before the run's last epoch publishes predicted scores
+                    early = provisional_result(
+                        state.counts,
+                        available,
+                        policy,
+                        run_epochs(self.store, state.run_id),
+                        self.pool_size(state.run_id),
+                    )
+                    if early is not None:
+                        scored, extra = early.result, extra | early.describe()
                 outcome = publish_version(
                     self.store,
                     name,
@@ -211,19 +278,16 @@ class Ingestor:
                     policy.selection(),
                     prompts,
                     owner=f"scorer:{self.settings.state_prefix}",
-                    extra={"publisher": "scorer"},
+                    extra=extra,
+                    final=final,
                 )
-            except StoreError:
-                raise
-            except Exception as e:  # noqa: BLE001 - a bad policy must not stop ingestion
+            except (PolicyError, SelectionError) as e:  # a policy that cannot apply to this run: skip it
                 log.error("policy %s on run %s failed: %s", policy.name, state.run_id, e)
                 self.metrics.errors.inc()
                 continue
             if outcome.created:
                 self.metrics.published.labels(name).inc()
-                log.info("published %s v%s", name, outcome.manifest["version"])
-        state.scored_epochs, state.scored_events = complete, covered
-        self._commit(state, [])
+                log.info("published %s v%s%s", name, outcome.manifest["version"], " (final)" if final else "")
 
     # -- observability ---------------------------------------------------------------------------
     def _set_lag(self, run_id: str, oldest: float, pending: int) -> None:
@@ -237,7 +301,7 @@ class Ingestor:
 
     def _write_status(self, state: RunState) -> None:
         """A small JSON summary for the query API (informational; the checkpoint is the truth)."""
-        status = run_status(state, complete_epochs(state.counts, self.pool_size(state.run_id)))
+        status = run_status(state, self.epochs_complete(state))
         key = f"{self.settings.state_prefix}/status/{state.run_id}.json"
         self.store.put(key, json.dumps(status).encode(), "application/json")
 
@@ -249,10 +313,12 @@ class Ingestor:
                 busy = self.poll_once() > 0
                 self.ready.set()
                 self.last_error = None
-            except Exception as e:  # noqa: BLE001 - keep serving; /readyz reports the error
+            except Exception as e:  # noqa: BLE001 - keep serving; /readyz reports the error, the alert fires
                 self.last_error = f"{type(e).__name__}: {e}"
                 self.metrics.errors.inc()
                 log.exception("ingestion pass failed")
+                # In-memory counts may hold part of the failed object: drop them, the checkpoint is the truth.
+                self.states.clear()
                 busy = False
             if not busy:
                 self.wake.wait(self.settings.poll_interval_s)
@@ -269,6 +335,9 @@ def run_status(state: RunState, epochs_complete: int) -> dict:
         "epochs_seen": state.counts.num_epochs,
         "epochs_complete": epochs_complete,
         "scored_epochs": state.scored_epochs,
+        "finished": state.finished_epochs is not None,
+        "final_published": state.final_objects is not None and state.final_error is None,
+        "final_error": state.final_error,
         "cursor": state.cursor,
         "last_update": state.last_update,
         "last_object_time": state.last_object_time,

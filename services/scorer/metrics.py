@@ -41,7 +41,9 @@ class ScorerMetrics:
             "limr_scorer_checkpoints", "Checkpoint objects written, by run.", ["run"], registry=r
         )
         self.errors = Counter(
-            "limr_scorer_loop_errors", "Transient errors of the ingestion loop (store unavailable...).", registry=r
+            "limr_scorer_loop_errors",
+            "Failed ingestion passes: store unavailable or a bug (the pass is retried, nothing quarantined).",
+            registry=r,
         )
         self.runs = Gauge("limr_scorer_runs", "Runs being tracked.", registry=r)
         self.last_poll = Gauge("limr_scorer_last_poll_timestamp_seconds", "End of the last listing.", registry=r)

@@ -68,9 +68,9 @@ def test_select_early_when_every_epoch_is_seen_is_plain_lim(run_store, tmp_path)
     store, pool = run_store
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     base = ("select", "--store", store, "--run", "syn", "--prompts", pool, "--threshold", 0.6)
-    # epoch 11 misses a few prompts, so only 11 epochs are complete until the run is marked finished
-    assert limr(*base, "--early", 11, "--epochs-total", 11, "--out", a)[0] == 0
-    assert limr(*base, "--max-epochs", 11, "--out", b)[0] == 0
+    # the last epoch misses a few prompts; it counts as complete because the run is marked finished
+    assert limr(*base, "--early", 12, "--out", a)[0] == 0
+    assert limr(*base, "--out", b)[0] == 0
     assert a.read_text() == b.read_text()
 
 
@@ -91,7 +91,7 @@ def test_select_early_refuses_what_it_cannot_do(run_store, tmp_path, extra, mess
     code, text = limr(
         "select", "--store", store, "--run", "syn", "--prompts", pool, "--threshold", 0.6, *extra, "--out", out
     )
-    assert code == 1 and message in text
+    assert code == 2 and message in text
     assert not out.exists()
 
 
@@ -105,10 +105,10 @@ def test_early_needs_the_run_length_and_enough_complete_epochs(run_store, tmp_pa
     try:
         out = tmp_path / "e.jsonl"
         code, text = limr("score", "--store", store, "--run", "syn", "--early", 3, "--out", out)
-        assert code == 1 and "the run's planned epochs are unknown" in text and "--epochs-total" in text
+        assert code == 2 and "the run's planned epochs are unknown" in text and "--epochs-total" in text
         code, text = limr("score", "--store", store, "--run", "syn", "--early", 3, "--epochs-total", 20, "--out", out)
         assert code == 0 and "3 of 20 epochs" in text
     finally:
         write_run_meta(st, meta)
     code, text = limr("score", "--store", store, "--run", "syn", "--early", 14, "--epochs-total", 20, "--out", out)
-    assert code == 1 and "needs 14 complete epochs, the run has 11 so far" in text
+    assert code == 2 and "needs 14 complete epochs, the run has 12 so far" in text

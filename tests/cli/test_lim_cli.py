@@ -195,7 +195,7 @@ def test_bad_runs(tmp_path: Path, kind: str, message: str) -> None:
     for args in (["score", "--run", "r"], ["select", "--run", "r", "--prompts", pool, "--threshold", 0.5]):
         out = tmp_path / "out.jsonl"
         code, text = limr(*args, "--store", store, "--out", out)
-        assert code == 1 and "error:" in text
+        assert code == 2 and "error:" in text
         assert re.search(message, text), text
         assert not out.exists() and not list(tmp_path.glob(".out.jsonl*"))
 
@@ -236,12 +236,12 @@ def test_prompts_file_without_ids_and_unknown_prompts(dumps, imported: str, tmp_
     out = tmp_path / "o2.jsonl"
     for src in (["--run", "imp", "--store", imported], ["--openrlhf-samples", root, "--steps-per-epoch", 3]):
         code, text = limr("select", *src, "--prompts", partial, "--top-k", 4, "--out", out)
-        assert code == 1 and "partial.json:" in text and "scored prompts are not in the prompts file" in text
+        assert code == 2 and "partial.json:" in text and "scored prompts are not in the prompts file" in text
         assert not out.exists()
     bad_pool = tmp_path / "bad.json"
     bad_pool.write_text(json.dumps([{"id": "x"}]))
     code, text = limr("select", "--run", "imp", "--store", imported, "--prompts", bad_pool, "--top-k", 1, "--out", out)
-    assert code == 1 and "bad.json: row 0: field 'prompt' is missing" in text
+    assert code == 2 and "bad.json: row 0: field 'prompt' is missing" in text
 
 
 def test_malformed_dump_fails_cleanly(dumps, tmp_path: Path) -> None:
@@ -265,10 +265,10 @@ def test_malformed_dump_fails_cleanly(dumps, tmp_path: Path) -> None:
         "--out",
         out,
     )
-    assert code == 1 and "step_5.json: row 1: field 'reward' is nan" in text and not out.exists()
+    assert code == 2 and "step_5.json: row 1: field 'reward' is nan" in text and not out.exists()
     store = str(tmp_path / "s")
     code, text = limr("import-openrlhf", broken, "--steps-per-epoch", 3, "--run", "x", "--store", store)
-    assert code == 1 and "step_5.json: row 1" in text
+    assert code == 2 and "step_5.json: row 1" in text
     assert not list((tmp_path / "s").rglob("*.parquet"))
 
 
@@ -301,5 +301,5 @@ def test_prompts_file_without_ids_for_a_run_keyed_by_ids(tmp_path: Path) -> None
     pool.write_text('{"prompt": "A?"}\n{"prompt": "B?"}\n')
     out = tmp_path / "o.jsonl"
     code, text = limr("select", "--run", "r", "--store", store.uri, "--prompts", pool, "--top-k", 1, "--out", out)
-    assert code == 1 and "p.jsonl: 2 of 2 scored prompts are not in the prompts file" in text
+    assert code == 2 and "p.jsonl: 2 of 2 scored prompts are not in the prompts file" in text
     assert "has no 'id' fields" in text and not out.exists()

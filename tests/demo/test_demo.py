@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from typer.testing import CliRunner
 from limr.algo.selection import Criterion, select_lim
 from limr.cli.main import app
 from limr.demo import plot_trajectories, report, write_synthetic_run
+from limr.events.run import run_finished
 from limr.scoring import score_run
 from limr.store import open_store
 
@@ -19,6 +19,7 @@ def test_synthetic_run_ranks_learnable_prompts_first(tmp_path: Path) -> None:
     store = open_store(str(tmp_path / "store"))
     syn = write_synthetic_run(store, "syn", num_prompts=400, epochs=8, samples=8, seed=1)
     result = score_run(store, "syn")
+    assert run_finished(store, "syn").epochs == 8  # the demo's run is finished: the scorer publishes final
     assert result.events == syn.events and len(result) + len(result.left_out) == 400
     by_profile: dict[str, list[float]] = {}
     for pid, s in zip(result.prompt_ids, result.scores, strict=True):
@@ -34,26 +35,24 @@ def test_synthetic_run_ranks_learnable_prompts_first(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
-def _synthetic_flag() -> list[str]:
-    """`limr demo` trains a model by default once the learner is wired in; this test covers the synthetic path."""
-    from limr.cli.demo import demo_cmd
-
-    return ["--synthetic-only"] if "synthetic_only" in inspect.signature(demo_cmd).parameters else []
-
-
 def test_demo_command(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    args = ["demo", *_synthetic_flag(), "--store", str(tmp_path / "s"), "--out", str(out)]
+    args = ["demo", "--synthetic-only", "--store", str(tmp_path / "s"), "--out", str(out)]
     res = CliRunner().invoke(app, [*args, "--prompts", "300", "--epochs", "6", "--run", "d1"])
     assert res.exit_code == 0, res.output
     assert "LIM selection of run d1" in res.output and "learnable" in res.output
+    # a quiet terminal: a handful of lines, the first names the log file, the last ones say what was written
+    lines = res.output.splitlines()
+    assert lines[0] == f"logs: {out / 'limr-demo.log'} (--verbose shows them here)" and len(lines) < 30
+    assert any("lim_trajectories.png" in line for line in lines[-3:]) and (out / "limr-demo.log").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["run_id"] == "d1" and summary["scored"] + summary["left_out"] == 300
     assert len((out / "selected.jsonl").read_text().splitlines()) == summary["selected"]
     assert (out / "lim_trajectories.png").stat().st_size > 10_000
+    assert "limr experiment --quick" in res.output  # the demo ends by pointing at the experiment
     # Runs are immutable: the same run id again is refused with a clear error.
     again = CliRunner().invoke(app, [*args, "--run", "d1"])
-    assert again.exit_code == 1 and "already exists" in again.output
+    assert again.exit_code == 2 and "already exists" in again.output
 
 
 def test_trained_demo_prints_before_and_after() -> None:

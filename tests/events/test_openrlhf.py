@@ -12,7 +12,7 @@ from limr.data.pool import build_pool
 from limr.events.ids import prompt_hash_id
 from limr.events.io import list_event_keys, read_events_object, read_prompts
 from limr.events.openrlhf import DumpError, import_openrlhf, plan_steps, read_published_scores, read_step
-from limr.events.run import read_run_meta
+from limr.events.run import read_run_meta, run_finished
 from limr.scoring import score_run
 from limr.scoring.sources import score_openrlhf
 from limr.store import open_store
@@ -107,6 +107,8 @@ def test_import_matches_direct_scoring_and_released(tmp_path: Path) -> None:
     assert max(t.column("sample").to_pylist()) == 3  # 4 samples per prompt per step: 0..3
     meta = read_run_meta(store, "imp")
     assert meta.source == "openrlhf-import" and meta.steps_per_epoch == 3
+    finished = run_finished(store, "imp")
+    assert finished is not None and finished.epochs == EPOCHS and finished.steps == 3 * EPOCHS
     prompts = {p.prompt_id: p for p in read_prompts(store, "imp")}
     assert prompts["id-000"].answer == "0" and prompts["id-000"].source == "always"
 

@@ -126,7 +126,7 @@ def test_should_give_each_pod_only_the_credentials_it_uses(render):
         assert seen.pop(("datasets", None)) == store | {"LIMR_API_TOKEN_FILE"} | reader
         assert seen.pop(("scorer", None)) == store  # the scorer writes to the store only, no API token
         assert seen.pop(("ray", "rollout")) == store | {"LIMR_ROLLOUT_ADMIN_TOKEN_FILE"}
-        assert seen.pop(("ray", "cluster")) == store  # training pods: no token at all
+        assert seen.pop(("ray", "cluster")) == store | reader  # training pods: at most the reader token
         assert seen.pop(("ray-submitter", None), set()) == set()
         assert seen.pop(("make-bucket", None)) == store
         (minio,) = [f for f in find(objects, "StatefulSet")]
@@ -362,6 +362,11 @@ def test_should_let_only_store_clients_reach_minio_and_only_ingress_reach_the_qu
         if _match_expr(rule["from"][1]["podSelector"], t["metadata"]["labels"])
     }
     assert ray_clients == {"ray"}
+    svc = one(objects, "Service", "limr-datasets")
+    for where, t in pod_templates(objects):
+        if t["metadata"]["labels"]["app.kubernetes.io/component"] == "ray":  # dataset:// resolves at this API
+            env = {e["name"]: e.get("value") for e in t["spec"]["containers"][0]["env"]}
+            assert env["LIMR_DATASETS_URL"] == f"http://limr-datasets:{svc['spec']['ports'][0]['port']}", where
     assert rule["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ingress-nginx"}
     assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
     for np in find(objects, "NetworkPolicy"):
@@ -378,12 +383,14 @@ def test_should_alert_on_the_metrics_the_services_export(render):
     assert set(alerts) == {
         "LimrScorerLagging",
         "LimrObjectsQuarantined",
+        "LimrScorerLoopErrors",
         "LimrScorerDown",
         "LimrRolloutErrors",
         "LimrTrainingStalled",
     }
     assert all('namespace="limr"' in e for e in alerts.values())
     assert "> 600" in alerts["LimrScorerLagging"]
+    assert "limr_scorer_loop_errors_total" in alerts["LimrScorerLoopErrors"]  # the name ScorerMetrics exports
 
 
 def test_should_ship_a_grafana_dashboard_with_valid_queries(render, tmp_path):

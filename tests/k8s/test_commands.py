@@ -44,10 +44,19 @@ def _invocations(render) -> dict[tuple[str, ...], str]:
                     found[tuple(c["command"][1:] + c.get("args", []))] = f"{values}: {where}/{c['name']}"
     for path, doc in v.load_manifests():
         if doc["kind"] == "RayJob":
-            argv = shlex.split(doc["spec"]["entrypoint"])
+            _, argv = entrypoint_argv(doc["spec"]["entrypoint"])
             assert argv[0] == "limr", path
             found[tuple(argv[1:])] = str(path.relative_to(v.REPO))
     return found
+
+
+def entrypoint_argv(entrypoint: str) -> tuple[str | None, list[str]]:
+    """(working directory, argv) of a RayJob entrypoint (run by a shell): `limr ...` or `cd DIR && limr ...`."""
+    argv = shlex.split(entrypoint)
+    if argv[:1] == ["cd"]:
+        assert argv[2] == "&&", entrypoint
+        return argv[1], argv[3:]
+    return None, argv
 
 
 def _click_root():
@@ -74,6 +83,7 @@ def test_should_collect_every_command_the_cluster_runs(render):
     heads = {argv[:2] if argv[0] in ("serve", "model", "data") else argv[:1] for argv in _invocations(render)}
     assert heads == {
         ("train",),
+        ("experiment",),
         ("serve", "scorer"),
         ("serve", "datasets"),
         ("model", "init-tiny"),
@@ -90,6 +100,9 @@ def test_should_parse_every_rendered_command_with_the_real_cli(render):
         assert ctx.params, where
         if path == ["train"]:
             assert Path(ctx.params["config"]) == Path("/etc/limr/train.yaml"), where
+            assert ctx.params["store"].startswith("s3://"), where
+        if path == ["experiment"]:
+            assert Path(ctx.params["config"]) == Path("/etc/limr/experiment.yaml"), where
             assert ctx.params["store"].startswith("s3://"), where
 
 

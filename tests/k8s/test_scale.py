@@ -72,6 +72,12 @@ def test_should_fit_the_learner_and_its_rollout_replicas_on_the_gpu_pool(render,
     assert reserved <= sum(g["cpus"] * g["replicas"] for g in groups)
     head = one(objects, "RayCluster")["spec"]["headGroupSpec"]
     assert head["rayStartParams"]["num-gpus"] == "0"  # no learner rank or replica lands on the CPU head
+    # Serve packs the replicas (started first) onto one node, so the FSDP ranks get the other one whole
+    env = {e["name"]: e.get("value") for e in head["template"]["spec"]["containers"][0]["env"]}
+    assert env["RAY_SERVE_USE_PACK_SCHEDULING_STRATEGY"] == "1"
+    from ray.serve._private import constants  # the flag this Ray reads (private module: only its name is used)
+
+    assert hasattr(constants, "RAY_SERVE_USE_PACK_SCHEDULING_STRATEGY")
     # the batch vocabulary divides over the ranks (8,192 samples, 256 per optimizer step, 2 per micro-batch)
     samples = cfg.batch.rollout_batch_size * cfg.rollout.samples_per_prompt
     assert samples % cfg.batch.train_batch_size == 0

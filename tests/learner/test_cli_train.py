@@ -7,6 +7,8 @@ import json
 from typer.testing import CliRunner
 
 from limr.cli.main import app
+from limr.events.run import RunMeta, run_finished, write_run_meta
+from limr.store import open_store
 from tests.learner.conftest import write_config
 
 
@@ -22,9 +24,11 @@ def test_train_local_then_resume_and_refusals(tmp_path, tiny_model, synthetic_po
     assert res.exit_code == 0, res.output
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["run_id"] == "r1" and summary["train/step"] == 1 and summary["n_samples"] == 8
+    finished = run_finished(open_store(store), "r1")  # the learner's last object: the scorer publishes final
+    assert finished is not None and finished.epochs == 1 and finished.model_extra["steps"] == 1
 
     res = runner.invoke(app, [*base, "--run-id", "r1", "--max-steps", "2"])
-    assert res.exit_code == 2 and "already has checkpoints" in res.output
+    assert res.exit_code == 2 and "run 'r1' already exists" in res.output and "--resume" in res.output
 
     # --resume without --run-id: the newest run of this config ("tiny") with a checkpoint... none is named tiny-*
     res = runner.invoke(app, [*base, "--resume", "--max-steps", "2"])
@@ -36,6 +40,12 @@ def test_train_local_then_resume_and_refusals(tmp_path, tiny_model, synthetic_po
     # the terminal got the run line and the result; the learner's step log went to the file it named
     assert f"logs: {log_file}" in res.output and "limr.learner" not in res.output
     assert "step 2/2" in log_file.read_text()
+    assert run_finished(open_store(store), "r1").model_extra["steps"] == 2
+
+    # A run id that exists without any learner checkpoint (an imported run) is refused just the same.
+    write_run_meta(open_store(store), RunMeta(run_id="imported"))
+    res = runner.invoke(app, [*base, "--run-id", "imported", "--max-steps", "1"])
+    assert res.exit_code == 2 and "run 'imported' already exists" in res.output
 
 
 def test_train_errors_name_the_field(tmp_path, tiny_model, synthetic_pool):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from limr.learner.config import ConfigError, LearnerConfig, load_config
+from limr.learner.data import PromptPlan
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -15,17 +16,23 @@ def _cfg(**sections) -> LearnerConfig:
     return LearnerConfig.model_validate({"model": {"actor": "m"}, **sections})
 
 
-def test_paper_batch_vocabulary():
+def test_paper_config_plans_every_prompt_once_per_epoch_in_full_steps_and_a_short_last_one():
+    """What the run does with the paper's batch sizes on the 1,389-prompt LIMR subset: the step count the loop
+    runs (derived.total_steps), the prompts each step draws (PromptPlan, sized by rollout_batch_size) and the
+    span of the LR schedule (derived.total_optimizer_steps)."""
     cfg = load_config(REPO / "configs" / "qwen2.5-math-7b.yaml")
-    assert cfg.rollout.samples_per_prompt == 8 and cfg.rollout.temperature == 1.2
-    assert cfg.batch.rollout_batch_size == 1024 and cfg.batch.train_batch_size == 256
-    assert cfg.optim.actor_lr == 5e-7 and cfg.optim.critic_lr == 9e-6 and cfg.algorithm.kl_coef == 0.01
-    assert cfg.rollout.max_new_tokens == 3072
-    d = cfg.derive(1389)  # the LIMR subset
-    assert d.samples_per_step == 8192
-    assert d.optimizer_steps_per_step == 32
-    assert d.steps_per_epoch == 2  # 1024 + a last step of 365 prompts
-    assert d.per_worker_train_batch == 256 // cfg.trainer.num_workers
+    pool = [f"p{i}" for i in range(1389)]
+    d = cfg.derive(len(pool))
+    plan = PromptPlan(pool, cfg.batch.rollout_batch_size, cfg.run.seed)
+    assert d.steps_per_epoch == plan.steps_per_epoch == 2 and d.total_steps == 2 * cfg.run.epochs
+    steps = [plan.for_step(s) for s in range(d.total_steps)]
+    assert [len(s.indices) for s in steps[:2]] == [1024, 365]  # the last step of an epoch is short
+    for epoch in range(cfg.run.epochs):
+        drawn = [i for s in steps if s.epoch == epoch for i in s.indices]
+        assert sorted(drawn) == list(range(len(pool)))  # every prompt once per epoch: LIM sees each every epoch
+    # 8 samples x 1024 prompts in optimizer steps of 256 samples, ppo_epochs passes, every step
+    assert d.total_optimizer_steps == (8 * 1024 // 256) * cfg.algorithm.ppo_epochs * d.total_steps
+    assert cfg.run.max_steps is None or d.total_steps <= cfg.run.max_steps
 
 
 def test_tiny_cpu_config_loads():

@@ -16,12 +16,37 @@ from tests.learner.conftest import write_config
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
-def test_worker_death_restarts_from_last_checkpoint(tmp_path, ray_session, tiny_model, synthetic_pool, monkeypatch):
-    from limr.learner.worker import run_ray
+def _dying_loop(step: int, rank: int, marker: str):
+    """The production worker function, except that `rank` exits (os._exit, as a crash would) once, right after
+    it reported step `step`; `marker` records that it did. Pickled by value into the Ray Train workers."""
+
+    def loop(config):
+        import os
+
+        import ray.train
+
+        from limr.learner.worker import train_loop_per_worker
+
+        real_report = ray.train.report
+
+        def report(metrics, checkpoint=None, **kw):
+            real_report(metrics, checkpoint=checkpoint, **kw)
+            me = ray.train.get_context().get_world_rank()
+            if int(metrics["train/step"]) == step and me == rank and not os.path.exists(marker):
+                open(marker, "w").close()
+                os._exit(1)
+
+        ray.train.report = report
+        train_loop_per_worker(config)
+
+    return loop
+
+
+def test_worker_death_restarts_from_last_checkpoint(tmp_path, ray_session, tiny_model, synthetic_pool):
+    from limr.learner.launch import fit
 
     train, _ = synthetic_pool  # 12 prompts, 4 per step
     marker = tmp_path / "died"
-    monkeypatch.setenv("LIMR_FAULT_INJECT", f"2:1:{marker}")  # rank 1 exits after completing step 2
     cfg_path = write_config(
         tmp_path / "f.yaml",
         tiny_model,
@@ -32,7 +57,7 @@ def test_worker_death_restarts_from_last_checkpoint(tmp_path, ray_session, tiny_
     run_id = unique_name("fail")
     store_uri = str(tmp_path / "store")
     cfg = load_config(cfg_path, {"run.run_id": run_id, "run.store": store_uri, "run.max_steps": 3})
-    result = run_ray(cfg)
+    result = fit(cfg, train_loop=_dying_loop(2, 1, str(marker)))  # rank 1 exits after completing step 2
     assert marker.exists()  # the worker really died
     assert result["train/step"] == 3
     store = open_store(store_uri)

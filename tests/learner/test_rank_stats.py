@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from limr.learner.batch import Rollout
+from tests.support.gloo import run_ranks
 
 STEPS = 3
 
@@ -23,15 +22,11 @@ def _rollouts(rank: int) -> list[Rollout]:
     return [Rollout(i // 2, i % 2, prompts[i // 2], r, None, "", "stop", 0) for i, r in enumerate(responses)]
 
 
-def _worker(rank: int, port: int, model: str, estimator: str, out: str) -> None:
-    import torch.distributed as dist
-
+def _worker(rank: int, world: int, model: str, estimator: str, outs: list[str]) -> None:
     from limr.learner.config import LearnerConfig
     from limr.learner.dist import DistCtx
     from limr.learner.trainer import PPOTrainer
 
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     cfg = LearnerConfig.model_validate(
         {
             "model": {"actor": model},
@@ -42,34 +37,20 @@ def _worker(rank: int, port: int, model: str, estimator: str, out: str) -> None:
         }
     )
     torch.manual_seed(0)
-    trainer = PPOTrainer(cfg, cfg.derive(4), DistCtx(rank=rank, world_size=2), pad_token_id=0)
+    trainer = PPOTrainer(cfg, cfg.derive(4), DistCtx(rank=rank, world_size=world), pad_token_id=0)
     scores = torch.tensor([1.0, -0.5, -0.5, 1.0]) * (1 + rank)
     history = []
     for step in range(STEPS):
         exp, stats = trainer.make_experience(_rollouts(rank), scores, n=2)
         stats.update(trainer.update(exp, step))
         history.append({"kl_coef_after": trainer.kl_ctl.value, **stats})
-    Path(out).write_text(json.dumps(history))
-    dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    Path(outs[rank]).write_text(json.dumps(history))
 
 
 @pytest.mark.parametrize("estimator", ["grpo", "gae"])
 def test_ranks_agree_on_statistics_and_kl_coefficient(tmp_path, tiny_model, estimator):
     outs = [str(tmp_path / f"rank{r}.json") for r in range(2)]
-    port = _free_port()
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(r, port, str(tiny_model), estimator, outs[r])) for r in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(300)
-        assert p.exitcode == 0, f"rank process exited with {p.exitcode}"
+    run_ranks(_worker, 2, str(tiny_model), estimator, outs)
     h0, h1 = (json.loads(Path(o).read_text()) for o in outs)
     assert h0[-1]["kl_coef_after"] != pytest.approx(0.1)  # the controller really moved
     assert h0[-1]["train/kl"] > 0  # the policy left the reference, each rank's own KL differs

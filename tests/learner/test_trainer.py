@@ -63,14 +63,24 @@ def test_update_raises_logprob_of_rewarded_samples(tiny_model, estimator):
     assert tr.optimizer_step == 3
 
 
-def test_state_dict_round_trip(tiny_model):
+def test_checkpoint_round_trip(tiny_model, tmp_path):
+    from limr.learner.checkpoint import latest_checkpoint, load_tensors, read_extra, save_checkpoint
+    from limr.store import open_store
+
     a = _trainer(tiny_model, "gae")
     ros = _rollouts()
     exp, _ = a.make_experience(ros, torch.tensor([1.0, -1.0, 1.0, -1.0]), n=2)
     a.update(exp, 0)
+    store = open_store(str(tmp_path / "store"))
+    tensors, extra = a.checkpoint_state()
+    save_checkpoint(store, "r", 1, tensors, {"trainer": extra}, DistCtx())
     b = _trainer(tiny_model, "gae")
-    b.load_state_dict(a.state_dict())
+    key = latest_checkpoint(store, "r")
+    into, _ = b.checkpoint_state()
+    load_tensors(store, key, into)
+    b.load_checkpoint_state(into, read_extra(store, key)["trainer"])
     assert b.optimizer_step == 1
     for (k, v), (k2, v2) in zip(a.actor.state_dict().items(), b.actor.state_dict().items(), strict=True):
         assert k == k2 and torch.equal(v, v2)
-    assert b.actor_opt.state_dict()["state"].keys() == a.actor_opt.state_dict()["state"].keys()
+    sa, sb = a.actor_opt.state_dict()["state"], b.actor_opt.state_dict()["state"]
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa)

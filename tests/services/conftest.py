@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from limr.events.io import PromptRecord, events_table, write_events, write_prompts
-from limr.events.run import RunMeta, write_run_meta
+from limr.events.run import RunMeta, mark_run_finished, write_run_meta
 from limr.store import ObjectStore
 from tests.support.s3server import free_port
 
@@ -29,7 +29,8 @@ class RunWriter:
     """
 
     def __init__(self, store: ObjectStore, run_id: str, prompts: int = 24, epochs: int = 4, samples: int = 4,
-                 steps_per_epoch: int = 3, seed: int = 0) -> None:  # fmt: skip
+                 steps_per_epoch: int = 3, seed: int = 0,
+                 gaps: dict[int, set[int]] | None = None) -> None:  # fmt: skip
         self.store, self.run_id = store, run_id
         self.prompts, self.epochs, self.samples, self.steps_per_epoch = prompts, epochs, samples, steps_per_epoch
         self.rng = np.random.default_rng(seed)
@@ -37,6 +38,7 @@ class RunWriter:
         self.speed = self.rng.uniform(-0.1, 0.4, size=prompts)  # accuracy gained per epoch
         self.base = self.rng.uniform(0.0, 0.6, size=prompts)
         self.keys: list[str] = []
+        self.gaps = gaps or {}  # epoch -> prompt indices that get no samples in it
 
     def records(self) -> list[PromptRecord]:
         return [PromptRecord(pid, f"What is {i} + {i}?", str(2 * i), "synthetic") for i, pid in enumerate(self.ids)]
@@ -53,6 +55,7 @@ class RunWriter:
 
     def write_step(self, epoch: int, step: int, part: int = 0) -> str:
         chunk = np.array_split(np.arange(self.prompts), self.steps_per_epoch)[step % self.steps_per_epoch]
+        chunk = np.array([i for i in chunk if i not in self.gaps.get(epoch, ())], dtype=np.int64)
         p = np.clip(self.base[chunk] + self.speed[chunk] * epoch, 0.0, 1.0)
         correct = self.rng.random((len(chunk), self.samples)) < p[:, None]  # (B, n)
         pids = [self.ids[i] for i in chunk for _ in range(self.samples)]
@@ -64,6 +67,10 @@ class RunWriter:
         key = write_events(self.store, self.run_id, step, part, table)
         self.keys.append(key)
         return key
+
+    def finish(self) -> None:
+        """The run's last object, as the learner writes it after its last step."""
+        mark_run_finished(self.store, self.run_id, self.epochs)
 
     def write_all(self, delay_s: float = 0.0) -> None:
         self.start()

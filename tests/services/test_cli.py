@@ -78,7 +78,13 @@ def _cli(url, *args, token=None):
 def test_client_commands(live_api, tmp_path):
     listing = _cli(live_api, "list", "--json")
     assert listing.exit_code == 0 and json.loads(listing.output)[0]["name"] == "cli-lim-0.6"
-    assert json.loads(_cli(live_api, "versions", "cli-lim-0.6", "--json").output) == [1]
+    listed = json.loads(_cli(live_api, "versions", "cli-lim-0.6", "--json").output)
+    assert [(v["version"], v["status"]) for v in listed] == [(1, "interim")]
+    table = [line.split() for line in _cli(live_api, "versions", "cli-lim-0.6").output.splitlines() if line.strip()]
+    assert ["VERSION", "STATUS", "EPOCHS"] == table[1][:3] and [r for r in table if r[0] == "1"][0][:2] == [
+        "1",
+        "interim",
+    ]
     assert json.loads(_cli(live_api, "show", "cli-lim-0.6", "--json").output)["run"] == "cli"
     assert json.loads(_cli(live_api, "runs", "--json").output)[0]["run_id"] == "cli"
     assert json.loads(_cli(live_api, "run", "cli", "--json").output)["events"] == 16 * 2 * 4

@@ -92,7 +92,9 @@ def test_datasets_versions_download_diff(api):
     assert created.status_code == 201 and created.json()["version"] == 2
     same = api.post("/v1/datasets/run-a-lim/versions", json=body, headers=AUTH)
     assert same.status_code == 200 and same.json()["version"] == 2
-    assert api.get("/v1/datasets/run-a-lim/versions").json()["versions"] == [1, 2]
+    listed = api.get("/v1/datasets/run-a-lim/versions").json()
+    assert listed["versions"] == [1, 2] and [v["status"] for v in listed["items"]] == ["interim", "interim"]
+    assert [v["selected"] for v in listed["items"]] == [len(ids), 5]
     diff = api.get("/v1/datasets/run-a-lim/diff", params={"from": 1, "to": 2}).json()
     top5 = {json.loads(x)["prompt_id"] for x in api.get("/v1/datasets/run-a-lim/versions/2/data").text.splitlines()}
     assert set(diff["added"]) == top5 - set(ids) and set(diff["removed"]) == set(ids) - top5

@@ -69,3 +69,80 @@ def test_no_server_errors(api_schema):
         statuses[("GET /v1/runs/{run_id}/scores", 200)] > 0
         and statuses[("POST /v1/datasets/{name}/versions", 401)] > 0
     )
+
+
+@pytest.fixture
+def strict_schema(tmp_path, run_writer):
+    """A deployment with both tokens (reads need one too, so the spec's security is the truth), local store."""
+    from limr.store import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    w = run_writer(store, "fz", prompts=10, epochs=2, steps_per_epoch=1)
+    w.write_all()
+    Ingestor(
+        store, ScorerSettings(store=store.uri, policies=(PublishPolicy(name="{run}-lim", threshold=0.5),))
+    ).poll_once()
+    w.finish()  # a final version too, so `final` resolves
+    Ingestor(
+        store, ScorerSettings(store=store.uri, policies=(PublishPolicy(name="{run}-lim", threshold=0.5),))
+    ).poll_once()
+    settings_ = DatasetsSettings(store=store.uri, api_token=TOKEN, read_token="read-token", max_page_size=20)
+    return schemathesis.openapi.from_asgi("/openapi.json", create_app(settings_, store=store))
+
+
+def _auth_unless_removed(case) -> dict[str, str]:
+    """The write token on every case, except a negative case that left the Authorization header out on purpose."""
+    headers = dict(case.headers or {})
+    negative = case.meta is not None and case.meta.generation.mode.is_negative
+    if "Authorization" in headers or not negative:
+        headers["Authorization"] = f"Bearer {TOKEN}"
+    return headers
+
+
+def test_every_check_per_operation(strict_schema):
+    """schemathesis' full check set (`--checks all`: server errors, status codes, content types, response
+    schemas and headers, positive/negative data, ignored auth, ...) on every operation, valid and invalid."""
+    failures: list[str] = []
+    for result in strict_schema.get_all_operations():
+        operation = result.ok()
+        pinned = {k: v for k, v in KNOWN.items() if k in {p.name for p in operation.path_parameters}}
+        strategies = [operation.as_strategy(), operation.as_strategy(GenerationMode.NEGATIVE)]
+        if pinned:
+            strategies.append(operation.as_strategy(path_parameters=pinned))
+        for strategy in strategies:
+
+            @given(case=strategy)
+            @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+            def check(case):
+                try:
+                    case.call_and_validate(headers=_auth_unless_removed(case))
+                except BaseException as e:  # noqa: BLE001 - collect every failure, report them all at once
+                    failures.extend(
+                        f"{case.operation.label}: {x}".splitlines()[0] for x in getattr(e, "exceptions", [e])
+                    )
+
+            try:
+                check()
+            except Unsatisfiable:
+                pass  # an operation without inputs has no invalid input
+    assert not failures, "\n".join(sorted(set(failures)))
+
+
+def test_stateful_workflows(strict_schema):
+    """Stateful mode: schemathesis chains operations through the links it infers (list runs -> a run's scores
+    -> a prompt; datasets -> versions -> data...), every check on every step."""
+    base = strict_schema.as_state_machine()
+
+    class Workflow(base):
+        def get_call_kwargs(self, case):
+            return {"headers": _auth_unless_removed(case)}
+
+    Workflow.run(
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+    )

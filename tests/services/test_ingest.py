@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -152,3 +154,40 @@ def test_transient_errors_are_retried_not_quarantined(s3_uri, run_writer):
     state = load_checkpoint(store, "scorer", "flaky")
     assert flaky.failed and not state.quarantined
     assert state.counts == _expected(store, w.keys)
+
+
+def test_a_bug_fails_the_pass_is_counted_and_retried_never_quarantined(tmp_path, run_writer, monkeypatch):
+    """An exception that is not the object's fault (here: a bug injected into counting, after the counts were
+    changed) must not quarantine anything: the pass fails, the loop-error metric counts it, and the retry
+    counts every object exactly once."""
+    from limr.store import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    w = run_writer(store, "bug", prompts=9, epochs=2, steps_per_epoch=3)
+    w.write_all()
+    original, calls = EpochCounts.add_summary, []
+
+    def buggy(self, summary):
+        n = original(self, summary)
+        calls.append(n)
+        if len(calls) == 3:
+            raise ZeroDivisionError("injected bug in counting")
+        return n
+
+    monkeypatch.setattr(EpochCounts, "add_summary", buggy)
+    ing = Ingestor(store, _settings(store.uri, checkpoint_every=1, checkpoint_min_interval_s=0, poll_interval_s=0.01))
+    thread = threading.Thread(target=ing.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        state = load_checkpoint(store, "scorer", "bug")
+        if ing.ready.is_set() and state is not None and state.objects == len(w.keys):
+            break
+        time.sleep(0.05)
+    ing.stop_event.set()
+    ing.wake.set()
+    thread.join(10)
+    assert ing.metrics.registry.get_sample_value("limr_scorer_loop_errors_total") == 1
+    state = load_checkpoint(store, "scorer", "bug")
+    assert not state.quarantined and not store.list_keys("scorer/quarantine/")
+    assert state.objects == len(w.keys) and state.counts == _expected(store, w.keys)

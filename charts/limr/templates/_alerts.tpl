@@ -22,6 +22,14 @@ thresholds are values. tests/k8s runs `promtool check rules` over exactly this o
       annotations:
         summary: "{{ "{{ $value }}" }} event objects were quarantined in the last 15 minutes."
         description: Malformed or unreadable event objects were set aside; see the quarantine records in the store.
+    - alert: LimrScorerLoopErrors
+      expr: sum by (namespace) (increase(limr_scorer_loop_errors_total{ {{- $ns -}} }[15m])) > 0
+      for: {{ $r.for }}
+      labels:
+        severity: warning
+      annotations:
+        summary: "{{ "{{ $value }}" }} scorer ingestion passes failed in the last 15 minutes."
+        description: The store is unreachable or the scorer hit a bug; objects are retried, never quarantined. See /readyz and the logs.
     - alert: LimrScorerDown
       expr: absent(up{ {{- $ns }}, service={{ include "limr.componentName" (list . "scorer") | quote }}} == 1)
       for: {{ $r.for }}

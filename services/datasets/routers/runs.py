@@ -17,9 +17,9 @@ from limr.events.schema import RUN_ID_RE
 from limr.store import ObjectNotFound, ObjectStore
 from services.datasets.config import DatasetsSettings
 from services.datasets.dependencies import SettingsDep, StoreDep, require_read
-from services.datasets.models import RunList, RunProgress, RunSummary, ScoreItem, ScorePage, Trajectory
+from services.datasets.models import READ_ERRORS, RunList, RunProgress, RunSummary, ScoreItem, ScorePage, Trajectory
 
-router = APIRouter(prefix="/v1/runs", tags=["runs"], dependencies=[Depends(require_read)])
+router = APIRouter(prefix="/v1/runs", tags=["runs"], dependencies=[Depends(require_read)], responses=READ_ERRORS)
 
 RunId = Annotated[str, Path(pattern=RUN_ID_RE.pattern, description="run id")]
 Limit = Annotated[int, Query(ge=1, le=100_000, description="page size (capped by the server's max)")]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from limr.curation.progress import complete_epochs
 from services.scorer.dependencies import IngestorDep
 from services.scorer.ingest import run_status
 
@@ -13,9 +12,7 @@ router = APIRouter(prefix="/v1", tags=["status"])
 
 @router.get("/status")
 def status(ingestor: IngestorDep) -> dict:
-    runs = []
-    for run_id, state in sorted(ingestor.states.items()):
-        runs.append(run_status(state, complete_epochs(state.counts, ingestor.pool_size(run_id))))
+    runs = [run_status(state, ingestor.epochs_complete(state)) for _, state in sorted(ingestor.states.items())]
     return {"ready": ingestor.ready.is_set(), "last_error": ingestor.last_error, "runs": runs}
 
 

@@ -1,0 +1,132 @@
+"""Experiment config, arms and the skill-mix pool: validation, run plans, disjoint held-out sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from limr.experiment.arms import plan_runs, prompts_for, run_id
+from limr.experiment.config import ExperimentConfigError, load_experiment
+from limr.tasks.skills import SkillMix, make_mix
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "configs" / "experiment-tiny.yaml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "exp.yaml"
+    p.write_text(text)
+    return p
+
+
+BASE = """
+name: t
+learner: configs/tiny-cpu.yaml
+pool: {mix: {size: 20, held_out: 10, shares: {add-1x1: 0.5, add-1x2: 0.5}}}
+"""
+
+
+def test_repo_config_loads_and_quick_shrinks_it():
+    cfg = load_experiment(TINY)
+    assert [a.name for a in cfg.arms] == ["full", "lim", "rand", "dynamic"]
+    assert len(cfg.seeds) >= 3 and cfg.lim.threshold == 0.6
+    quick = load_experiment(TINY, quick=True)
+    assert quick.seeds == [0] and quick.pool.mix.size < cfg.pool.mix.size
+    assert [a.name for a in quick.arms] == ["full", "lim", "rand", "dynamic"]
+
+
+def test_plan_runs_full_source_seed_first(tmp_path):
+    cfg = load_experiment(
+        write(
+            tmp_path,
+            BASE + "seeds: [3, 4]\nlim: {source_seed: 4}\narms: [{name: lim, pool: lim}, {name: full, pool: full}]\n",
+        )
+    )
+    plans = plan_runs(cfg, 12)
+    assert [p.run_id for p in plans] == ["t-full-s4", "t-full-s3", "t-lim-s3", "t-lim-s4"]
+    assert all(p.steps == 12 for p in plans)
+    assert run_id(cfg, cfg.arms[0], 3) == "t-lim-s3"
+    assert prompts_for(cfg.arms[0], "/pool.jsonl", {"lim": "dataset://t-lim@2"}) == "dataset://t-lim@2"
+    assert prompts_for(cfg.arms[1], "/pool.jsonl", {}) == "/pool.jsonl"
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("arms: [{name: lim, pool: lim}]\n", "one arm must train on the full pool"),
+        ("arms: [{name: full, pool: full}, {name: full, pool: lim}]\n", "unique"),
+        ("arms: [{name: full, pool: full}]\nlim: {source_seed: 9}\n", "source_seed 9"),
+        ("arms: [{name: full, pool: everything}]\n", "reads pool 'everything'"),
+        ("subsets: {r: {strategy: rand, size_of: nope}}\narms: [{name: full, pool: full}]\n", "size_of"),
+        ("subsets: {r: {strategy: rand, top_k: 3, fraction: 0.5}}\narms: [{name: full, pool: full}]\n", "exactly one"),
+        ("subsets: {lim: {strategy: rand, top_k: 3}}\narms: [{name: full, pool: full}]\n", "invalid name"),
+    ],
+)
+def test_bad_configs_name_the_field(tmp_path, extra, message):
+    with pytest.raises(ExperimentConfigError, match=message):
+        load_experiment(write(tmp_path, BASE + extra))
+
+
+def test_mix_counts_and_disjoint_held_out():
+    mix = SkillMix(size=40, held_out=30, shares={"add-1x1": 0.45, "add-1x2": 0.55}, held_out_shares={"add-1x2": 1})
+    assert mix.counts(40) == {"add-1x1": 18, "add-1x2": 22}
+    assert mix.counts(30, held_out=True) == {"add-1x2": 30}
+    exclude = {"What is 1 + 10?", "What is 2 + 20?"}
+    pool, held = make_mix(mix, held_out_exclude=exclude)
+    assert len(pool) == 40 and len(held) == 30
+    assert not {p.prompt for p in pool} & {p.prompt for p in held}
+    assert not exclude & {p.prompt for p in held}
+    assert all(p.source.endswith("add-1x2") for p in held)
+    assert make_mix(mix, held_out_exclude=exclude) == (pool, held)  # seeded
+
+
+def test_mix_rejects_unknown_skills_and_impossible_sizes():
+    with pytest.raises(ValueError, match="unknown skill"):
+        SkillMix(shares={"add-9x9": 1.0})
+    with pytest.raises(ValueError, match="cannot draw"):
+        make_mix(SkillMix(size=150, held_out=0, shares={"add-1x1": 1.0}))  # only 100 distinct one-digit sums
+
+
+def test_subsets_and_comparisons(tmp_path):
+    text = BASE + (
+        "subsets: {rand: {strategy: rand, size_of: lim}, top: {strategy: lim, fraction: 0.3},"
+        " rtop: {strategy: rand, size_of: top}}\n"
+        "arms: [{name: full, pool: full}, {name: top, pool: top}, {name: rtop, pool: rtop}]\n"
+    )
+    cfg = load_experiment(write(tmp_path, text))
+    assert cfg.comparisons() == [("lim", "rand"), ("top", "rtop")]
+    assert list(load_experiment(write(tmp_path, BASE + "arms: [{name: full, pool: full}]\n")).subsets) == ["rand"]
+
+
+def test_early_lim_arm_needs_the_full_pool_and_fewer_early_epochs_than_epochs(tmp_path):
+    from limr.experiment.arms import early_runs
+
+    cfg = load_experiment(
+        write(
+            tmp_path,
+            BASE + "epochs: 4\nlim: {early_epochs: 2}\narms: [{name: full, pool: full},"
+            " {name: early, pool: full, curation: early-lim}]\n",
+        )  # fmt: skip
+    )
+    assert early_runs(cfg) == ["t-early-s0", "t-early-s1", "t-early-s2"]
+    for bad in ("epochs: 2\nlim: {early_epochs: 2}\n", "epochs: 4\nlim: {early_epochs: 1}\n"):
+        pool = "lim" if "early_epochs: 1" in bad else "full"
+        text = BASE + bad + f"arms: [{{name: full, pool: full}}, {{name: early, pool: {pool}, curation: early-lim}}]\n"
+        with pytest.raises(ExperimentConfigError, match="early-lim\\) needs pool full"):
+            load_experiment(write(tmp_path, text))
+
+
+def test_early_lim_run_config_switches_the_learner_to_early_lim():
+    from limr.experiment.arms import RunPlan
+    from limr.experiment.config import Arm
+    from limr.experiment.runner import run_config
+    from limr.learner.config import LearnerConfig
+
+    base = LearnerConfig.model_validate({"model": {"actor": "m"}, "run": {"epochs": 5}})
+    arm = Arm(name="early-lim", pool="full", curation="early-lim")
+    run = run_config(base, RunPlan(arm, 0, "t-early-lim-s0", 40), "/pool.jsonl", 128, "http://api", 2)
+    c = run.curation
+    assert (c.mode, c.early_epochs, c.early_dataset, c.dynamic_sampling) == ("early-lim", 2, "{run}-early-lim", False)
+    plain = run_config(base, RunPlan(Arm(name="full", pool="full"), 0, "t-full-s0", 40), "/p", 128, "http://api")
+    assert plain.curation.mode == "full"

@@ -1,0 +1,59 @@
+"""`limr experiment --quick` end to end: every output file, LIM/RAND pools read through the dataset API, and a
+second invocation that reuses every finished run from the store instead of training again."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _run(store: Path, out: Path) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "limr", "experiment", "--quick", "--store", str(store), "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # ~6 min on an idle 2-core machine; a loaded one (parallel test runs) takes longer
+def test_quick_experiment_end_to_end(tmp_path):
+    store, out = tmp_path / "store", tmp_path / "out"
+    first = _run(store, out)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "logs: " in first.stdout and "goal:" in first.stdout
+
+    for name in ("results.json", "results.md", "accuracy_vs_step.png", "accuracy_vs_tokens.png",
+                 "lim_trajectories.png", "score_histogram.png"):  # fmt: skip
+        assert (out / name).stat().st_size > 0, name
+        if name.endswith(".png"):
+            assert (out / name).read_bytes()[:8] == PNG
+    r = json.loads((out / "results.json").read_text())
+    arms = {a["name"]: a for a in r["arms"]}
+    assert set(arms) == {"full", "lim", "rand", "dynamic"}
+    assert arms["lim"]["pool_size"] == arms["rand"]["pool_size"] == r["lim"]["selected"]
+    for a in arms.values():
+        assert a["steps"][0] == 0 and a["steps"][-1] == r["steps"]
+        assert len(a["acc_mean"]) == len(a["steps"]) and a["total_tokens_mean"] > 0
+    # dynamic sampling counts the tokens of the groups it dropped as well
+    assert arms["dynamic"]["total_tokens_mean"] > 0
+    # LIM and RAND read their pools through the dataset API, by name and version
+    pools = r["api"]["pools"]
+    assert pools["tiny-lim-s0"] == r["lim"]["version"] and pools["tiny-lim-s0"].startswith("dataset://tiny-lim@")
+    assert pools["tiny-rand-s0"] == r["rand"]["version"] and pools["tiny-rand-s0"].startswith("dataset://tiny-rand@")
+    assert not pools["tiny-full-s0"].startswith("dataset://")
+    assert r["api"]["data_downloads"] >= 2
+    assert "| lim |" in (out / "results.md").read_text()
+
+    # resumable: everything is in the store, so nothing trains again and the results are the same
+    second = _run(store, out)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    r2 = json.loads((out / "results.json").read_text())
+    assert sorted(r2["reused_runs"]) == sorted(pools)
+    assert [a["final_mean"] for a in r2["arms"]] == [a["final_mean"] for a in r["arms"]]

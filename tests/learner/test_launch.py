@@ -1,0 +1,37 @@
+"""limr.learner.launch.ensure_ray: a RayJob's driver joins its cluster; a local run starts a Ray sized for it."""
+
+from __future__ import annotations
+
+import ray
+
+from limr.learner.config import LearnerConfig
+from limr.learner.launch import ensure_ray
+
+
+def _cfg() -> LearnerConfig:
+    return LearnerConfig.model_validate({"name": "t", "model": {"actor": "/m"}, "trainer": {"num_workers": 2}})
+
+
+def test_should_join_the_cluster_without_sizing_it_when_ray_address_is_set(monkeypatch):
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: calls.append(kw))
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    assert ensure_ray(_cfg()) is False  # not ours to shut down
+    assert calls == [{"log_to_driver": True}]  # num_cpus with an address is an error in Ray
+
+
+def test_should_start_a_local_ray_with_room_for_workers_and_the_replica(monkeypatch):
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: calls.append(kw))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert ensure_ray(_cfg()) is True
+    assert calls == [{"num_cpus": 4, "include_dashboard": False}]  # 2 workers x 1 CPU + 2
+
+
+def test_should_do_nothing_when_ray_is_up(monkeypatch):
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "init", lambda **kw: (_ for _ in ()).throw(AssertionError("init called")))
+    assert ensure_ray(_cfg()) is False
