@@ -120,7 +120,7 @@ def bench_service(model_dir: str, p: int, n: int, t: int, rounds: int, num_cpus:
     t0 = time.perf_counter()
     engine = RolloutEngine(cfg)
     engine_start = time.perf_counter() - t0
-    ray.init(num_cpus=max(2, int(num_cpus) + 1), include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=max(2, int(num_cpus) + 1), include_dashboard=False, log_to_driver=False)
     try:
         t0 = time.perf_counter()
         dep = deploy_local(

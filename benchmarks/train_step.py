@@ -123,7 +123,8 @@ def _client(cfg, setup, ctx, backend: str):
     from limr.learner.service_rollout import ServiceRollout, rollout_args
     from limr.rollout.app import build_app
 
-    ray.init(num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False)
+    # address="local": a new head of our own, never a cluster another process on this machine left behind
+    ray.init(address="local", num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False)
     serve.run(build_app(rollout_args(cfg, "bench")), name="limr-bench-rollout", route_prefix="/limr-bench-rollout")
 
     def stop() -> None:
