@@ -71,6 +71,13 @@ class RolloutSection(_Section):
     service: dict[str, Any] = Field(
         default_factory=dict, description="RolloutArgs overrides for the service a run starts (engine, replicas)."
     )
+    retries: int = Field(
+        3,
+        ge=0,
+        description="Times a step's rollouts are retried when the service fails (a replica or its node lost) or "
+        "serves other weights than the learner's latest (a restarted replica): weights are sent again to the "
+        "replicas alive then, and the step generates again; nothing of the failed attempt is kept.",
+    )
 
 
 class AlgorithmSection(_Section):
@@ -115,6 +122,11 @@ class TrainerSection(_Section):
     max_failures: int = Field(0, ge=-1, description="Ray Train restarts from the last checkpoint (-1: forever).")
     ray_storage_path: str | None = Field(None, description="Ray Train storage (shared fs on multi-node).")
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads per worker (CPU).")
+    resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources per worker, e.g. {train_pool: 1}: places the workers on the nodes that "
+        "advertise them (the chart's training node pool), never on the rollout pool.",
+    )
 
 
 class CurationSection(_Section):

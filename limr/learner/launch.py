@@ -91,7 +91,9 @@ def fit(
         train_loop_config={"cfg": quiet.model_dump(mode="json"), "resume_key": resume_key, "progress": relay},
         torch_config=TorchConfig(backend="nccl" if t.use_gpu else "gloo"),
         scaling_config=ScalingConfig(
-            num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker={"CPU": t.cpus_per_worker}
+            num_workers=t.num_workers,
+            use_gpu=t.use_gpu,
+            resources_per_worker={"CPU": t.cpus_per_worker, **t.resources},
         ),
         run_config=RunConfig(
             name=name,

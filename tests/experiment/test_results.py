@@ -88,3 +88,12 @@ def test_early_lim_verdict_compares_with_lim_at_the_tokens_of_full_then_lim(tmp_
     early.final_std = 0.0
     assert not early_lim_verdict([full, lim, early])["early"]["goal_met"]  # 2 points below, no spread
     assert early_lim_verdict([full, early]) == {}  # no LIM arm to compare with
+
+
+def test_headline_of_the_measured_study():
+    from limr.experiment.headline import MEASURED, headline, load_results
+
+    results, origin = load_results(None)
+    assert str(MEASURED) in origin
+    text = headline(results)
+    assert "full 128 prompts" in text and "x FULL's rollout tokens" in text and "the goal" in text
