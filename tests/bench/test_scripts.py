@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted(
     p.name for p in (REPO / "benchmarks").glob("*.py") if p.name not in ("__init__.py", "harness.py", "report.py")
 )
-COVERED = {"early_lim.py", "lim_scoring.py", "rollout.py", "services.py", "train_step.py"}
+COVERED = {"early_lim.py", "lim_scoring.py", "rollout.py", "services.py", "train_step.py", "weight_sync.py"}
 
 
 def _run(script: str, *args: str, timeout: int = 600) -> dict:
@@ -84,3 +84,11 @@ def test_train_step_json() -> None:
     r = _run("train_step.py", "--steps", "1", "--warmup", "0", "--set", "batch.rollout_batch_size=4")
     assert r["timed_steps"] == 1 and r["seconds_per_step"]["total"]["median"] > 0
     assert set(r["seconds_per_step"]) >= {"rollout", "reward", "update"}
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+@pytest.mark.ray
+def test_weight_sync_json() -> None:
+    r = _run("weight_sync.py", "--models", "tiny", "--rounds", "1")
+    assert set(r) == {"tiny"} and r["tiny"]["replicas_serve_last_version"] is True
