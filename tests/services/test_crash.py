@@ -68,7 +68,7 @@ def test_sigkill_at_random_moments_changes_nothing(s3_uri, run_writer, tmp_path)
     env = service_env()
     kills = 0
     writer.start()
-    deadline = time.monotonic() + 150 * SCALE
+    deadline = time.monotonic() + 600 * SCALE
     while kills < MIN_KILLS and time.monotonic() < deadline:
         before = _progress(store)
         if before >= total:
@@ -76,15 +76,18 @@ def test_sigkill_at_random_moments_changes_nothing(s3_uri, run_writer, tmp_path)
         for _ in range(8):
             released.release()
         svc = Service(args, env, tmp_path / "scorer.log")
-        # Wait until this life makes progress (it is ingesting), then kill it at a random moment.
+        # Wait until this life is up and makes progress (it is ingesting), then kill it at a random moment.
+        # A kill counts only when the life ingested something: on a loaded machine start-up alone can take
+        # tens of seconds, and a kill before that proves nothing.
+        svc.wait_ready("/healthz", timeout_s=120)
         t0 = time.monotonic()
-        while _progress(store) == before and time.monotonic() - t0 < 10 and svc.proc.poll() is None:
+        while _progress(store) == before and time.monotonic() - t0 < 30 and svc.proc.poll() is None:
             time.sleep(0.02)
         time.sleep(rng.uniform(0.0, 0.3))
         alive = svc.proc.poll() is None
         svc.kill()
         svc.stop()
-        if alive and _progress(store) < total:
+        if alive and before < _progress(store) < total:
             kills += 1
     for _ in range(len(steps)):
         released.release()
@@ -93,7 +96,8 @@ def test_sigkill_at_random_moments_changes_nothing(s3_uri, run_writer, tmp_path)
     # A last life finishes the job.
     svc = Service(args, env, tmp_path / "scorer.log")
     try:
-        deadline = time.monotonic() + 60
+        svc.wait_ready("/healthz", timeout_s=120)
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             status = json.loads(store.get("scorer/status/crash.json"))
             if status["objects"] == total and status["scored_epochs"] == 6:
