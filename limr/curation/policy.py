@@ -22,7 +22,7 @@ class PolicyError(ValueError):
     """A policy that cannot be applied (bad name template, inconsistent size rule)."""
 
 
-def _one_size_rule_schema(schema: dict) -> None:
+def _one_size_rule_schema(schema: dict[str, Any]) -> None:
     """State "exactly one of threshold, top_k, fraction" in the JSON schema too, so an OpenAPI client (or a
     fuzzer) knows which bodies are valid without trying them."""
     rules = ("threshold", "top_k", "fraction")
