@@ -127,7 +127,9 @@ def _run(term, args, name: str, route_prefix: str, host: str, port: int, ray_cpu
         if address:
             ray.init(address=address)
         else:
-            ray.init(num_cpus=ray_cpus, include_dashboard=False)
+            # address="local": a new embedded instance even when another Ray runs on this machine (ray.init()
+            # alone would join that one; limr.learner.launch does the same)
+            ray.init(address="local", num_cpus=ray_cpus, include_dashboard=False)
         dep = deploy_local(args, name=name, route_prefix=route_prefix, http_host=host, http_port=port, timeout_s=600)
         bar.update(completed=1, total=1)
     term.echo(f"ready: {dep.http_client.base_url} (model {args.engine.name}); Ctrl-C stops")

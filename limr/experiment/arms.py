@@ -39,6 +39,18 @@ def subset_dataset(cfg: ExperimentConfig, subset: str) -> str:
     return f"{cfg.name}-{subset}"
 
 
+EARLY_DATASET = "{run}-early-lim"  # the scorer's provisional early-LIM versions of an early-lim run
+
+
+def early_dataset_template() -> str:
+    return EARLY_DATASET
+
+
+def early_runs(cfg: ExperimentConfig) -> list[str]:
+    """Run ids of the early-lim arms: the scorer follows them and publishes their early-LIM versions."""
+    return [run_id(cfg, a, s) for a in cfg.arms if a.curation == "early-lim" for s in cfg.seeds_of(a)]
+
+
 def plan_runs(cfg: ExperimentConfig, steps: int) -> list[RunPlan]:
     """Every run of the study in the order it trains: FULL first (its source seed before the others, LIM
     scores that one), then the other arms in config order, seed by seed."""

@@ -47,7 +47,11 @@ class Subset(_Section):
 class Arm(_Section):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,23}$", description="Arm name (part of run ids).")
     pool: str = Field(description="Pool source: full, lim (the scorer's version) or a name in `subsets`.")
-    curation: Literal["none", "dynamic"] = Field("none", description="dynamic: DAPO-style dynamic sampling.")
+    curation: Literal["none", "dynamic", "early-lim"] = Field(
+        "none",
+        description="dynamic: DAPO-style dynamic sampling; early-lim: the full pool for lim.early_epochs epochs, "
+        "then the early-LIM subset the scorer publishes for the run (learner curation.mode early-lim).",
+    )
     seeds: list[int] | None = Field(None, description="RL seeds (default: the experiment's seeds).")
 
 
@@ -77,6 +81,7 @@ class PoolSection(_Section):
 class LimSection(_Section):
     threshold: float = Field(0.6, le=1.0, description="LIM selection threshold (the paper's 0.6).")
     source_seed: int | None = Field(None, description="FULL seed whose run LIM scores (default: the first).")
+    early_epochs: int = Field(2, ge=1, description="early-lim arms: epochs of the full pool before the switch.")
 
 
 class ServicesSection(_Section):
@@ -136,6 +141,12 @@ class ExperimentConfig(_Section):
         names = [a.name for a in self.arms]
         if len(set(names)) != len(names):
             raise ValueError(f"arms: names must be unique, got {names}")
+        for a in self.arms:
+            if a.curation == "early-lim" and (a.pool != "full" or self.lim.early_epochs >= self.epochs):
+                raise ValueError(
+                    f"arms: {a.name!r} (early-lim) needs pool full and lim.early_epochs ({self.lim.early_epochs})"
+                    f" below epochs ({self.epochs})"
+                )
         if not any(a.pool == "full" and a.curation == "none" for a in self.arms):
             raise ValueError("arms: one arm must train on the full pool without curation (FULL: LIM scores it)")
         full = self.full_arm()

@@ -33,7 +33,15 @@ def headline(results: dict[str, Any]) -> str:
             + ("" if a is full else f" ({tokens:.2f}x FULL's rollout tokens)")
         )
     seeds = len(full["seeds"])
-    return (
+    text = (
         f"held-out greedy accuracy after {results['steps']} steps from {100 * full['acc_mean'][0]:.1f}% "
         f"({seeds} seeds): " + "; ".join(parts)
     )
+    v = results.get("verdict", {})
+    if "goal_met" in v:
+        text += (
+            f". LIM kept {100 * v['lim_share_of_pool']:.0f}% of the pool, {100 * v['lim_minus_full']:+.1f} points vs "
+            f"FULL, {100 * v['lim_minus_rand']:+.1f} vs RAND: the goal (<= 30%, within one std of FULL, >= +3 vs "
+            f"RAND) is {'met' if v['goal_met'] else 'not met'}"
+        )
+    return text

@@ -18,6 +18,7 @@ from limr.experiment.results import (
     ArmResult,
     aggregate,
     benchmark_means,
+    early_lim_verdict,
     markdown,
     reach,
     read_curve,
@@ -87,6 +88,7 @@ def write_results(
         "rand": {"version": state.versions.get("rand")},
         "api": {"pools": run_prompts, "data_downloads": api_downloads},
         "verdict": verdict(arms, inputs.pool_size),
+        "early_lim": early_lim_verdict(arms),
         "comparisons": {f"{a} vs {b}": verdict(arms, inputs.pool_size, a, b) for a, b in cfg.comparisons()},
         "arms": [a.__dict__ for a in arms],
     }

@@ -121,6 +121,26 @@ def verdict(arms: list[ArmResult], pool_size: int, curated: str = "lim", control
     return out
 
 
+def early_lim_verdict(arms: list[ArmResult]) -> dict[str, Any]:
+    """Early LIM's goal (issue 12), per early-lim arm: the LIM arm's final held-out accuracy within one std,
+    with at most 60% of the rollout tokens FULL-then-LIM needs (the FULL run LIM scores, then the LIM run)."""
+    by = {a.pool: a for a in arms if a.curation == "none"}
+    full, lim = by.get("full"), by.get("lim")
+    out: dict[str, Any] = {}
+    for a in arms:
+        if a.curation != "early-lim" or full is None or lim is None:
+            continue
+        share = a.total_tokens_mean / (full.total_tokens_mean + lim.total_tokens_mean)
+        within = a.final_mean >= lim.final_mean - max(lim.final_std, a.final_std)
+        out[a.name] = {
+            "minus_lim": a.final_mean - lim.final_mean,
+            "within_one_std_of_lim": bool(within),
+            "tokens_share_of_full_then_lim": share,
+            "goal_met": bool(within and share <= 0.60),
+        }
+    return out
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 
@@ -169,4 +189,10 @@ def markdown(arms: list[ArmResult], summary: dict[str, Any]) -> str:
         + json.dumps(summary["verdict"]),
         "",
     ]
+    if summary.get("early_lim"):
+        text += [
+            "Early LIM (within one std of LIM's final accuracy, <= 60% of the rollout tokens of FULL then LIM): "
+            + json.dumps(summary["early_lim"]),
+            "",
+        ]
     return "\n".join(text)

@@ -24,6 +24,8 @@ from limr.events.schema import metrics_prefix
 from limr.experiment.arms import (
     RunPlan,
     clear_run,
+    early_dataset_template,
+    early_runs,
     is_finished,
     lim_dataset,
     plan_runs,
@@ -114,9 +116,12 @@ def base_learner(cfg: ExperimentConfig, inputs: StudyInputs, store: str, out: Pa
     return learner
 
 
-def run_config(base: LearnerConfig, plan: RunPlan, prompts: str, pool_size: int, datasets_url: str) -> LearnerConfig:
+def run_config(
+    base: LearnerConfig, plan: RunPlan, prompts: str, pool_size: int, datasets_url: str, early_epochs: int = 2
+) -> LearnerConfig:
     """One run: its id, seed, pool, curation; as many epochs over its pool as FULL's step budget takes."""
     dynamic = plan.arm.curation == "dynamic"
+    early = {"mode": "early-lim", "early_epochs": early_epochs, "early_dataset": early_dataset_template()}
     epochs = math.ceil(plan.steps / math.ceil(pool_size / base.batch.rollout_batch_size))
     return base.model_copy(
         update={
@@ -124,7 +129,9 @@ def run_config(base: LearnerConfig, plan: RunPlan, prompts: str, pool_size: int,
                 update={"run_id": plan.run_id, "seed": plan.seed, "epochs": epochs, "max_steps": plan.steps}
             ),
             "data": base.data.model_copy(update={"prompts": prompts, "datasets_url": datasets_url}),
-            "curation": base.curation.model_copy(update={"dynamic_sampling": dynamic}),
+            "curation": base.curation.model_copy(
+                update={"dynamic_sampling": dynamic, **(early if plan.arm.curation == "early-lim" else {})}
+            ),
         }
     )
 
@@ -247,6 +254,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
         curation_services(
             store_uri, source.run_id, lim_dataset(cfg), cfg.lim.threshold, svc_cfg.scorer_port, svc_cfg.datasets_port,
             svc_cfg.poll_interval_s, out / "services.log", svc_cfg.host,
+            early_runs=early_runs(cfg), early_epochs=cfg.lim.early_epochs,
         ) as svc,
         progress("study", total=sum(p.steps for p in plans)) as bar,
     ):  # fmt: skip
@@ -274,7 +282,9 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
                     if plan.arm.pool == "full"
                     else state.manifests[plan.arm.pool]["counts"]["selected"]
                 )
-                run_cfg = run_config(rollout.config(), plan, prompts, int(size), svc.datasets_url)
+                run_cfg = run_config(
+                    rollout.config(), plan, prompts, int(size), svc.datasets_url, cfg.lim.early_epochs
+                )
                 if cfg.final_eval:  # keep the final model for the benchmark evaluation
                     run_cfg.run.output_dir = str(final_dir)
                 t = time.monotonic()

@@ -130,15 +130,27 @@ def reachable_host(host: str) -> str:
 @contextmanager
 def curation_services(
     store: str, source_run: str, lim_name: str, threshold: float, scorer_port: int, datasets_port: int,
-    poll_interval_s: float, log: Path, host: str = "127.0.0.1",
+    poll_interval_s: float, log: Path, host: str = "127.0.0.1", early_runs: list[str] | None = None,
+    early_epochs: int = 2,
 ) -> Iterator[Services]:  # fmt: skip
     """Start scorer and dataset API on `host`, yield their URLs, stop them (SIGTERM) at the end.
 
-    The scorer ingests only the source run and publishes its LIM selection as dataset `lim_name`.
+    The scorer ingests the source run and publishes its LIM selection as dataset `lim_name`; with `early_runs`
+    (the early-lim arms' run ids) it also follows those and publishes their provisional early-LIM versions
+    (`{run}-early-lim`, a policy with `early_epochs`) for the learner to switch to.
     """
     token = secrets.token_urlsafe(24)
     scorer_port, datasets_port = scorer_port or free_port(), datasets_port or free_port()
-    policy = json.dumps({"name": lim_name, "strategy": "lim", "threshold": threshold, "runs": source_run})
+    policies = [json.dumps({"name": lim_name, "strategy": "lim", "threshold": threshold, "runs": source_run})]
+    follow = source_run
+    if early_runs:
+        common = os.path.commonprefix([source_run, *early_runs])
+        follow = f"{common}*"  # one glob for the scorer: the source run and the early-lim runs
+        policies += [
+            json.dumps({"name": "{run}-early-lim", "strategy": "lim", "threshold": threshold, "runs": run,
+                        "early_epochs": early_epochs})
+            for run in early_runs
+        ]  # fmt: skip
     env = {**os.environ, "LIMR_API_TOKEN": token}
     for name in ("LIMR_READ_TOKEN", "LIMR_READ_TOKEN_FILE", "LIMR_API_TOKEN_FILE"):  # only this run's token
         env.pop(name, None)
@@ -149,7 +161,8 @@ def curation_services(
         try:
             scorer = subprocess.Popen(
                 [*limr, "serve", "scorer", "--store", store, "--host", host, "--port", str(scorer_port),
-                 "--policy", policy, "--runs", source_run, "--poll-interval", str(poll_interval_s)],
+                 *[a for p in policies for a in ("--policy", p)], "--runs", follow,
+                 "--poll-interval", str(poll_interval_s)],
                 stdout=f, stderr=subprocess.STDOUT, env=env,
             )  # fmt: skip
             procs.append(scorer)

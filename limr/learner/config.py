@@ -71,6 +71,13 @@ class RolloutSection(_Section):
     service: dict[str, Any] = Field(
         default_factory=dict, description="RolloutArgs overrides for the service a run starts (engine, replicas)."
     )
+    retries: int = Field(
+        3,
+        ge=0,
+        description="Times a step's rollouts are retried when the service fails (a replica or its node lost) or "
+        "serves other weights than the learner's latest (a restarted replica): weights are sent again to the "
+        "replicas alive then, and the step generates again; nothing of the failed attempt is kept.",
+    )
 
 
 class AlgorithmSection(_Section):
@@ -115,6 +122,11 @@ class TrainerSection(_Section):
     max_failures: int = Field(0, ge=-1, description="Ray Train restarts from the last checkpoint (-1: forever).")
     ray_storage_path: str | None = Field(None, description="Ray Train storage (shared fs on multi-node).")
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads per worker (CPU).")
+    resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources per worker, e.g. {train_pool: 1}: places the workers on the nodes that "
+        "advertise them (the chart's training node pool), never on the rollout pool.",
+    )
 
 
 class CurationSection(_Section):
@@ -130,6 +142,21 @@ class CurationSection(_Section):
     )
     max_rounds: int = Field(
         8, ge=1, description="Generation rounds per step at most; a step still short tops up with dropped groups."
+    )
+    mode: Literal["full", "early-lim"] = Field(
+        "full",
+        description="early-lim: train on the full pool for early_epochs epochs, then on the subset early LIM "
+        "predicts (the scorer's provisional version of early_dataset, read through the dataset API) for the "
+        "remaining steps of the same run (docs/learner.md).",
+    )
+    early_epochs: int = Field(2, ge=1, description="early-lim: epochs of the full pool before the switch (K).")
+    early_dataset: str = Field(
+        "{run}-early-lim",
+        description="early-lim: dataset the scorer publishes for this run with a policy `early_epochs: K` "
+        "({run} is the run id).",
+    )
+    early_wait_s: float = Field(
+        900.0, gt=0, description="early-lim: seconds to wait for the scorer's version before failing the run."
     )
 
 
@@ -173,6 +200,14 @@ class LearnerConfig(_Section):
             raise ValueError("trainer.strategy 'fsdp' needs trainer.use_gpu: true (use 'ddp' on CPU)")
         if self.algorithm.estimator == "grpo" and self.rollout.samples_per_prompt < 2:
             raise ValueError("algorithm.estimator 'grpo' needs rollout.samples_per_prompt >= 2")
+        c = self.curation
+        if c.mode == "early-lim" and c.early_epochs >= self.run.epochs:
+            raise ValueError(
+                f"curation.early_epochs ({c.early_epochs}) must be below run.epochs ({self.run.epochs}):"
+                " early-lim switches pools within the run"
+            )
+        if c.mode == "early-lim" and c.dynamic_sampling:
+            raise ValueError("curation.mode early-lim and curation.dynamic_sampling exclude each other")
         return self
 
     def derive(self, pool_size: int) -> Derived:

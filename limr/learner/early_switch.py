@@ -72,9 +72,12 @@ class SwitchedPlan:
     and the recorded switch, as the full pool's does (`PromptPlan`): resuming continues exactly.
     """
 
-    def __init__(self, base: PromptPlan, switch: PoolSwitch | None = None) -> None:
+    def __init__(self, base: PromptPlan, switch: PoolSwitch | None = None, min_step_prompts: int = 1) -> None:
+        """`min_step_prompts` (the number of workers): a subset epoch's last step with fewer prompts is
+        folded into the step before it, so that every worker has a prompt."""
         self.base = base
         self.switch = switch
+        self.min_step_prompts = min_step_prompts
 
     @property
     def steps_per_epoch(self) -> int:
@@ -84,12 +87,15 @@ class SwitchedPlan:
         sw = self.switch
         if sw is None or step < sw.step:
             return self.base.for_step(step)
-        subset = np.asarray(sw.indices)
-        per_epoch = -(-len(subset) // self.base.batch)
+        subset, batch = np.asarray(sw.indices), self.base.batch
+        per_epoch = -(-len(subset) // batch)
+        if per_epoch > 1 and 0 < len(subset) % batch < self.min_step_prompts:
+            per_epoch -= 1  # the short tail joins the epoch's last full step
         j, i = divmod(step - sw.step, per_epoch)
         epoch = sw.epoch + j
         order = subset[np.random.default_rng([self.base.seed, epoch]).permutation(len(subset))]
-        return StepPrompts(step, epoch, [int(x) for x in order[i * self.base.batch : (i + 1) * self.base.batch]])
+        end = len(subset) if i == per_epoch - 1 else (i + 1) * batch
+        return StepPrompts(step, epoch, [int(x) for x in order[i * batch : end]])
 
     def fingerprint(self) -> str:
         return self.base.fingerprint()

@@ -31,7 +31,9 @@ def ensure_ray(cfg: LearnerConfig) -> bool:
         return False
     # logical CPUs: the service replica and the train workers must all be placeable, even on 2 cores
     need = cfg.trainer.num_workers * cfg.trainer.cpus_per_worker + 2
-    ray.init(num_cpus=max(os.cpu_count() or 1, int(need + 0.999)), include_dashboard=False)
+    # address="local": a new local head even when another one on this machine left /tmp/ray/ray_current_cluster
+    # behind (`ray start --head`): ray.init() alone would try to join that one
+    ray.init(address="local", num_cpus=max(os.cpu_count() or 1, int(need + 0.999)), include_dashboard=False)
     return True
 
 
@@ -89,7 +91,9 @@ def fit(
         train_loop_config={"cfg": quiet.model_dump(mode="json"), "resume_key": resume_key, "progress": relay},
         torch_config=TorchConfig(backend="nccl" if t.use_gpu else "gloo"),
         scaling_config=ScalingConfig(
-            num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker={"CPU": t.cpus_per_worker}
+            num_workers=t.num_workers,
+            use_gpu=t.use_gpu,
+            resources_per_worker={"CPU": t.cpus_per_worker, **t.resources},
         ),
         run_config=RunConfig(
             name=name,

@@ -19,11 +19,14 @@ from typing import Any
 
 import torch
 
+from limr.curation.policy import check_dataset_name
+from limr.data.api_pool import api_url
 from limr.learner.batch import Rollout
 from limr.learner.config import LearnerConfig
 from limr.learner.data import shard
 from limr.learner.dist import DistCtx
 from limr.learner.dynamic import Groups, dynamic_sample
+from limr.learner.early_switch import switch_if_due
 from limr.learner.events_out import write_step_events, write_step_metrics
 from limr.learner.metrics import Progress, TrainMetrics
 from limr.learner.rollout_client import RolloutClient, Sampling
@@ -59,7 +62,7 @@ def train(
     start, initial = restore(setup, trainer, ctx, resume_key)  # initial: the run's before-training figures
     # A resumed run's engine still serves the initial weights, and a shared service (rollout.app_name, e.g. one
     # service for every arm of `limr experiment`) may serve another run's: start from this run's own.
-    push_weights(trainer, client, ctx)
+    version = push_weights(trainer, client, ctx)
     metrics = TrainMetrics(cfg.metrics.port) if ctx.is_main else None
     bar = Progress(setup.derived.total_steps, start, cfg.metrics.progress and ctx.is_main)
     last: dict[str, float] = {}
@@ -67,7 +70,12 @@ def train(
         initial["eval/accuracy_initial"] = evaluate(cfg, ctx, setup, client)["eval/accuracy"]
     try:
         for step in range(start, setup.derived.total_steps):
-            last = train_step(step, cfg, ctx, setup, trainer, client)
+            if cfg.curation.mode == "early-lim":
+                switch_pool(step, cfg, ctx, setup)
+            last = train_step(step, cfg, ctx, setup, trainer, client, version)
+            version = int(last["rollout/weight_version"])
+            if cfg.curation.mode == "early-lim":
+                last["curation/pool_size"] = len(setup.plan.switch.indices if setup.plan.switch else setup.texts.ids)
             if step == 0:
                 initial["train/reward_mean_initial"] = last["train/reward_mean"]
                 initial["train/accuracy_initial"] = last["train/accuracy"]
@@ -95,9 +103,41 @@ def train(
     return last
 
 
+def switch_pool(step: int, cfg: LearnerConfig, ctx: DistCtx, setup: RunSetup) -> None:
+    """`curation.mode: early-lim`: after `early_epochs` epochs of the full pool, continue on the subset early LIM
+    predicts (the scorer's version of `early_dataset`, through the dataset API); recorded in the store."""
+    c = cfg.curation
+    made = switch_if_due(
+        step,
+        setup.plan,
+        setup.texts.ids,
+        setup.store,
+        setup.run_id,
+        ctx,
+        epochs=c.early_epochs,
+        dataset=check_dataset_name(c.early_dataset.replace("{run}", setup.run_id)),
+        api_url=api_url(cfg.data.datasets_url),
+        timeout_s=c.early_wait_s,
+    )
+    if made is not None and ctx.is_main:
+        precision = "n/a" if made.predicted_precision is None else f"{made.predicted_precision:.3f}"
+        log.info(
+            "step %d: early LIM: switching from %d prompts to %d (%s v%d, %s from %d epochs, predicted precision %s)",
+            step, len(setup.texts.ids), len(made.indices), made.dataset, made.version, made.status,
+            made.epochs_used, precision,
+        )  # fmt: skip
+
+
 def train_step(
-    step: int, cfg: LearnerConfig, ctx: DistCtx, setup: RunSetup, trainer: PPOTrainer, client: RolloutClient
+    step: int,
+    cfg: LearnerConfig,
+    ctx: DistCtx,
+    setup: RunSetup,
+    trainer: PPOTrainer,
+    client: RolloutClient,
+    version: int = 0,
 ) -> dict[str, float]:
+    """One step; `version` is the weight version the rollouts must come from (the last one pushed)."""
     timer = Timer()
     t0 = time.perf_counter()
     torch.manual_seed(_seed(cfg.run.seed, step, ctx.rank))
@@ -105,9 +145,15 @@ def train_step(
     mine = shard(sp.indices, ctx.rank, ctx.world_size)  # pool indices of this rank's prompts
     n = cfg.rollout.samples_per_prompt
 
+    # Ranks agree on retries (collectives) only when each runs one generation per step: dynamic sampling runs a
+    # rank-local number of rounds, so there a failed rollout fails the step.
+    coordinated = not cfg.curation.dynamic_sampling
+
     def run(indices: list[int]) -> Groups:
+        nonlocal version
         with timer("rollout"):
-            rollouts = generate(client, setup, indices, cfg, seed=_seed(cfg.run.seed, step, ctx.rank))
+            seed = _seed(cfg.run.seed, step, ctx.rank)
+            rollouts, version = generate_on(version, client, setup, indices, cfg, seed, trainer, ctx, coordinated)
         with timer("reward"):
             scores, correct = task_reward(setup, indices, rollouts)
         return Groups(indices, rollouts, scores, correct)
@@ -127,7 +173,11 @@ def train_step(
     with timer("update"):
         stats.update(trainer.update(exp, step))
     with timer("weight_sync"):
-        version = push_weights(trainer, client, ctx)
+        try:
+            version = push_weights(trainer, client, ctx)
+        except RuntimeError as e:  # WeightSyncError on every rank: the next step's rollouts send them again
+            log.warning("weight sync after step %d failed (%s); the next step sends the weights again", step + 1, e)
+            version = -1  # matches no replica: the next step's rollouts retry after a new sync
     with timer("events"):
         write_step_events(setup, step, sp.epoch, ctx.rank, mine, rollouts, scores, correct)
 
@@ -156,6 +206,44 @@ def train_step(
     return stats
 
 
+def generate_on(
+    version: int,
+    client: RolloutClient,
+    setup: RunSetup,
+    indices: list[int],
+    cfg: LearnerConfig,
+    seed: int,
+    trainer: PPOTrainer,
+    ctx: DistCtx,
+    coordinated: bool = True,
+) -> tuple[list[Rollout], int]:
+    """The step's rollouts, all from weight `version`; on a failure of any rank (the service lost a replica,
+    or a restarted replica serves older weights) every rank drops its attempt, the weights are sent again to
+    the replicas alive now (a new transfer group), and the step generates again with the same seed. Returns the
+    rollouts and the version they come from. Not `coordinated`: no retry, a failure raises on this rank."""
+    shared = getattr(client, "shared", False)
+    for attempt in range(cfg.rollout.retries + 1):
+        error = None
+        try:
+            rollouts = generate(client, setup, indices, cfg, seed)
+            stale = {ro.weight_version for ro in rollouts} - {version}
+            if shared and stale:
+                error = f"rollouts from weight versions {sorted(stale)}, expected {version}"
+        except Exception as e:  # noqa: BLE001 (any service failure: the replica's actor, the engine, the node)
+            error = f"{type(e).__name__}: {e}"
+        failed = ctx.all_max(int(error is not None)) if coordinated else int(error is not None)
+        if not failed:
+            return rollouts, version
+        if attempt == cfg.rollout.retries or not coordinated:
+            raise RuntimeError(f"rollouts failed {attempt + 1} times; last error on rank {ctx.rank}: {error}")
+        log.warning("rollout attempt %d failed (%s); sending weights again and retrying", attempt + 1, error)
+        try:
+            version = push_weights(trainer, client, ctx)
+        except RuntimeError as e:  # WeightSyncError on every rank alike: members still changing; next attempt
+            log.warning("weight sync before the retry failed (%s)", e)
+    raise AssertionError("unreachable")
+
+
 def generate(client: RolloutClient, setup: RunSetup, indices: list[int], cfg: LearnerConfig, seed: int):
     r = cfg.rollout
     prompts = [setup.prompt_tokens(i) for i in indices]
@@ -178,13 +266,9 @@ def task_reward(setup: RunSetup, indices: list[int], rollouts: list[Rollout]):
 
 
 def push_weights(trainer: PPOTrainer, client: RolloutClient, ctx: DistCtx) -> int:
-    """Send the updated actor to the rollout engine(s): a shared service gets them once, from rank 0."""
-    shared = getattr(client, "shared", False)
-    state = trainer.actor_state_for_rollout()  # collective under FSDP: every rank takes part
-    version = -1
-    if ctx.is_main or not shared:
-        version = client.update_weights(state)
-    version = ctx.broadcast_object(version) if shared else version
+    """Send the updated actor to the rollout engine(s): a shared service gets them once, from rank 0 (every
+    rank takes part: under FSDP gathering the full weights is a collective)."""
+    version = client.sync_weights(trainer, ctx)
     ctx.barrier()  # nobody generates the next step on stale weights
     return version
 

@@ -1,4 +1,4 @@
-"""How the learner talks to a generator: `generate` n samples per prompt, `update_weights` after each step.
+"""How the learner talks to a generator: `generate` n samples per prompt, `sync_weights` after each step.
 
 Two implementations behind one small protocol:
 - `ServiceRollout`: the Ray Serve rollout service (vLLM), the production path (limr.learner.service_rollout);
@@ -9,12 +9,16 @@ Two implementations behind one small protocol:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from torch import nn
 
 from limr.learner.batch import Rollout
+
+if TYPE_CHECKING:
+    from limr.learner.dist import DistCtx
+    from limr.learner.trainer import PPOTrainer
 
 
 @dataclass(frozen=True)
@@ -30,8 +34,8 @@ class RolloutClient(Protocol):
     def generate(self, prompt_token_ids: list[list[int]], sampling: Sampling) -> list[Rollout]:
         """n rollouts per prompt, ordered by (prompt, sample)."""
 
-    def update_weights(self, state_dict: dict[str, torch.Tensor]) -> int:
-        """Load new policy weights; returns the new weight version."""
+    def sync_weights(self, trainer: PPOTrainer, ctx: DistCtx) -> int:
+        """Load the trainer's current actor (every rank calls it); returns the new weight version."""
 
     @property
     def weight_version(self) -> int: ...
@@ -54,8 +58,9 @@ class LocalRollout:
     def weight_version(self) -> int:
         return self._version
 
-    def update_weights(self, state_dict: dict[str, torch.Tensor]) -> int:
-        self.model.load_state_dict(state_dict)
+    def sync_weights(self, trainer: PPOTrainer, ctx: DistCtx) -> int:
+        """Copy this rank's actor into the private sampler (each rank has its own)."""
+        self.model.load_state_dict(trainer.actor_state_for_rollout())
         self._version += 1
         return self._version
 

@@ -1,19 +1,22 @@
 """The learner's adapter to the rollout service (limr.rollout.app): a Serve deployment handle in the cluster.
 
 Requests are chunked to the service's per-request limits and sent concurrently, so Serve spreads them
-over replicas and each replica's engine batches them. Weights travel as one `ray.put` of the actor's
-state_dict; the service loads it on one replica and every other replica follows (limr.rollout.sync).
+over replicas and each replica's engine batches them. Weights travel over vLLM's weight-transfer API, from the
+learner's rank 0 to every replica at once (limr.learner.weight_sync), never through Ray's object store.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from limr.learner.batch import Rollout
 from limr.learner.config import LearnerConfig
 from limr.learner.rollout_client import Sampling
+
+if TYPE_CHECKING:
+    from limr.learner.dist import DistCtx
+    from limr.learner.trainer import PPOTrainer
+    from limr.learner.weight_sync import WeightPublisher
 
 DEPLOYMENT = "rollout"
 
@@ -26,6 +29,7 @@ class ServiceRollout:
 
         self.handle = serve.get_deployment_handle(deployment, app_name=app_name)
         self.max_prompts, self.max_samples = max_prompts, max_samples
+        self._publisher: WeightPublisher | None = None
 
     @property
     def weight_version(self) -> int:
@@ -74,14 +78,23 @@ class ServiceRollout:
             logprobs=True,
         )
 
-    def update_weights(self, state_dict: dict[str, torch.Tensor]) -> int:
-        import ray
+    def sync_weights(self, trainer: PPOTrainer, ctx: DistCtx) -> int:
+        """Send the actor to every replica (all ranks call this; rank 0 sends); returns the new version."""
+        if self._publisher is None:
+            import ray
 
-        ref = ray.put(state_dict)
-        return int(self.handle.update_weights.remote([ref]).result())
+            from limr.learner.weight_sync import WeightPublisher
+
+            hub = None
+            if ctx.is_main:
+                name, namespace = self.handle.weight_hub.remote().result()
+                hub = ray.get_actor(name, namespace=namespace)
+            self._publisher = WeightPublisher(hub, ctx)
+        return self._publisher.publish(trainer.actor)
 
     def close(self) -> None:
-        pass
+        if self._publisher is not None:
+            self._publisher.close()
 
 
 def rollout_args(cfg: LearnerConfig, run_id: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from limr.learner.checkpoint import load_tensors, read_extra, save_checkpoint
 from limr.learner.config import Derived, LearnerConfig
 from limr.learner.data import PromptPlan, PromptTexts, prompt_texts
 from limr.learner.dist import DistCtx
+from limr.learner.early_switch import SwitchedPlan, read_switch
 from limr.store import ObjectStore, open_store
 
 log = logging.getLogger("limr.learner")
@@ -29,7 +30,7 @@ class RunSetup:
     run_id: str
     store: ObjectStore
     texts: PromptTexts
-    plan: PromptPlan
+    plan: SwitchedPlan
     derived: Derived
     tokenizer: Any
     eval_prompts: PromptTexts | None
@@ -64,6 +65,7 @@ def build_setup(cfg: LearnerConfig) -> RunSetup:
         tokenizer.pad_token = tokenizer.eos_token
     render = renderer(cfg, tokenizer)
     pool = load_pool(cfg.data.prompts, cfg.data.datasets_url)
+    store = open_store(cfg.run.store)
     texts = prompt_texts(pool, cfg.data.answer_field, render)
     derived = cfg.derive(len(texts.ids))
     rem = len(texts.ids) % cfg.batch.rollout_batch_size
@@ -84,9 +86,13 @@ def build_setup(cfg: LearnerConfig) -> RunSetup:
     return RunSetup(
         cfg=cfg,
         run_id=cfg.run.run_id,
-        store=open_store(cfg.run.store),
+        store=store,
         texts=texts,
-        plan=PromptPlan(texts.ids, cfg.batch.rollout_batch_size, cfg.run.seed),
+        plan=SwitchedPlan(  # the full pool's plan, and the early-LIM subset after a recorded switch (resume)
+            PromptPlan(texts.ids, cfg.batch.rollout_batch_size, cfg.run.seed),
+            read_switch(store, cfg.run.run_id) if cfg.curation.mode == "early-lim" else None,
+            min_step_prompts=cfg.trainer.num_workers,
+        ),
         derived=derived,
         tokenizer=tokenizer,
         eval_prompts=eval_prompts,

@@ -1,7 +1,9 @@
 """The rollout Ray Serve application: `build_app(args) -> Application` (Python and RayService alike).
 
 One deployment, `RolloutServer`, one vLLM engine per replica. It answers HTTP (FastAPI ingress) and
-deployment-handle calls (`generate`, `update_weights`, `weight_version`; the learner's in-cluster path).
+deployment-handle calls (`generate`, `load_checkpoint`, `weight_version`, `weight_hub`; the learner's in-cluster
+path). New weights from a learner arrive over vLLM's weight-transfer group, driven through the deployment's
+`WeightHub` (limr.rollout.sync): every replica registers there and runs the hub's commands on a control thread.
 Concurrent requests are coalesced into one engine call (`serve.batch`), so many small clients share the
 engine's batching; weight updates wait for the running batch and the next one starts on the new weights.
 
@@ -34,7 +36,7 @@ from ray.serve import Application
 from limr.rollout.api import CompletionRequest, GenerateRequest, WeightsRequest, check_limits, completion_response
 from limr.rollout.config import ADMIN_TOKEN_ENV, RolloutArgs
 from limr.rollout.metrics import RolloutMetrics
-from limr.rollout.sync import get_registry
+from limr.rollout.sync import HUB_NAMESPACE, get_hub, hub_name
 from limr.rollout.types import GenerateResult, InvalidRequest, RolloutError, SamplingSpec, WeightLoadError
 from limr.secrets import env_secret
 
@@ -75,35 +77,102 @@ class RolloutServer:
         self.args = RolloutArgs.model_validate(args)
         self.engine = RolloutEngine(self.args.engine)
         self.metrics = RolloutMetrics(_replica_id(), self.engine.model_name)
-        self._registry = get_registry(deployment_id)
+        self._deployment_id = deployment_id
+        self._hub = get_hub(deployment_id)
+        self._id = _replica_id()
         self._sync_lock = threading.Lock()  # one weight load at a time per replica
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rollout")
         self._created = int(time.time())
         self._stop = threading.Event()
-        self._sync_weights()  # a replica started after updates catches up before serving
+        self._sync_weights()  # a replica started after a checkpoint load catches up before serving
+        self._register()
         threading.Thread(target=self._sync_loop, name="weight-sync", daemon=True).start()
+        threading.Thread(target=self._control_loop, name="weight-transfer", daemon=True).start()
+        threading.Thread(target=self._heartbeat_loop, name="weight-heartbeat", daemon=True).start()
+
+    def __del__(self) -> None:
+        """Serve's shutdown hook: leave the transfer group at once (else the hub drops us after its TTL)."""
+        self._stop.set()
+        try:
+            self._hub.leave.remote(self._id)
+        except Exception:  # the hub may be gone already
+            pass
 
     def check_health(self) -> None:
         """Serve's health probe: a dead engine or half-loaded weights fail it, so Serve replaces the replica
-        (the new one loads the base checkpoint, then the registry's latest weights, before serving)."""
+        (the new one loads the base checkpoint, then the hub's latest checkpoint, and joins the next transfer)."""
         if not self.engine.ready:
             raise RuntimeError(self.engine.not_ready_reason)
 
     # ---- weight versions across replicas ---------------------------------------------------------------
     def _sync_weights(self) -> None:
-        """Load the registry's latest weights if this replica serves older ones (blocking; engine thread)."""
-        if ray.get(self._registry.version.remote()) <= self.engine.weight_version:
+        """Load the hub's latest checkpoint if it is newer than what this replica serves (blocking).
+
+        Only checkpoint versions can be caught up with here; a replica behind a transferred version serves what
+        it has (results carry their version) until the learner's next update, which includes it in the group.
+        """
+        version, uri = ray.get(self._hub.latest.remote())
+        if version <= self.engine.weight_version or uri is None:
             return
         with self._sync_lock:
-            src = ray.get(self._registry.latest.remote())
-            if src.version <= self.engine.weight_version:
+            if version <= self.engine.weight_version:
                 return
-            if src.uri is not None:
-                self.engine.load_checkpoint(src.uri, version=src.version)
-            else:
-                self.engine.update_weights(src.tensors, version=src.version)
+            self.engine.load_checkpoint(uri, version=version)
             self.metrics.weight_updates.labels("sync", "ok").inc()
             self.metrics.weight_version.set(self.engine.weight_version)
+
+    def _register(self) -> None:
+        ray.get(self._hub.register.remote(self._id, self.engine.workers, self.engine.shapes))
+
+    def _control_loop(self) -> None:
+        """Run the hub's weight-transfer commands (init / start / update / finish) for this replica, in order.
+
+        The poll is also the replica's heartbeat. An update whose next command does not come within the
+        transfer timeout is aborted (the sender died): the engine refuses to sample until weights are whole.
+        """
+        while not self._stop.is_set():
+            try:
+                commands = ray.get(self._hub.poll.remote(self._id))
+                if commands is None:  # not a member (dropped): the heartbeat thread registers again
+                    self._stop.wait(0.5)
+                    continue
+                if not commands and self.engine.updating_for() > self.args.weight_transfer_timeout_s:
+                    self.engine.abort_update("the learner stopped mid-update")
+                for command in commands:
+                    self._run_command(command)
+            except Exception:  # hub unreachable: keep trying, the learner sees the missing acks
+                log.exception("weight-transfer control loop")
+                self._stop.wait(1.0)
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                if not ray.get(self._hub.heartbeat.remote(self._id)):
+                    self._register()  # dropped (e.g. the hub restarted or we stalled): join again
+            except Exception:  # hub unreachable: keep trying
+                log.exception("weight-transfer heartbeat")
+
+    def _run_command(self, command: dict[str, Any]) -> None:
+        error = None
+        try:
+            op = command["op"]
+            if op == "init":
+                self.engine.init_transfer(command["init_info"])
+            elif op == "start":
+                self.engine.begin_update(self.args.weight_transfer_timeout_s)
+            elif op == "update":
+                self.engine.receive_update(command["update_info"])
+            elif op == "finish":
+                self.engine.finish_update(int(command["version"]))
+                self.metrics.weight_updates.labels("transfer", "ok").inc()
+                self.metrics.weight_version.set(self.engine.weight_version)
+            else:
+                raise WeightLoadError(f"unknown weight-transfer command {op!r}")
+        except Exception as e:
+            log.exception("weight-transfer command %s failed", command.get("op"))
+            self.metrics.weight_updates.labels("transfer", "error").inc()
+            error = f"{type(e).__name__}: {e}"
+        ray.get(self._hub.ack.remote(self._id, command["seq"], error))
 
     def _sync_loop(self) -> None:
         while not self._stop.wait(self.args.weight_sync_interval_s):
@@ -112,19 +181,16 @@ class RolloutServer:
             except Exception:  # keep trying; requests sync (and report errors) on their own path too
                 log.exception("weight sync failed")
 
-    def _load(self, uri: str | None, tensors: dict[str, Any] | None, source: str) -> int:
-        """Load new weights here, then commit them so every other replica follows (blocking)."""
+    def _load(self, uri: str, source: str) -> int:
+        """Load a checkpoint here, then commit its URI so every other replica follows (blocking)."""
         with self._sync_lock:
-            version = ray.get(self._registry.reserve.remote())
+            version = ray.get(self._hub.reserve.remote())
             try:
-                if uri is not None:
-                    self.engine.load_checkpoint(uri, version=version)
-                else:
-                    self.engine.update_weights(tensors or {}, version=version)
+                self.engine.load_checkpoint(uri, version=version)
             except Exception:
                 self.metrics.weight_updates.labels(source, "error").inc()
                 raise
-            ray.get(self._registry.commit.remote(version, uri=uri, tensors=tensors))
+            ray.get(self._hub.commit.remote(version, uri))
             self.metrics.weight_updates.labels(source, "ok").inc()
             self.metrics.weight_version.set(version)
             return version
@@ -134,7 +200,7 @@ class RolloutServer:
         try:
             self._sync_weights()
         except (ray.exceptions.RayError, WeightLoadError):
-            # Registry unreachable or its latest weights unloadable: keep serving what this replica has; every
+            # Hub unreachable or its latest checkpoint unloadable: keep serving what this replica has; every
             # result still names its weight version, so callers can tell. The sync loop keeps retrying.
             log.exception("weight sync before a batch failed; serving version %d", self.engine.weight_version)
         return self.engine.generate_many(items)
@@ -183,24 +249,16 @@ class RolloutServer:
             spec = SamplingSpec(**spec)
         return await self._generate(prompts, spec, "handle_generate")
 
-    async def update_weights(self, weights: Any) -> int:
-        """Load named tensors (a dict, or an ObjectRef to one / a one-element list holding that ref: the
-        learner `ray.put`s its state_dict once and hands the ref to every deployment). Returns the version."""
-        if isinstance(weights, list | tuple) and len(weights) == 1 and isinstance(weights[0], ray.ObjectRef):
-            weights = weights[0]
-        if isinstance(weights, ray.ObjectRef):
-            weights = await weights
-        if not isinstance(weights, dict):
-            raise WeightLoadError(f"expected a dict of named tensors, got {type(weights).__name__}")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._load, None, weights, "handle")
-
     async def load_checkpoint(self, uri: str) -> int:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._load, uri, None, "handle")
+        return await loop.run_in_executor(self._executor, self._load, uri, "handle")
+
+    async def weight_hub(self) -> tuple[str, str]:
+        """(name, namespace) of this deployment's WeightHub actor: where a learner forms its transfer group."""
+        return hub_name(self._deployment_id), HUB_NAMESPACE
 
     async def weight_version(self) -> int:
-        """The version this replica serves next: it first catches up with the registry, so a read right after
+        """The version this replica serves next: it first catches up with the hub's checkpoint, so a read right after
         an update (which may have landed on another replica) already sees it."""
         await asyncio.get_running_loop().run_in_executor(self._executor, self._sync_weights)
         return self.engine.weight_version
@@ -238,7 +296,7 @@ class RolloutServer:
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong admin token (Authorization: Bearer ...)")
         loop = asyncio.get_running_loop()
-        version = await loop.run_in_executor(self._executor, self._load, req.uri, None, "http")
+        version = await loop.run_in_executor(self._executor, self._load, req.uri, "http")
         return {"weight_version": version}
 
     @api.get("/v1/weights")
@@ -268,7 +326,7 @@ def build_app(args: RolloutArgs | dict[str, Any]) -> Application:
     options: dict[str, Any] = {
         "name": args.deployment_name,
         "max_ongoing_requests": args.max_ongoing_requests,
-        "ray_actor_options": {"num_cpus": args.num_cpus, "num_gpus": args.num_gpus},
+        "ray_actor_options": {"num_cpus": args.num_cpus, "num_gpus": args.num_gpus, "resources": dict(args.resources)},
         "health_check_period_s": 5,
     }
     if args.env_vars:

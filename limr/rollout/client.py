@@ -9,7 +9,6 @@ current Ray cluster and returns both clients.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,7 +121,7 @@ class RolloutClient:
 
 
 class HandleRolloutClient:
-    """In-cluster client over a Serve DeploymentHandle: no HTTP, tensors travel as Ray objects."""
+    """In-cluster client over a Serve DeploymentHandle: no HTTP. New weights go through `weight_hub`."""
 
     def __init__(self, handle: Any, timeout_s: float | None = 600.0) -> None:
         self.handle = handle
@@ -131,22 +130,18 @@ class HandleRolloutClient:
     def generate(self, prompts: list[str] | list[list[int]], spec: SamplingSpec | None = None) -> GenerateResult:
         return self.handle.generate.remote(list(prompts), spec or SamplingSpec()).result(timeout_s=self.timeout_s)
 
-    def update_weights(self, weights: Mapping[str, Any] | Any) -> int:
-        """Push named tensors (a state_dict, or an ObjectRef to one from `ray.put`); returns the new version.
-
-        Put large state dicts once with `ray.put` and pass the ref: the deployment reads it from the object
-        store instead of receiving a copy per call.
-        """
-        import ray
-
-        arg = [weights] if isinstance(weights, ray.ObjectRef) else dict(weights)
-        return self.handle.update_weights.remote(arg).result(timeout_s=self.timeout_s)
-
     def load_checkpoint(self, uri: str) -> int:
         return self.handle.load_checkpoint.remote(uri).result(timeout_s=self.timeout_s)
 
     def weight_version(self) -> int:
         return self.handle.weight_version.remote().result(timeout_s=self.timeout_s)
+
+    def weight_hub(self) -> Any:
+        """The deployment's WeightHub actor, where a learner (limr.learner.weight_sync) sends weights from."""
+        import ray
+
+        name, namespace = self.handle.weight_hub.remote().result(timeout_s=self.timeout_s)
+        return ray.get_actor(name, namespace=namespace)
 
 
 @dataclass

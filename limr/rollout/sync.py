@@ -1,73 +1,214 @@
-"""Keeping every replica of a rollout deployment on the same weights.
+"""The control plane that keeps every replica of a rollout deployment on one weight version.
 
-A Serve handle call or HTTP request reaches ONE replica, yet a weight update must reach all of them. The
-replica that receives an update reserves the next version number from a small named Ray actor, the
-`WeightRegistry`, loads the weights, then commits them there (a failed load commits nothing; its number is
-skipped). Every replica checks the registry's version before
-each batch (one actor call) and in the background, and loads what it misses, so after an update returns no
-replica serves older weights to a new request, and versions only ever increase.
+A Serve handle call reaches ONE replica, yet a weight update must reach all of them. The `WeightHub`, one small
+named Ray actor per deployment, is where they meet. It holds no tensors (weights travel over the weight-transfer
+group, limr.rollout.transfer, or are loaded from a checkpoint URI):
 
-The registry keeps only the latest source: a checkpoint URI (cheap) or the tensors themselves (the CPU path
-for small models; on GPUs weights travel over NCCL instead, see docs/rollout.md).
+- versions: `reserve` hands out increasing numbers; `commit` records the latest version and, when it was loaded
+  from a checkpoint, its URI, so a replica that starts or restarts later loads it before serving;
+- membership: every replica `register`s (its id, workers, parameter shapes), sends a `heartbeat` every second
+  (from its own thread, so a long transfer does not silence it) and long-polls for commands; one whose heartbeat
+  stops for `ttl_s` is dropped, and commands waiting on it fail. The learner reads the live members and forms one
+  transfer group with all of them, again whenever the membership changes (autoscaled replicas join at the next
+  update);
+- commands: `HubSyncClient` implements vLLM's `VLLMWeightSyncClient` protocol (init / start / update / finish)
+  by posting each call to every member and waiting for all their acknowledgements.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
 
+COMMAND_TIMEOUT_S = 600.0
+HUB_NAMESPACE = "limr-rollout"
+
 
 @dataclass
-class WeightSource:
-    """Where version `version` came from: a checkpoint URI, or named tensors (HF names)."""
-
-    version: int
-    uri: str | None = None
-    tensors: dict[str, Any] | None = None
-
-    @property
-    def kind(self) -> str:
-        return "uri" if self.uri is not None else "tensors"
+class Member:
+    replica_id: str
+    workers: int  # vLLM workers of the replica (tensor x pipeline parallel): its ranks in the transfer group
+    shapes: dict[str, tuple[int, ...]]
+    seen: float = field(default_factory=time.monotonic)
+    commands: list[dict[str, Any]] = field(default_factory=list)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-@ray.remote(num_cpus=0, max_concurrency=8)
-class WeightRegistry:
-    """Version counter and latest weights of one deployment (one actor per deployed application)."""
+@ray.remote(num_cpus=0)
+class WeightHub:
+    """Versions, members and their command queues for one deployment (async actor: polls wait without threads)."""
 
-    def __init__(self) -> None:
-        self._latest = WeightSource(version=0)
-        self._reserved = 0
+    def __init__(self, ttl_s: float = 5.0) -> None:
+        self._version, self._uri, self._reserved = 0, None, 0
+        self._members: dict[str, Member] = {}
+        self._ttl_s = ttl_s
+        self._seq = 0
+        self._acks: dict[int, dict[str, str | None]] = {}  # seq -> replica -> error (None: ok)
+        self._acked = asyncio.Condition()
 
-    def reserve(self) -> int:
-        """The version number the caller's update will carry if it loads."""
+    # ---- versions -----------------------------------------------------------------------------------------
+    async def reserve(self) -> int:
         self._reserved += 1
         return self._reserved
 
-    def commit(self, version: int, uri: str | None = None, tensors: dict[str, Any] | None = None) -> int:
-        """Record a loaded update; an older one committed late (racing updates) is dropped. Returns latest."""
-        if version > self._latest.version:
-            self._latest = WeightSource(version=version, uri=uri, tensors=tensors)
-        return self._latest.version
+    async def commit(self, version: int, uri: str | None = None) -> int:
+        """Record a loaded version; an older one committed late (racing updates) is dropped. Returns latest."""
+        if version > self._version:
+            self._version, self._uri = version, uri
+            self._reserved = max(self._reserved, version)
+        return self._version
 
-    def version(self) -> int:
-        return self._latest.version
+    async def latest(self) -> tuple[int, str | None]:
+        """The latest version and, if it came from a checkpoint, the URI a new replica loads it from."""
+        return self._version, self._uri
 
-    def latest(self) -> WeightSource:
-        return self._latest
+    # ---- membership ---------------------------------------------------------------------------------------
+    async def register(self, replica_id: str, workers: int, shapes: dict[str, tuple[int, ...]]) -> None:
+        self._members[replica_id] = Member(replica_id, workers, shapes)
+
+    async def heartbeat(self, replica_id: str) -> bool:
+        """A member is alive; False: not a member (any more), register again."""
+        member = self._members.get(replica_id)
+        if member is not None:
+            member.seen = time.monotonic()
+        return member is not None
+
+    def _alive(self, replica_id: str) -> bool:
+        member = self._members.get(replica_id)
+        return member is not None and time.monotonic() - member.seen <= self._ttl_s
+
+    async def leave(self, replica_id: str) -> None:
+        self._members.pop(replica_id, None)
+
+    async def members(self) -> list[tuple[str, int]]:
+        """Live members (replica id, workers), in a stable order: a changed list means a new group."""
+        for rid in [r for r in self._members if not self._alive(r)]:
+            del self._members[rid]
+        return sorted((r, m.workers) for r, m in self._members.items())
+
+    async def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Parameter shapes of the served checkpoint (every member serves the same one)."""
+        return next(iter(self._members.values())).shapes if self._members else {}
+
+    # ---- commands -----------------------------------------------------------------------------------------
+    async def post(self, commands: dict[str, dict[str, Any]]) -> int:
+        """Queue one command per replica (replica id -> command); returns the sequence number to wait on."""
+        self._seq += 1
+        self._acks[self._seq] = {}
+        for rid, command in commands.items():
+            member = self._members.get(rid)
+            if member is None:
+                self._acks[self._seq][rid] = "replica left the deployment"
+                continue
+            member.commands.append({**command, "seq": self._seq})
+            member.wakeup.set()
+        return self._seq
+
+    async def poll(self, replica_id: str, timeout_s: float = 2.0) -> list[dict[str, Any]] | None:
+        """A member's pending commands (waits up to timeout_s); also its heartbeat. None: not a member (any more)."""
+        member = self._members.get(replica_id)
+        if member is None:
+            return None
+        if not member.commands:
+            member.wakeup.clear()
+            try:
+                await asyncio.wait_for(member.wakeup.wait(), timeout_s)
+            except TimeoutError:
+                pass
+        out, member.commands = member.commands, []
+        return out
+
+    async def ack(self, replica_id: str, seq: int, error: str | None = None) -> None:
+        async with self._acked:
+            self._acks.setdefault(seq, {})[replica_id] = error
+            self._acked.notify_all()
+
+    async def wait(self, seq: int, replicas: list[str], timeout_s: float = COMMAND_TIMEOUT_S) -> dict[str, str]:
+        """Wait until every replica acknowledged command `seq` (or left); returns replica -> error for failures."""
+
+        def done() -> bool:
+            acks = self._acks.get(seq, {})
+            return all(r in acks or not self._alive(r) for r in replicas)
+
+        async with self._acked:
+            deadline = time.monotonic() + timeout_s
+            while not done() and time.monotonic() < deadline:  # wake up at least every second: members may die
+                try:
+                    await asyncio.wait_for(self._acked.wait(), 1.0)
+                except TimeoutError:
+                    pass
+            acks = self._acks.pop(seq, {})
+        errors = {r: acks[r] for r in replicas if acks.get(r)}
+        errors.update({r: "no answer (replica gone or stuck)" for r in replicas if r not in acks})
+        return {r: e for r, e in errors.items() if e}
 
 
-def registry_name(deployment_id: str) -> str:
+class WeightSyncError(RuntimeError):
+    """A weight update did not reach every member of the transfer group."""
+
+
+class HubSyncClient:
+    """vLLM's `VLLMWeightSyncClient` for a whole deployment: each call goes to every member through the hub.
+
+    `members` is the group's membership (replica id, workers) in rank order: replica i's workers take group ranks
+    1 + (workers of the replicas before it) onwards, so the learner (rank 0) reaches all of them in one broadcast.
+    The version of the update is set before sending and handed to the members with `finish_weight_update`.
+    """
+
+    def __init__(self, hub: Any, members: list[tuple[str, int]], timeout_s: float = COMMAND_TIMEOUT_S) -> None:
+        self.hub, self.members, self.timeout_s = hub, members, timeout_s
+        self.version: int | None = None
+
+    @property
+    def world_size(self) -> int:
+        return 1 + sum(w for _, w in self.members)
+
+    def _call(self, commands: dict[str, dict[str, Any]]) -> None:
+        seq = ray.get(self.hub.post.remote(commands))
+        errors = ray.get(self.hub.wait.remote(seq, list(commands), self.timeout_s))
+        if errors:
+            raise WeightSyncError(f"{next(iter(commands.values()))['op']} failed on {errors}")
+
+    def _all(self, op: str, **kwargs: Any) -> None:
+        self._call({rid: {"op": op, **kwargs} for rid, _ in self.members})
+
+    def init_weight_transfer_engine(self, init_info: dict[str, Any]) -> None:
+        commands, offset = {}, int(init_info["rank_offset"])
+        for rid, workers in self.members:
+            commands[rid] = {"op": "init", "init_info": {**init_info, "rank_offset": offset}}
+            offset += workers
+        self._call(commands)
+
+    def start_weight_update(self) -> None:
+        self._all("start")
+
+    def update_weights(self, update_info: dict[str, Any] | list[dict[str, Any]]) -> None:
+        self._all("update", update_info=update_info)
+
+    def finish_weight_update(self, weight_version: str | None = None) -> None:
+        version = self.version if weight_version is None else int(weight_version)
+        self._all("finish", version=version)
+
+
+def hub_name(deployment_id: str) -> str:
     return f"limr-rollout-weights-{deployment_id}"
 
 
-def get_registry(deployment_id: str) -> Any:
-    """The deployment's registry actor, created by whichever replica asks first.
+def get_hub(deployment_id: str, ttl_s: float = 5.0) -> Any:
+    """The deployment's hub actor, created by whichever replica asks first.
 
     Detached, so it outlives any single replica (Serve replaces replicas freely); `deployment_id` is fresh
     for every `build_app`, so a redeployed application never inherits an old application's weights.
     """
-    return WeightRegistry.options(
-        name=registry_name(deployment_id), get_if_exists=True, lifetime="detached", namespace="limr-rollout"
-    ).remote()
+    return WeightHub.options(
+        name=hub_name(deployment_id),
+        get_if_exists=True,
+        lifetime="detached",
+        namespace=HUB_NAMESPACE,
+        # on the head node: it must outlive the loss of any worker node (a rollout node taken away mid-run)
+        resources={"node:__internal_head__": 0.001},
+    ).remote(ttl_s)

@@ -1,15 +1,16 @@
-"""Moving weights into running vLLM engines: the worker extension and the checkpoint/tensor plumbing.
+"""Loading checkpoints into running vLLM engines: the worker extension and the checkpoint plumbing.
 
-No vLLM import here: `LimrWorkerExtension` is mixed into vLLM's worker class by name (`worker_extension_cls`)
-and only calls the worker's own `reload_weights`; the rest reads safetensors and the object store.
+`LimrWorkerExtension` is mixed into vLLM's worker class by name (`worker_extension_cls`); importing it in the
+worker process also registers limr's gloo weight-transfer engine with vLLM (limr.rollout.transfer), before the
+worker builds its engine from `weight_transfer_config`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import limr.rollout.transfer  # noqa: F401 (registers the gloo engine in every vLLM worker process)
 from limr.rollout.types import WeightLoadError
 
 if TYPE_CHECKING:
@@ -17,24 +18,12 @@ if TYPE_CHECKING:
 
 
 class LimrWorkerExtension:
-    """Mixed into every vLLM worker via `worker_extension_cls`; called through `LLM.collective_rpc`.
-
-    Both methods hand vLLM's worker `reload_weights` an iterator of HF-named tensors, so vLLM applies its own
-    name mapping, tensor-parallel sharding and post-load processing (e.g. the CPU backend's weight repacking).
-    """
-
-    def limr_load_safetensors_bytes(self, blob: bytes) -> int:
-        from safetensors.torch import load
-
-        weights = load(blob)
-        self._limr_reload(iter(weights.items()))
-        return len(weights)
-
-    def _limr_reload(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
-        self.reload_weights(weights_iterator=weights, is_checkpoint_format=True)  # type: ignore[attr-defined]
-        _refresh_tied_layers(self.get_model())  # type: ignore[attr-defined]
+    """Mixed into every vLLM worker via `worker_extension_cls`; called through `LLM.collective_rpc`."""
 
     def limr_load_safetensors_dir(self, path: str) -> int:
+        """Load a checkpoint directory through the same update lifecycle as a weight transfer: the worker's
+        `start_weight_update` / `finish_weight_update` (vLLM's layerwise reload: name mapping, tensor-parallel
+        sharding, post-load processing such as the CPU backend's weight repacking, tied layers included)."""
         from safetensors import safe_open
 
         count = 0
@@ -47,18 +36,26 @@ class LimrWorkerExtension:
                         count += 1
                         yield k, st.get_tensor(k)
 
-        self._limr_reload(tensors())
+        self.start_weight_update()  # type: ignore[attr-defined]
+        self.get_model().load_weights(tensors())  # type: ignore[attr-defined]
+        self.finish_weight_update()  # type: ignore[attr-defined]
+        self.limr_refresh_tied_layers()
         return count
 
+    def limr_refresh_tied_layers(self) -> int:
+        """After any weight update: see `refresh_tied_layers`."""
+        return refresh_tied_layers(self.get_model())  # type: ignore[attr-defined]
 
-def _refresh_tied_layers(model: torch.nn.Module) -> int:
+
+def refresh_tied_layers(model: torch.nn.Module) -> int:
     """Re-run weight post-processing on layers whose weight is shared with another layer (tied embeddings).
 
-    vLLM's in-place reload processes the layers it loads into; a tied LM head receives no tensors of its own,
-    so on the CPU backend it keeps the packed GEMM copy of the OLD embedding and greedy outputs stay a mix of
-    old and new weights (found by tests/rollout: the reloaded model disagreed with transformers until this).
-    `process_weights_after_loading` is the layer's public quantisation-method hook; on GPUs it is a no-op for
-    unquantised embeddings.
+    vLLM's layerwise reload (the weight-transfer API's start/finish_weight_update) processes the layers that
+    receive tensors; a tied LM head receives none of its own, so on the CPU backend it keeps the packed GEMM copy
+    of the OLD embedding and greedy outputs mix old and new weights (found by tests/rollout: the updated model
+    disagreed with transformers until this). vLLM 0.32's API has no hook for it, so limr calls the layer's public
+    quantisation-method hook `process_weights_after_loading` itself; on GPUs it is a no-op for unquantised
+    embeddings.
     """
     owners: dict[int, list[torch.nn.Module]] = {}
     for module in model.modules():
@@ -113,12 +110,3 @@ def fetch_checkpoint(uri: str, dest: Path) -> Path:
     except StoreError as e:
         raise WeightLoadError(f"cannot fetch checkpoint {uri!r}: {e}") from e
     return dest
-
-
-def safetensors_bytes(weights: Mapping[str, torch.Tensor] | Iterable[tuple[str, torch.Tensor]]) -> bytes:
-    """Serialise named tensors for the worker RPC (safetensors: no pickle, dtype/shape preserved)."""
-    from safetensors.torch import save
-
-    items = weights.items() if isinstance(weights, Mapping) else weights
-    # clone(): safetensors refuses tensors sharing storage (tied embeddings); the copy is transient.
-    return save({k: v.detach().to("cpu").contiguous().clone() for k, v in items})

@@ -97,3 +97,36 @@ def test_subsets_and_comparisons(tmp_path):
     cfg = load_experiment(write(tmp_path, text))
     assert cfg.comparisons() == [("lim", "rand"), ("top", "rtop")]
     assert list(load_experiment(write(tmp_path, BASE + "arms: [{name: full, pool: full}]\n")).subsets) == ["rand"]
+
+
+def test_early_lim_arm_needs_the_full_pool_and_fewer_early_epochs_than_epochs(tmp_path):
+    from limr.experiment.arms import early_runs
+
+    cfg = load_experiment(
+        write(
+            tmp_path,
+            BASE + "epochs: 4\nlim: {early_epochs: 2}\narms: [{name: full, pool: full},"
+            " {name: early, pool: full, curation: early-lim}]\n",
+        )  # fmt: skip
+    )
+    assert early_runs(cfg) == ["t-early-s0", "t-early-s1", "t-early-s2"]
+    for bad in ("epochs: 2\nlim: {early_epochs: 2}\n", "epochs: 4\nlim: {early_epochs: 1}\n"):
+        pool = "lim" if "early_epochs: 1" in bad else "full"
+        text = BASE + bad + f"arms: [{{name: full, pool: full}}, {{name: early, pool: {pool}, curation: early-lim}}]\n"
+        with pytest.raises(ExperimentConfigError, match="early-lim\\) needs pool full"):
+            load_experiment(write(tmp_path, text))
+
+
+def test_early_lim_run_config_switches_the_learner_to_early_lim():
+    from limr.experiment.arms import RunPlan
+    from limr.experiment.config import Arm
+    from limr.experiment.runner import run_config
+    from limr.learner.config import LearnerConfig
+
+    base = LearnerConfig.model_validate({"model": {"actor": "m"}, "run": {"epochs": 5}})
+    arm = Arm(name="early-lim", pool="full", curation="early-lim")
+    run = run_config(base, RunPlan(arm, 0, "t-early-lim-s0", 40), "/pool.jsonl", 128, "http://api", 2)
+    c = run.curation
+    assert (c.mode, c.early_epochs, c.early_dataset, c.dynamic_sampling) == ("early-lim", 2, "{run}-early-lim", False)
+    plain = run_config(base, RunPlan(Arm(name="full", pool="full"), 0, "t-full-s0", 40), "/p", 128, "http://api")
+    assert plain.curation.mode == "full"

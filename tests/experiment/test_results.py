@@ -69,3 +69,31 @@ def test_benchmark_means_over_seeds():
     out = benchmark_means([{"accuracy": {"math500": 0.5, "aime24": 0.1}}, None, {"accuracy": {"math500": 0.7}}])
     assert out["math500"] == {"mean": pytest.approx(0.6), "std": pytest.approx(0.1), "runs": 2}
     assert out["aime24"]["runs"] == 1
+
+
+def test_early_lim_verdict_compares_with_lim_at_the_tokens_of_full_then_lim(tmp_path):
+    from limr.experiment.results import early_lim_verdict
+
+    store = open_store(str(tmp_path))
+    for run, accs, tokens in [("full-0", {4: 0.5}, 100), ("lim-0", {4: 0.6}, 80), ("early-0", {4: 0.58}, 90)]:
+        fake_run(store, run, accs, 0.3, tokens)
+    full, lim, early = (
+        aggregate(name, pool, cur, 100, [0], [read_curve(store, f"{name}-0")])
+        for name, pool, cur in [("full", "full", "none"), ("lim", "lim", "none"), ("early", "full", "early-lim")]
+    )
+    early.final_std = 0.03
+    v = early_lim_verdict([full, lim, early])["early"]
+    assert v["tokens_share_of_full_then_lim"] == pytest.approx(360 / (400 + 320))
+    assert v["within_one_std_of_lim"] and v["goal_met"] and v["minus_lim"] == pytest.approx(-0.02)
+    early.final_std = 0.0
+    assert not early_lim_verdict([full, lim, early])["early"]["goal_met"]  # 2 points below, no spread
+    assert early_lim_verdict([full, early]) == {}  # no LIM arm to compare with
+
+
+def test_headline_of_the_measured_study():
+    from limr.experiment.headline import MEASURED, headline, load_results
+
+    results, origin = load_results(None)
+    assert str(MEASURED) in origin
+    text = headline(results)
+    assert "full 128 prompts" in text and "x FULL's rollout tokens" in text and "the goal" in text

@@ -88,3 +88,27 @@ def test_make_switch_maps_ids_to_pool_rows_and_refuses_strangers(tmp_path):
     write_switch(store, "r", sw)
     assert read_switch(store, "r") == sw
     assert json.loads(store.get("runs/r/curation.json"))["mode"] == "early-lim"
+
+
+def test_short_subset_tail_joins_the_last_step_so_every_worker_has_a_prompt():
+    base = PromptPlan(POOL, rollout_batch_size=10, seed=1)
+    subset = list(range(21))  # 2 full steps + 1 prompt: with 2 workers the tail joins the second step
+    plan = SwitchedPlan(base, _switch(subset), min_step_prompts=2)
+    steps = [plan.for_step(s) for s in range(8, 12)]
+    assert [len(s.indices) for s in steps] == [10, 11, 10, 11]
+    assert [s.epoch for s in steps] == [2, 2, 3, 3]
+    assert sorted(steps[0].indices + steps[1].indices) == subset
+
+
+def test_early_lim_config_is_checked():
+    from pydantic import ValidationError
+
+    from limr.learner.config import LearnerConfig
+
+    base = {"model": {"actor": "m"}, "run": {"epochs": 4}}
+    ok = LearnerConfig.model_validate(base | {"curation": {"mode": "early-lim", "early_epochs": 2}})
+    assert ok.curation.early_dataset == "{run}-early-lim"
+    with pytest.raises(ValidationError, match="curation.early_epochs \\(4\\) must be below run.epochs \\(4\\)"):
+        LearnerConfig.model_validate(base | {"curation": {"mode": "early-lim", "early_epochs": 4}})
+    with pytest.raises(ValidationError, match="exclude each other"):
+        LearnerConfig.model_validate(base | {"curation": {"mode": "early-lim", "dynamic_sampling": True}})

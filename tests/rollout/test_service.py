@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from limr.rollout.types import InvalidRequest, SamplingSpec
+from limr.rollout.types import InvalidRequest, SamplingSpec, WeightLoadError
 from tests.conftest import unique_name
 from tests.rollout.conftest import GREEDY_CANDIDATES, GREEDY_TOKENS, MIN_MARGIN, PROMPTS, hf_greedy, hf_token_logprobs
 
@@ -120,9 +120,26 @@ def _upload(store_uri: str, ckpt: Path) -> None:
         store.put_file(f.name, str(f))
 
 
-def test_weight_updates_switch_checkpoints_and_back(service, tiny_ckpts, refs, s3_uri) -> None:  # noqa: ANN001
-    import ray
-    from safetensors.torch import load_file
+def _hf_model(ckpt: Path):  # noqa: ANN202
+    import torch
+    import transformers
+
+    return transformers.AutoModelForCausalLM.from_pretrained(ckpt, dtype=torch.float32)
+
+
+@pytest.fixture(scope="module")
+def publisher(service):  # noqa: ANN001
+    """The learner's sender (rank 0 of a one-rank learner) for the module's deployment: gloo transfer group."""
+    from limr.learner.dist import DistCtx
+    from limr.learner.weight_sync import WeightPublisher
+
+    pub = WeightPublisher(service.handle_client.weight_hub(), DistCtx(), bucket_bytes=1 << 20)
+    yield pub
+    pub.close()
+
+
+def test_weight_updates_switch_checkpoints_and_back(service, tiny_ckpts, refs, s3_uri, publisher) -> None:  # noqa: ANN001
+    import torch
 
     a, b = tiny_ckpts
     http, handle = service.http_client, service.handle_client
@@ -141,17 +158,18 @@ def test_weight_updates_switch_checkpoints_and_back(service, tiny_ckpts, refs, s
     # The prefix cache must not serve KV computed by the old weights: same prompts, same answer over HTTP too.
     assert greedy_of(http) == (v1, refs["B"])
 
-    # A bad update changes nothing: unknown tensor names and a missing checkpoint are refused (4xx).
-    with pytest.raises(Exception, match="unknown parameter"):
-        handle.update_weights({"not.a.param": __import__("torch").zeros(3)})
+    # A bad update changes nothing: unknown tensor names (refused before any transfer) and a missing checkpoint.
+    with pytest.raises(WeightLoadError, match="does not have"):
+        publisher.publish(torch.nn.Linear(2, 2))
     with pytest.raises(InvalidRequest, match="not a directory"):
         http.load_checkpoint(str(a.parent / "missing"))
     assert greedy_of(http) == (v1, refs["B"])
 
-    # B -> A through the deployment handle: tensors as a Ray object ref (the learner's path).
-    ref = ray.put(load_file(str(a / "model.safetensors")))
-    v2 = handle.update_weights(ref)
-    assert v2 > v1 and greedy_of(http) == (v2, refs["A"])
+    # B -> A over the weight-transfer group (the learner's path): both replicas at once, 1 MiB buckets.
+    assert len(publisher._live_members()) == 2
+    v2 = publisher.publish(_hf_model(a))
+    assert v2 > v1 and publisher.members is not None and len(publisher.members) == 2
+    assert all(greedy_of(c) == (v2, refs["A"]) for c in (http, handle, http, handle))
 
     # ... and A -> B -> A from a local path, versions strictly increasing.
     v3 = handle.load_checkpoint(str(b))
@@ -160,9 +178,10 @@ def test_weight_updates_switch_checkpoints_and_back(service, tiny_ckpts, refs, s
     assert v4 > v3 and greedy_of(handle) == (v4, refs["A"])
 
 
-def test_inflight_requests_never_mix_weights(service, tiny_ckpts, refs) -> None:  # noqa: ANN001
-    """Requests racing a weight update each come back entirely from one version, tagged with it."""
+def test_inflight_requests_never_mix_weights(service, tiny_ckpts, refs, publisher) -> None:  # noqa: ANN001
+    """Requests racing weight updates (checkpoint loads and transfers) each come back entirely from one version."""
     a, b = tiny_ckpts
+    models = {"A": _hf_model(a), "B": _hf_model(b)}
     http, handle = service.http_client, service.handle_client
     version_to_ckpt = {handle.weight_version(): "A"}
     results: list[tuple[int, list[list[int]]]] = []
@@ -181,8 +200,11 @@ def test_inflight_requests_never_mix_weights(service, tiny_ckpts, refs) -> None:
         t.start()
     try:
         for ckpt, label in ((b, "B"), (a, "A"), (b, "B"), (a, "A")):
+            other = "A" if label == "B" else "B"
             time.sleep(0.3)
-            version_to_ckpt[handle.load_checkpoint(str(ckpt))] = label
+            version_to_ckpt[publisher.publish(models[other])] = other
+            time.sleep(0.3)
+            version_to_ckpt[handle.load_checkpoint(str(ckpt))] = label  # ends on A, as the module expects
         time.sleep(0.3)
     finally:
         stop.set()
