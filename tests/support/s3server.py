@@ -45,6 +45,7 @@ class S3Server:
     secret_key: str
     process: subprocess.Popen
     workdir: Path
+    cmd: list[str] | None = None  # how it was started: `restart` runs it again on the same ports and data
 
     def env(self) -> dict[str, str]:
         """Environment variables that point limr's S3 backend at this server."""
@@ -65,6 +66,21 @@ class S3Server:
         if not c.bucket_exists(name):
             c.make_bucket(name)
         return name
+
+    def kill(self) -> None:
+        """SIGKILL the server (a crash); its data directory stays for `restart`."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
+
+    def restart(self, timeout_s: float = 60.0) -> None:
+        """Start the server again on the same ports and data, and wait until it answers."""
+        assert self.cmd is not None
+        log = open(self.workdir / "weed.log", "ab")  # noqa: SIM115 - lives as long as the server
+        self.process = subprocess.Popen(
+            self.cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True
+        )
+        _wait_ready(self, timeout_s)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -115,20 +131,28 @@ def start_s3_server(timeout_s: float = 60.0) -> S3Server:
     ]  # fmt: skip
     log = open(workdir / "weed.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
-    server = S3Server(f"http://127.0.0.1:{ports[0]}", ACCESS_KEY, SECRET_KEY, proc, workdir)
+    server = S3Server(f"http://127.0.0.1:{ports[0]}", ACCESS_KEY, SECRET_KEY, proc, workdir, cmd)
+    try:
+        _wait_ready(server, timeout_s)
+    except RuntimeError:
+        server.stop()
+        raise
+    return server
+
+
+def _wait_ready(server: S3Server, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     last_err: Exception | None = None
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"weed mini exited early:\n{(workdir / 'weed.log').read_text()[-3000:]}")
+        if server.process.poll() is not None:
+            raise RuntimeError(f"weed mini exited early:\n{(server.workdir / 'weed.log').read_text()[-3000:]}")
         try:
             name = f"ready-{int(time.time() * 1000)}"
             c = server.client()
             c.make_bucket(name)
             c.remove_bucket(name)
-            return server
+            return
         except Exception as e:  # noqa: BLE001 - server still starting
             last_err = e
             time.sleep(0.5)
-    server.stop()
     raise RuntimeError(f"S3 server did not become ready in {timeout_s}s: {last_err}")
