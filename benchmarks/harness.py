@@ -153,12 +153,11 @@ def git_commit() -> dict[str, Any]:
         return subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
 
     try:
-        return {
-            "commit": git("rev-parse", "HEAD"),
-            "dirty": bool(git("status", "--porcelain", "--", "limr", "benchmarks", "services")),
-        }
+        # code only: results written by earlier benchmarks of the same `make bench` are not a change
+        changed = git("status", "--porcelain", "--", "limr", "benchmarks", "services", ":!benchmarks/results")
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(changed), "changed": changed.splitlines()}
     except (OSError, subprocess.CalledProcessError):
-        return {"commit": None, "dirty": None}
+        return {"commit": None, "dirty": None, "changed": None}
 
 
 class Bench:

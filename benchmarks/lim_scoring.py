@@ -9,8 +9,10 @@ local store, then scores it twice, each in a fresh subprocess so peak RSS is mea
 - `baseline`: a plain reading of the same objects (`pq.read_table` of the three columns, `np.unique` per
   object, a Python dict from ids to rows, `np.add.at`), then the same LIM math.
 
-Prints one JSON object: sizes, write time, events/s and peak RSS of each, and whether the scores agree.
-Use --prompts/--epochs for a quick check (e.g. --prompts 20000 --epochs 6).
+Each round runs the three in turn (limr, command, baseline), so load drift on a shared machine hits them alike.
+Prints one JSON document (benchmarks/harness.py): sizes, write time, seconds and events/s of each with their
+spread over rounds, peak RSS, the paired speed-up over the baseline, and whether the scores agree.
+Use --prompts/--epochs for a quick check (e.g. --prompts 20000 --epochs 6 --rounds 1).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's limr and benchmarks
+from benchmarks.harness import Bench, alternate, parser, ratio, spread  # noqa: E402
 
 RUN = "bench"
 
@@ -156,7 +161,6 @@ def _report(dt: float, cpu: float, events: int, ids: list[str], scores: np.ndarr
         "events": events,
         "events_per_s": round(events / dt),
         "events_per_cpu_s": round(events / cpu),
-        "load_avg_1m_after": round(os.getloadavg()[0], 2),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "prompts_scored": len(ids),
         "score_checksum": checksum,
@@ -192,61 +196,70 @@ def measure_cli(store_dir: str) -> dict:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    ap = parser(__doc__)
     ap.add_argument("--prompts", type=int, default=1_000_000)
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--steps-per-epoch", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3, help="timed rounds; each round runs every side once, in turn")
     ap.add_argument("--store", help="store directory (default: a temporary directory, removed at the end)")
     ap.add_argument("--reuse", action="store_true", help="score an existing benchmark run in --store")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--skip-cli", action="store_true", help="do not time the `limr score` command end to end")
-    ap.add_argument("--write-only", action="store_true", help="write the run into --store and stop")
     ap.add_argument("--threads", type=int, default=None, help="reader threads of the limr scorer")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--measure", choices=["limr", "baseline"], help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.measure:
+    args = ap.parse_args(argv)
+    if args.measure:  # a child: one measurement, one JSON line for the parent
         res = measure_limr(args.store, args.threads) if args.measure == "limr" else measure_baseline(args.store)
         print(json.dumps(res))
         return
-    tmp = None
-    store_dir = args.store
-    if store_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="limr-bench-")
-        store_dir = tmp.name
-    try:
-        out: dict = {
-            "prompts": args.prompts,
-            "epochs": args.epochs,
-            "samples": args.samples,
-            "events": args.prompts * args.epochs * args.samples,
-            "cpus": os.cpu_count(),
-        }
+    with Bench("lim_scoring", args) as bench, tempfile.TemporaryDirectory(prefix="limr-bench-") as tmp:
+        store_dir = args.store or tmp
+        out = bench.results
+        out |= {"prompts": args.prompts, "epochs": args.epochs, "samples": args.samples}
+        out["events"] = args.prompts * args.epochs * args.samples
         if not args.reuse:
             out.update(write_run(store_dir, args.prompts, args.epochs, args.samples, args.steps_per_epoch, args.seed))
-        if args.write_only:
-            print(json.dumps(out, indent=2))
-            return
         out["store_mib"] = round(sum(p.stat().st_size for p in Path(store_dir).rglob("*") if p.is_file()) / 2**20, 1)
-        out["limr"] = _child("limr", store_dir, args.threads)
+        runs: dict[str, list[dict]] = {"limr": []}
         if not args.skip_cli:
-            out["limr_score_cli"] = measure_cli(store_dir)
-            out["limr_score_cli"]["events_per_s"] = round(out["events"] / out["limr_score_cli"]["seconds"])
+            runs["limr_score_cli"] = []
         if not args.skip_baseline:
-            out["baseline"] = _child("baseline", store_dir, None)
-            out["speedup"] = round(out["baseline"]["seconds"] / out["limr"]["seconds"], 2)
-            out["scores_agree"] = out["baseline"]["score_checksum"] == out["limr"]["score_checksum"]
-        out["targets_met"] = {
-            "events_per_s>=30M": out["limr"]["events_per_s"] >= 30e6,
-            "peak_rss<2GiB": out["limr"]["peak_rss_mib"] < 2048,
-            "faster_than_baseline": out.get("speedup", 0) > 1,
+            runs["baseline"] = []
+        measure = {
+            "limr": lambda: _child("limr", store_dir, args.threads),
+            "limr_score_cli": lambda: measure_cli(store_dir),
+            "baseline": lambda: _child("baseline", store_dir, None),
         }
-        print(json.dumps(out, indent=2))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+
+        def side(name: str):  # noqa: ANN202
+            def run() -> float:
+                runs[name].append(measure[name]())
+                return runs[name][-1]["seconds"]
+
+            return run
+
+        seconds = alternate({name: side(name) for name in runs}, rounds=args.rounds, warmup=0)
+        for name, rows in runs.items():
+            out[name] = {
+                "seconds": spread(seconds[name], 3),
+                "events_per_s": spread([out["events"] / s for s in seconds[name]], 0),
+                "cpu_seconds": spread([r["cpu_seconds"] for r in rows], 3),
+                "peak_rss_mib_max": max(r["peak_rss_mib"] for r in rows),
+                **{k: rows[-1][k] for k in ("prompts_scored", "score_checksum", "lines_written") if k in rows[-1]},
+            }
+        if "baseline" in runs:
+            out["speedup_vs_baseline"] = ratio(seconds["baseline"], seconds["limr"], 2)
+            out["scores_agree"] = all(
+                b["score_checksum"] == a["score_checksum"] for a, b in zip(runs["limr"], runs["baseline"], strict=True)
+            )
+        out["targets_met"] = {
+            "events_per_s>=30M": out["limr"]["events_per_s"]["median"] >= 30e6,
+            "peak_rss<2GiB": out["limr"]["peak_rss_mib_max"] < 2048,
+            "faster_than_baseline": out.get("speedup_vs_baseline", {}).get("min", 0) > 1,
+        }
 
 
 if __name__ == "__main__":

@@ -10,13 +10,15 @@
     python benchmarks/services.py                # local-disk store in a temp dir
     python benchmarks/services.py --s3           # a SeaweedFS S3 server on loopback (tests/support)
     python benchmarks/services.py --store s3://bucket/prefix
+
+Prints one JSON document (benchmarks/harness.py); catch-up is measured --rounds times on separate backlogs, and
+query latency percentiles are also given per window (the run split into --rounds stretches) to show drift.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -30,6 +32,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.harness import Bench, parser, spread  # noqa: E402
 from limr.curation.policy import PublishPolicy  # noqa: E402
 from limr.events.io import PromptRecord, events_table, write_events, write_prompts  # noqa: E402
 from limr.events.run import RunMeta, write_run_meta  # noqa: E402
@@ -73,21 +76,23 @@ class Writer:
 
 
 def bench_ingestion(store: ObjectStore, args: argparse.Namespace) -> dict:
-    # Catch-up: a backlog written first, then one ingestion pass (it also makes what the queries read).
-
-    backlog = Writer(store, "bench-backlog", args.prompts, args.samples, args.steps_per_epoch)
-    events = sum(backlog.write(s) for s in range(args.backlog_objects))
-    settings = ScorerSettings(store=store.uri, policies=(PublishPolicy(name="{run}-lim", threshold=0.6),),
-                              checkpoint_every=args.checkpoint_every, poll_interval_s=0.05, notifications="off",
-                              runs="bench-backlog")  # fmt: skip
-    t0 = time.perf_counter()
-    Ingestor(store, settings).poll_once()
-    catchup_s = time.perf_counter() - t0
+    # Catch-up: a backlog written first, then one ingestion pass, once per round on its own run (the first
+    # run's is what the queries read).
+    secs, events = [], 0
+    for r in range(args.rounds):
+        backlog = Writer(store, f"bench-backlog-{r}", args.prompts, args.samples, args.steps_per_epoch)
+        events = sum(backlog.write(s) for s in range(args.backlog_objects))
+        settings = ScorerSettings(store=store.uri, policies=(PublishPolicy(name="{run}-lim", threshold=0.6),),
+                                  checkpoint_every=args.checkpoint_every, poll_interval_s=0.05, notifications="off",
+                                  runs=f"bench-backlog-{r}")  # fmt: skip
+        t0 = time.perf_counter()
+        Ingestor(store, settings).poll_once()
+        secs.append(time.perf_counter() - t0)
     catchup = {
         "catchup_objects": args.backlog_objects,
         "catchup_events": events,
-        "catchup_seconds": round(catchup_s, 3),
-        "catchup_events_per_s": round(events / catchup_s),
+        "catchup_seconds": spread(secs, 3),
+        "catchup_events_per_s": spread([events / s for s in secs], 0),
     }
     if args.queries_only:
         return catchup
@@ -144,12 +149,12 @@ def bench_queries(store: ObjectStore, args: argparse.Namespace, env: dict[str, s
             except httpx.HTTPError:
                 time.sleep(0.1)
         paths = [
-            "/v1/runs/bench-backlog/scores?limit=100&sort=-score",
-            "/v1/runs/bench-backlog/scores?min_score=0.5&limit=50&offset=50",
-            "/v1/runs/bench-backlog/prompts/q0000007",
-            "/v1/datasets/bench-backlog-lim/versions/latest",
+            "/v1/runs/bench-backlog-0/scores?limit=100&sort=-score",
+            "/v1/runs/bench-backlog-0/scores?min_score=0.5&limit=50&offset=50",
+            "/v1/runs/bench-backlog-0/prompts/q0000007",
+            "/v1/datasets/bench-backlog-0-lim/versions/latest",
             "/v1/datasets",
-            "/v1/runs/bench-backlog",
+            "/v1/runs/bench-backlog-0",
         ]
         with httpx.Client(base_url=url, timeout=30) as client:
             for _ in range(3 * args.api_workers):  # warm every worker's caches (scores snapshot, manifests)
@@ -160,6 +165,7 @@ def bench_queries(store: ObjectStore, args: argparse.Namespace, env: dict[str, s
         cpu_before = _cpu_seconds(proc.pid)
         lat, codes = asyncio.run(_open_loop(url, paths, n, args.query_rate))
         cpu = _cpu_seconds(proc.pid) - cpu_before
+        windows = np.array_split(lat, args.rounds)  # consecutive stretches of the open-loop schedule
         return {
             # CPU the server spent per request: its capacity whatever else the machine runs (latency is not)
             "server_cpu_ms_per_request": round(cpu / n * 1000, 3),
@@ -172,6 +178,8 @@ def bench_queries(store: ObjectStore, args: argparse.Namespace, env: dict[str, s
             "query_p50_ms": round(float(np.percentile(lat, 50)) * 1000, 2),
             "query_p99_ms": round(float(np.percentile(lat, 99)) * 1000, 2),
             "query_max_ms": round(float(lat.max()) * 1000, 2),
+            "query_p50_ms_by_window": spread([float(np.percentile(w, 50)) * 1000 for w in windows], 2),
+            "query_p99_ms_by_window": spread([float(np.percentile(w, 99)) * 1000 for w in windows], 2),
             "query_p50_ms_by_path": {
                 p: round(float(np.percentile(lat[i :: len(paths)], 50)) * 1000, 2) for i, p in enumerate(paths)
             },
@@ -213,14 +221,15 @@ async def _open_loop(url: str, paths: list[str], n: int, rate: float) -> tuple[n
     return lat, codes
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    ap = parser(__doc__)
     ap.add_argument("--store", help="store URI (default: a temp local dir)")
     ap.add_argument("--s3", action="store_true", help="start a SeaweedFS S3 server on loopback (tests/support)")
     ap.add_argument("--prompts", type=int, default=4000)
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--steps-per-epoch", type=int, default=16)
     ap.add_argument("--backlog-objects", type=int, default=160)
+    ap.add_argument("--rounds", type=int, default=3, help="catch-up passes (each on its own backlog); query windows")
     ap.add_argument("--steady-objects", type=int, default=100)
     ap.add_argument("--rate", type=float, default=10.0, help="objects per second written in the steady phase")
     ap.add_argument("--checkpoint-every", type=int, default=16)
@@ -228,35 +237,29 @@ def main() -> None:
     ap.add_argument("--query-seconds", type=float, default=10.0)
     ap.add_argument("--api-workers", type=int, default=1, help="uvicorn workers of the query API")
     ap.add_argument("--queries-only", action="store_true", help="skip the steady-rate ingestion phase")
-    ap.add_argument("--out", help="also write the JSON here")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    server = None
-    tmp = tempfile.TemporaryDirectory(prefix="limr-bench-")
-    if args.s3:
-        from tests.support.s3server import start_s3_server
+    with Bench("services", args) as bench, tempfile.TemporaryDirectory(prefix="limr-bench-") as tmp:
+        server = None
+        if args.s3:
+            from tests.support.s3server import start_s3_server
 
-        server = start_s3_server()
-        env.update(server.env())
-        os.environ.update(server.env())
-        uri = f"s3://{server.make_bucket('bench')}/limr"
-    else:
-        uri = args.store or tmp.name
-    try:
-        store = open_store(uri)
-        result = {"store": "seaweedfs-s3" if args.s3 else store.uri.split(":")[0]}
-        result |= bench_ingestion(store, args)
-        result |= bench_queries(store, args, env)
-    finally:
-        if server:
-            server.stop()
-        tmp.cleanup()
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+            server = start_s3_server()
+            env.update(server.env())
+            os.environ.update(server.env())
+            uri = f"s3://{server.make_bucket('bench')}/limr"
+        else:
+            uri = args.store or tmp
+        try:
+            store = open_store(uri)
+            bench.results["store"] = "seaweedfs-s3" if args.s3 else store.uri.split(":")[0]
+            bench.results |= bench_ingestion(store, args)
+            bench.results |= bench_queries(store, args, env)
+        finally:
+            if server:
+                server.stop()
 
 
 if __name__ == "__main__":

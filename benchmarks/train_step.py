@@ -5,12 +5,13 @@ generating through the rollout service on a local Ray head (vLLM behind Serve) o
 through HF generate. Without --model/--prompts it builds a tiny model and a synthetic pool in a temp dir.
 
     python benchmarks/train_step.py --config configs/tiny-cpu.yaml --steps 3 --out train_step.json
+
+Prints one JSON document (benchmarks/harness.py): per phase the seconds of each timed step with their spread.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -19,13 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from limr.learner.metrics import PHASES
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's limr and benchmarks
+from benchmarks.harness import Bench, parser, spread  # noqa: E402
+from limr.learner.metrics import PHASES  # noqa: E402
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = parser(__doc__)
     p.add_argument("--config", default=str(REPO / "configs" / "tiny-cpu.yaml"))
     p.add_argument("--model", help="Actor directory (default: a fresh tiny model).")
     p.add_argument("--prompts", help="Prompt pool (default: synthetic problems).")
@@ -33,11 +35,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=3, help="Timed steps.")
     p.add_argument("--warmup", type=int, default=1, help="Untimed steps first (engine warm-up).")
     p.add_argument("--set", action="append", default=[], help="Config override key=value (YAML value).")
-    p.add_argument("--out", help="Also write the JSON here.")
     return p.parse_args(argv)
 
 
-def main(argv: list[str]) -> dict:
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    with Bench("train_step", args) as bench:
+        bench.results = measure(args)
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Run the loop and return the figures; call inside a Bench (it starts Ray and vLLM)."""
     import torch
     import yaml
 
@@ -46,7 +54,6 @@ def main(argv: list[str]) -> dict:
     from limr.learner.loop import train
     from limr.learner.setup import build_setup
 
-    args = parse(argv)
     work = Path(tempfile.mkdtemp(prefix="limr-bench-"))
     model = args.model or str(_tiny_model(work))
     prompts = args.prompts or str(_pool(work))
@@ -91,18 +98,16 @@ def main(argv: list[str]) -> dict:
         "prompts_per_step": cfg.batch.rollout_batch_size,
         "samples_per_step": int(statistics.mean(s["n_samples"] for s in timed)),
         "seconds_per_step": {
-            "total": _mean(timed, "perf/step_seconds"),
-            **{ph: _mean(timed, f"time/{ph}") for ph in PHASES},
+            "total": _spread(timed, "perf/step_seconds"),
+            **{ph: _spread(timed, f"time/{ph}") for ph in PHASES},
         },
-        "share": {ph: _mean(timed, f"time/{ph}") / _mean(timed, "perf/step_seconds") for ph in PHASES},
-        "generated_tokens_per_second": _mean(timed, "perf/tokens_per_second"),
-        "mean_response_tokens": _mean(timed, "rollout/response_length"),
-        "wall_seconds": time.perf_counter() - t0,
+        "share_of_step": {
+            ph: round(_mean(timed, f"time/{ph}") / _mean(timed, "perf/step_seconds"), 3) for ph in PHASES
+        },
+        "generated_tokens_per_second": _spread(timed, "perf/tokens_per_second"),
+        "mean_response_tokens": round(_mean(timed, "rollout/response_length"), 1),
+        "wall_seconds": round(time.perf_counter() - t0, 1),
     }
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
     return out
 
 
@@ -118,7 +123,8 @@ def _client(cfg, setup, ctx, backend: str):
     from limr.learner.service_rollout import ServiceRollout, rollout_args
     from limr.rollout.app import build_app
 
-    ray.init(num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False)
+    # address="local": a new head of our own, never a cluster another process on this machine left behind
+    ray.init(address="local", num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False)
     serve.run(build_app(rollout_args(cfg, "bench")), name="limr-bench-rollout", route_prefix="/limr-bench-rollout")
 
     def stop() -> None:
@@ -141,6 +147,11 @@ def _pool(work: Path) -> Path:
     return write_jsonl(train, work / "train.jsonl")
 
 
+def _spread(rows: list[dict[str, float]], key: str) -> dict:
+    """Per-step values over the timed steps (each step is one round)."""
+    return spread([r.get(key, 0.0) for r in rows], 3)
+
+
 def _mean(rows: list[dict[str, float]], key: str) -> float:
     return statistics.mean(r.get(key, 0.0) for r in rows) if rows else float("nan")
 
@@ -154,4 +165,4 @@ def _device(cfg) -> str:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -1,4 +1,4 @@
-"""`limr eval`: benchmark accuracy of a model with vLLM (MATH500 greedy, AIME24/AMC23 4 x T=0.4, synthetic)."""
+"""`limr eval`: benchmark accuracy of a model with vLLM under the released LIMR evaluation protocol (or `reward`)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,16 @@ def register(app: typer.Typer) -> None:
         data_dir: Annotated[
             Path | None, typer.Option("--data-dir", help="Directory of <benchmark>.jsonl files (question, answer).")
         ] = None,
+        protocol: Annotated[
+            str,
+            typer.Option(
+                help="paper: the released LIMR eval (MATH500 greedy, AIME24/AMC23 4 x T=0.4, top_p 0.95, 3,072 "
+                "tokens, last box checked); reward: greedy, graded by the training reward's rules."
+            ),
+        ] = "paper",
         max_tokens: Annotated[
             int | None,
-            typer.Option("--max-tokens", help="Generated tokens per sample (3000, capped by the context)."),
+            typer.Option("--max-tokens", help="Generated tokens per sample (the protocol's, capped by the context)."),
         ] = None,
         limit: Annotated[int | None, typer.Option(help="Only the first N questions of each benchmark.")] = None,
         out: Annotated[Path | None, typer.Option(help="Result JSON (default: eval-<model dir name>.json).")] = None,
@@ -44,6 +51,7 @@ def register(app: typer.Typer) -> None:
                 model=model,
                 benchmarks=[b for b in benchmarks.split(",") if b.strip()],
                 data_dir=data_dir,
+                protocol=protocol,
                 max_tokens=max_tokens,
                 limit=limit,
                 template=template,
@@ -58,6 +66,8 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from e
         path = write_result(result, out or Path(f"eval-{model.resolve().name}.json"))
         _print_table(result)
+        for deviation in result["deviations_from_protocol"]:
+            typer.echo(f"not the {result['protocol']} protocol: {deviation}")
         typer.echo(f"wrote {path}")
 
 
@@ -65,7 +75,7 @@ def _print_table(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"limr eval: {result['model']}")
+    table = Table(title=f"limr eval: {result['model']} (protocol {result['protocol']})")
     for col in ("benchmark", "accuracy", "questions", "n", "T", "format err", "truncated"):
         table.add_column(col, justify="left" if col == "benchmark" else "right", no_wrap=True)
     for name, r in result["benchmarks"].items():

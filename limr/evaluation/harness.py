@@ -2,8 +2,10 @@
 
 Generation goes through `limr.rollout.engine.RolloutEngine`, the project's one vLLM adapter (CPU build
 here, CUDA vLLM on GPUs, same code). Prompts are rendered with `limr.data.templates` exactly as in RL
-training. Correctness is `limr.reward`'s: a sample counts when its reward is 1.0 (a boxed answer
-equivalent to the gold one, well formatted, finished within the token budget).
+training (the released eval.py's system prompt and chat template). Equivalence is `limr.reward`'s
+(math-verify). Under the `paper` protocol (the default) a sample is correct when its last `\\boxed{}` is
+equivalent to the gold answer, as in the released eval.py; under `reward` it must earn reward 1.0 (well
+formatted and finished too). The result names the protocol and every way the run departs from it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from limr.atomic import atomic_file
 from limr.data.templates import Template, render_prompt
-from limr.evaluation.benchmarks import Benchmark, load_benchmark
-from limr.reward import RewardPool, RewardPoolConfig
-
-DEFAULT_MAX_TOKENS = 3000  # the paper's generation budget
+from limr.evaluation.benchmarks import DEFAULT_PROTOCOL, PROTOCOL_SETS, Benchmark, load_benchmark
+from limr.reward import RewardPool, RewardPoolConfig, last_boxed
 
 
 class EvalConfig(BaseModel):
@@ -29,10 +29,13 @@ class EvalConfig(BaseModel):
     model: Path = Field(description="HuggingFace model directory to evaluate.")
     benchmarks: list[str] = Field(["math500", "aime24", "amc23"], min_length=1, description="Benchmark names.")
     data_dir: Path | None = Field(None, description="Directory with <benchmark>.jsonl files (question, answer).")
+    protocol: str = Field(
+        DEFAULT_PROTOCOL, description=f"Sampling and answer checking: {', '.join(PROTOCOL_SETS)} (benchmarks.py)."
+    )
     max_tokens: int | None = Field(
         None,
         ge=1,
-        description="Generated tokens per sample; None: 3,000 (the paper's budget) or what the model's "
+        description="Generated tokens per sample; None: the protocol's (3,072 for paper) or what the model's "
         "context leaves after the longest prompt, whichever is smaller.",
     )
     limit: int | None = Field(None, ge=1, description="Evaluate only the first N questions of each benchmark.")
@@ -46,6 +49,13 @@ class EvalConfig(BaseModel):
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs per engine.")
     reward_workers: int | None = Field(None, ge=1, description="Reward processes (default: up to 4).")
     reward_timeout_s: float = Field(2.0, gt=0, description="Per-answer checking limit (timeouts are wrong).")
+
+    @field_validator("protocol")
+    @classmethod
+    def _known_protocol(cls, v: str) -> str:
+        if v not in PROTOCOL_SETS:
+            raise ValueError(f"unknown protocol {v!r}; known: {', '.join(PROTOCOL_SETS)}")
+        return v
 
     @field_validator("benchmarks")
     @classmethod
@@ -72,13 +82,17 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     model_dir = Path(cfg.model)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"--model {model_dir}: not a HuggingFace model directory (no config.json)")
-    benches = [load_benchmark(name, cfg.data_dir, cfg.limit, cfg.seed) for name in cfg.benchmarks]
+    benches = [load_benchmark(name, cfg.data_dir, cfg.limit, cfg.seed, cfg.protocol) for name in cfg.benchmarks]
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     prompts = {b.name: [render_prompt(q.question, tokenizer, cfg.template) for q in b.questions] for b in benches}
     longest = max(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for ps in prompts.values() for p in ps)
     max_pos = _max_positions(model_dir)
+    deviations = _deviations(cfg, benches)
     if cfg.max_tokens is None:  # small models (the tiny one has 2,048 positions) get what their context leaves
-        cfg = cfg.model_copy(update={"max_tokens": max(1, min(DEFAULT_MAX_TOKENS, max_pos - longest))})
+        wanted = max(b.protocol.max_tokens for b in benches)
+        cfg = cfg.model_copy(update={"max_tokens": max(1, min(wanted, max_pos - longest))})
+        if cfg.max_tokens < wanted:
+            deviations.append(f"max_tokens {cfg.max_tokens} (the model's {max_pos} positions leave no more)")
     if longest + cfg.max_tokens > max_pos:
         raise ValueError(
             f"longest prompt ({longest} tokens) + --max-tokens {cfg.max_tokens} exceeds the model's "
@@ -119,7 +133,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
                 t1 = time.monotonic()
                 gen = engine.generate(prompts[bench.name], spec)
                 gen_s = time.monotonic() - t1
-                results[bench.name] = _score(bench, gen.results, pool, gen_s)
+                results[bench.name] = _score(bench, gen.results, pool, gen_s, cfg.max_tokens)
                 if progress:
                     r = results[bench.name]
                     print(f"{bench.name}: accuracy {r['accuracy']:.3f} over {r['n_questions']} questions", flush=True)
@@ -127,6 +141,8 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
         engine.close()
     return {
         "model": str(model_dir),
+        "protocol": cfg.protocol,
+        "deviations_from_protocol": deviations,
         "settings": {
             **json.loads(cfg.model_dump_json()),
             "protocols": {b.name: vars(b.protocol) for b in benches},
@@ -138,10 +154,34 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     }
 
 
-def _score(bench: Benchmark, prompt_results: list, pool: RewardPool, gen_s: float) -> dict[str, Any]:
+def _deviations(cfg: EvalConfig, benches: list[Benchmark]) -> list[str]:
+    """Every way this run departs from its protocol (an empty list: the protocol exactly)."""
+    out = []
+    if cfg.limit is not None:
+        out.append(f"limit {cfg.limit}: only the first {cfg.limit} questions of each benchmark")
+    if cfg.max_tokens is not None and any(cfg.max_tokens != b.protocol.max_tokens for b in benches):
+        out.append(f"max_tokens {cfg.max_tokens} (--max-tokens) instead of the protocol's")
+    if cfg.template.value != "auto":
+        out.append(f"template {cfg.template.value} (the protocol renders the tokenizer's chat template)")
+    return out
+
+
+def _checked_texts(bench: Benchmark, samples: list) -> tuple[list[str], list[bool]]:
+    """What the reward pool grades: under last_box only the last box, finished or not (the released eval.py)."""
+    if bench.protocol.answer_check == "reward":
+        return [s.text for _, s in samples], [not s.truncated for _, s in samples]
+    texts = []
+    for _, s in samples:
+        box = last_boxed(s.text)
+        texts.append("\\boxed{" + box + "}" if box and box.strip() else s.text)  # no box: graded as no_box
+    return texts, [True] * len(samples)
+
+
+def _score(bench: Benchmark, prompt_results: list, pool: RewardPool, gen_s: float, max_tokens: int) -> dict[str, Any]:
     samples = [(qi, s) for qi, pr in enumerate(prompt_results) for s in pr.samples]
     golds = [bench.questions[qi].answer for qi, _ in samples]
-    grades = pool.grade([s.text for _, s in samples], golds, [not s.truncated for _, s in samples])
+    texts, finished = _checked_texts(bench, samples)
+    grades = pool.grade(texts, golds, finished)
     per_q: list[dict[str, Any]] = [
         {"id": q.id, "answer": q.answer, "correct": [], "reasons": [], "predicted": [], "responses": []}
         for q in bench.questions
@@ -160,6 +200,9 @@ def _score(bench: Benchmark, prompt_results: list, pool: RewardPool, gen_s: floa
         "n_questions": len(per_q),
         "samples_per_question": bench.protocol.n,
         "temperature": bench.protocol.temperature,
+        "top_p": bench.protocol.top_p,
+        "max_tokens": max_tokens,
+        "answer_check": bench.protocol.answer_check,
         "format_error_rate": sum(g.score == -1.0 for g in grades) / len(grades),
         "truncated_rate": sum(s.truncated for _, s in samples) / len(samples),
         "generated_tokens": n_tokens,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from limr.evaluation.benchmarks import PROTOCOLS, BenchmarkError, load_benchmark
-from limr.evaluation.harness import EvalConfig, write_result
+from limr.evaluation.benchmarks import PROTOCOLS, BenchmarkError, load_benchmark, protocol_for
+from limr.evaluation.harness import EvalConfig, _checked_texts, _deviations, write_result
 from limr.tasks.synthetic import SyntheticConfig, make_splits
 from tests.conftest import shared_file
 
@@ -43,7 +43,10 @@ def test_field_mapping_and_errors(tmp_path: Path) -> None:
     (tmp_path / "mine.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "\n")
     b = load_benchmark("mine", tmp_path)
     assert [(q.question, q.answer) for q in b.questions] == [("p1", "\\frac12"), ("p2", "7")]
-    assert b.protocol == PROTOCOLS["synthetic"]  # unknown names are greedy, one sample
+    assert b.protocol == protocol_for("synthetic") == PROTOCOLS["math500"]  # unknown names: greedy, one sample
+    assert load_benchmark("mine", tmp_path, protocol="reward").protocol.answer_check == "reward"
+    with pytest.raises(BenchmarkError, match="unknown protocol"):
+        load_benchmark("mine", tmp_path, protocol="nope")
     (tmp_path / "bad.jsonl").write_text('{"question": "q"}\n')
     with pytest.raises(BenchmarkError, match="bad.jsonl: line 1: needs"):
         load_benchmark("bad", tmp_path)
@@ -61,3 +64,28 @@ def test_config_validation_and_atomic_write(tmp_path: Path) -> None:
         EvalConfig(model=tmp_path, benchmarks=["math500", "math500"])
     path = write_result({"a": 1}, tmp_path / "r" / "out.json")
     assert json.loads(path.read_text()) == {"a": 1} and [p.name for p in path.parent.iterdir()] == ["out.json"]
+
+
+def test_paper_protocol_grades_the_last_box_finished_or_not(tmp_path: Path) -> None:
+    """The released eval.py checks the last box of every response, truncated or not, with no format rules."""
+    from types import SimpleNamespace
+
+    from limr.reward.grade import grade
+
+    def grade_batch(texts: list[str], golds: list[str], finished: list[bool]) -> list:  # in-process: no time limit
+        return [grade(t, g, f) for t, g, f in zip(texts, golds, finished, strict=True)]
+
+    (tmp_path / "b.jsonl").write_text(json.dumps({"question": "q", "answer": "\\frac12"}) + "\n")
+    texts = ["x \\boxed{1} then \\boxed{\\dfrac{1}{2}} and more", "so " * 40 + "\\boxed{0.5}", "no box"]
+    samples = [(0, SimpleNamespace(text=t, truncated=True)) for t in texts]
+    paper, reward = (load_benchmark("b", tmp_path, protocol=p) for p in ("paper", "reward"))
+    checked, finished = _checked_texts(paper, samples)
+    assert finished == [True, True, True] and checked[:2] == ["\\boxed{\\dfrac{1}{2}}", "\\boxed{0.5}"]
+    assert [g.score for g in grade_batch(checked, ["\\frac12"] * 3, finished)] == [1.0, 1.0, -1.0]
+    checked, finished = _checked_texts(reward, samples)  # the training reward: truncated = unfinished
+    assert [g.score for g in grade_batch(checked, ["\\frac12"] * 3, finished)] == [-1.0, -1.0, -1.0]
+    assert _deviations(EvalConfig(model=tmp_path, benchmarks=["b"]), [paper]) == []
+    devs = _deviations(EvalConfig(model=tmp_path, benchmarks=["b"], limit=5, max_tokens=100), [paper])
+    assert len(devs) == 2 and "limit 5" in devs[0] and "max_tokens 100" in devs[1]
+    with pytest.raises(ValueError, match="unknown protocol"):
+        EvalConfig(model=tmp_path, protocol="nope")

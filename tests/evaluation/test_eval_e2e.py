@@ -45,3 +45,6 @@ def test_eval_cli_math500_slice_and_synthetic(tmp_path: Path) -> None:
     # an untrained model writes no \boxed{} answers: every sample is a format error, accuracy 0
     assert m["accuracy"] == 0.0 and m["format_error_rate"] == 1.0
     assert result["settings"]["max_tokens"] == 48 and result["settings"]["protocols"]["aime24"]["n"] == 4
+    assert result["protocol"] == "paper" and a["top_p"] == 0.95 and a["answer_check"] == "last_box"
+    assert [d.split()[0] for d in result["deviations_from_protocol"]] == ["limit", "max_tokens"]
+    assert "not the paper protocol: limit 20" in proc.stdout

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from limr.rollout.types import InvalidRequest, SamplingSpec, WeightLoadError
+from limr.rollout.types import InvalidRequest, SamplingSpec
 from tests.conftest import unique_name
 from tests.rollout.conftest import GREEDY_CANDIDATES, GREEDY_TOKENS, MIN_MARGIN, PROMPTS, hf_greedy, hf_token_logprobs
 
@@ -159,7 +159,9 @@ def test_weight_updates_switch_checkpoints_and_back(service, tiny_ckpts, refs, s
     assert greedy_of(http) == (v1, refs["B"])
 
     # A bad update changes nothing: unknown tensor names (refused before any transfer) and a missing checkpoint.
-    with pytest.raises(WeightLoadError, match="does not have"):
+    from limr.learner.weight_sync import WeightSyncError
+
+    with pytest.raises(WeightSyncError, match="WeightLoadError: parameters the served checkpoint does not have"):
         publisher.publish(torch.nn.Linear(2, 2))
     with pytest.raises(InvalidRequest, match="not a directory"):
         http.load_checkpoint(str(a.parent / "missing"))
