@@ -18,6 +18,13 @@ def test_quiet_terminal_sends_logs_and_fd_output_to_the_file(tmp_path: Path, mon
     user = io.StringIO()  # the terminal (a test runner's stdout has no file descriptor)
     monkeypatch.setattr(sys, "stdout", user)
     log_file = tmp_path / "logs" / "cmd.log"
+    # a library logger as a fresh process has it (Serve, started in-process by other tests, stops propagation)
+    # (importing ray gives "ray" its own stderr handler, bound to pytest's capture here, and stops propagation)
+    for name in ("ray", "ray.serve"):
+        lib_logger = logging.getLogger(name)
+        monkeypatch.setattr(lib_logger, "handlers", [])
+        monkeypatch.setattr(lib_logger, "propagate", True)
+        monkeypatch.setattr(lib_logger, "level", logging.NOTSET)
     with quiet_terminal(log_file) as term:
         assert current() is term
         logging.getLogger("ray.serve").info("one line per request")

@@ -28,7 +28,7 @@ def test_should_start_a_local_ray_with_room_for_workers_and_the_replica(monkeypa
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     assert ensure_ray(_cfg()) is True
-    assert calls == [{"num_cpus": 4, "include_dashboard": False}]  # 2 workers x 1 CPU + 2
+    assert calls == [{"address": "local", "num_cpus": 4, "include_dashboard": False}]  # 2 workers x 1 CPU + 2
 
 
 def test_should_do_nothing_when_ray_is_up(monkeypatch):
