@@ -11,7 +11,7 @@ from limr.learner.events_out import read_run_metrics, write_step_metrics
 from limr.store import open_store
 
 
-def fake_run(store, run_id: str, accs: dict[int, float], initial: float, tokens_per_step: float, steps: int = 4):
+def scripted_run(store, run_id: str, accs: dict[int, float], initial: float, tokens_per_step: float, steps: int = 4):
     for step in range(1, steps + 1):
         m = {"train/step": step, "train/accuracy": 0.1 * step, "rollout/generated_tokens": tokens_per_step}
         m["eval/accuracy_initial"] = initial
@@ -29,10 +29,10 @@ def test_step_metrics_round_trip(tmp_path):
 
 def test_curves_aggregate_and_reach(tmp_path):
     store = open_store(str(tmp_path))
-    fake_run(store, "full-0", {2: 0.4, 4: 0.5}, 0.3, 100)
-    fake_run(store, "full-1", {2: 0.5, 4: 0.7}, 0.3, 100)
-    fake_run(store, "lim-0", {2: 0.6, 4: 0.6}, 0.3, 80)
-    fake_run(store, "lim-1", {2: 0.6, 4: 0.6}, 0.3, 80)
+    scripted_run(store, "full-0", {2: 0.4, 4: 0.5}, 0.3, 100)
+    scripted_run(store, "full-1", {2: 0.5, 4: 0.7}, 0.3, 100)
+    scripted_run(store, "lim-0", {2: 0.6, 4: 0.6}, 0.3, 80)
+    scripted_run(store, "lim-1", {2: 0.6, 4: 0.6}, 0.3, 80)
     c = read_curve(store, "full-0")
     assert c.steps == [0, 2, 4] and c.accuracy == [0.3, 0.4, 0.5]
     assert c.tokens == [0.0, 200.0, 400.0] and c.total_tokens == 400
@@ -59,8 +59,8 @@ def test_curves_aggregate_and_reach(tmp_path):
 
 def test_arms_evaluated_at_different_steps_are_refused(tmp_path):
     store = open_store(str(tmp_path))
-    fake_run(store, "a", {2: 0.4, 4: 0.5}, 0.3, 1)
-    fake_run(store, "b", {4: 0.5}, 0.3, 1)
+    scripted_run(store, "a", {2: 0.4, 4: 0.5}, 0.3, 1)
+    scripted_run(store, "b", {4: 0.5}, 0.3, 1)
     with pytest.raises(ValueError, match="different steps"):
         aggregate("x", "full", "none", 1, [0, 1], [read_curve(store, "a"), read_curve(store, "b")])
 
@@ -76,7 +76,7 @@ def test_early_lim_verdict_compares_with_lim_at_the_tokens_of_full_then_lim(tmp_
 
     store = open_store(str(tmp_path))
     for run, accs, tokens in [("full-0", {4: 0.5}, 100), ("lim-0", {4: 0.6}, 80), ("early-0", {4: 0.58}, 90)]:
-        fake_run(store, run, accs, 0.3, tokens)
+        scripted_run(store, run, accs, 0.3, tokens)
     full, lim, early = (
         aggregate(name, pool, cur, 100, [0], [read_curve(store, f"{name}-0")])
         for name, pool, cur in [("full", "full", "none"), ("lim", "lim", "none"), ("early", "full", "early-lim")]

@@ -13,7 +13,7 @@ from limr.learner.dynamic import Groups, dynamic_sample, informative, refill
 N = 4
 
 
-def fake_run(solved: dict[int, list[bool]], calls: list[list[int]]):
+def scripted_run(solved: dict[int, list[bool]], calls: list[list[int]]):
     """A generator whose per-prompt outcomes are fixed; each sample is 3 tokens long."""
 
     def run(indices: list[int]) -> Groups:
@@ -45,7 +45,7 @@ def test_keeps_informative_groups_and_refills_until_full():
     mixed, all_right, all_wrong = [True, False, True, False], [True] * N, [False] * N
     solved = {i: (mixed if i % 3 == 0 else all_right if i % 3 == 1 else all_wrong) for i in range(30)}
     calls: list[list[int]] = []
-    out = dynamic_sample([0, 1, 2, 3], fake_run(solved, calls), N, 30, "correct", 8, [7, 0, 0])
+    out = dynamic_sample([0, 1, 2, 3], scripted_run(solved, calls), N, 30, "correct", 8, [7, 0, 0])
     g = out.groups
     assert len(g.indices) == 4 and all(i % 3 == 0 for i in g.indices)
     assert len(set(g.indices)) == 4  # no prompt twice in a step
@@ -63,7 +63,7 @@ def test_keeps_informative_groups_and_refills_until_full():
 def test_short_step_tops_up_with_dropped_groups():
     solved = {i: [True] * N for i in range(6)}  # nothing informative anywhere
     calls: list[list[int]] = []
-    out = dynamic_sample([0, 1], fake_run(solved, calls), N, 6, "correct", 3, [0])
+    out = dynamic_sample([0, 1], scripted_run(solved, calls), N, 6, "correct", 3, [0])
     assert len(out.groups.indices) == 2 and len(out.groups.rollouts) == 2 * N
     assert out.rounds <= 3 and out.generated_groups == sum(len(c) for c in calls)
 
@@ -71,7 +71,7 @@ def test_short_step_tops_up_with_dropped_groups():
 def test_reward_metric_keeps_groups_whose_rewards_differ():
     calls: list[list[int]] = []
     solved = {i: [False] * N for i in range(4)}
-    run = fake_run(solved, calls)
+    run = scripted_run(solved, calls)
 
     def run_with_format_errors(indices):
         g = run(indices)
