@@ -72,7 +72,7 @@ def prepare_inputs(cfg: ExperimentConfig, out: Path) -> StudyInputs:
 
         w = cfg.warm_start
         model = build_warm_start(
-            out / "models", seed=w.seed, steps=w.sft_steps, problems=w.sft_problems, levels=w.sft_levels,
+            out / "models" / w.slug(), seed=w.seed, steps=w.sft_steps, problems=w.sft_problems, levels=w.sft_levels,
             column_fraction=w.sft_column_fraction,
         )  # fmt: skip
     groups: dict[str, str] = {}
