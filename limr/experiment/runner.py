@@ -103,6 +103,7 @@ def base_learner(cfg: ExperimentConfig, inputs: StudyInputs, store: str, out: Pa
             "data.eval_prompts": str(inputs.held_out),
             "run.store": store,
             "run.epochs": cfg.epochs,
+            "run.max_steps": None,  # the budget is `epochs` over the pool; a base config's step cap must not cut it
             "run.eval_every": cfg.eval_every,
             "metrics.progress": False,  # the study's own display follows the runs through the store
             "metrics.port": 0,
