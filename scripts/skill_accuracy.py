@@ -46,8 +46,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, required=True, help="HuggingFace model directory")
     ap.add_argument("--skills", default="add-1x1,add-1x2,add-2x1", help="comma-separated (limr.tasks.skills)")
-    ap.add_argument("--config", type=Path, default=REPO / "configs" / "experiment-tiny.yaml",
-                    help="experiment config: its held-out problems and SFT problems are identified from it")
+    ap.add_argument(
+        "--config",
+        type=Path,
+        default=REPO / "configs" / "experiment-tiny.yaml",
+        help="experiment config: its held-out problems and SFT problems are identified from it",
+    )
     ap.add_argument("--per-skill", type=int, default=48)
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--temperature", type=float, default=1.0)
