@@ -86,6 +86,7 @@ def test_train_step_json() -> None:
         "rollout.samples_per_prompt=4",
         "batch.train_batch_size=16",
         "batch.micro_batch_size=16",
+        "rollout.max_new_tokens=16",
     )
     r = _run("train_step.py", "--steps", "1", "--warmup", "0", *(a for kv in small for a in ("--set", kv)))
     assert r["timed_steps"] == 1 and r["seconds_per_step"]["total"]["median"] > 0
