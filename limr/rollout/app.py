@@ -33,7 +33,7 @@ from fastapi.responses import JSONResponse, Response
 from ray import serve
 from ray.serve import Application
 
-from limr.rollout.api import CompletionRequest, GenerateRequest, WeightsRequest, check_limits, completion_response
+from limr.rollout.api import GenerateRequest, WeightsRequest, check_limits
 from limr.rollout.config import ADMIN_TOKEN_ENV, RolloutArgs
 from limr.rollout.metrics import RolloutMetrics
 from limr.rollout.sync import HUB_NAMESPACE, get_hub, hub_name
@@ -42,6 +42,17 @@ from limr.secrets import env_secret
 
 log = logging.getLogger(__name__)
 api = FastAPI(title="limr rollout", description="vLLM rollouts for RL: batch sampling with logprobs, live weights")
+# The OpenAI routes' answers: vLLM's response objects, SSE when stream=true, OpenAI-shaped errors (schemas: _openapi).
+_OPENAI_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "An OpenAI response object (application/json), or server-sent events when stream=true; "
+        "header x-limr-weight-version names the weights that produced it.",
+        "content": {"application/json": {}, "text/event-stream": {}},
+    },
+    400: {"description": "Bad request (schema, limits, prompt too long), in OpenAI's error shape."},
+    404: {"description": "The model is not served here, in OpenAI's error shape."},
+    503: {"description": "The engine refuses to sample (weights inconsistent after a failed update)."},
+}
 
 
 @api.exception_handler(InvalidRequest)
@@ -84,6 +95,9 @@ class RolloutServer:
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rollout")
         self._created = int(time.time())
         self._stop = threading.Event()
+        from limr.rollout.openai_api import OpenAIServing
+
+        self.openai = OpenAIServing.create(self.engine)
         self._sync_weights()  # a replica started after a checkpoint load catches up before serving
         self._register()
         threading.Thread(target=self._sync_loop, name="weight-sync", daemon=True).start()
@@ -220,7 +234,7 @@ class RolloutServer:
         try:
             if isinstance(prompts, str | bytes) or not isinstance(prompts, list | tuple):
                 raise InvalidRequest("prompts must be a list of strings or of token-id lists")
-            check_limits(len(prompts), spec, self.args.limits)
+            check_limits(len(prompts), spec.n, spec.max_tokens, self.args.limits)
             result = await self._batched((list(prompts), spec))
             if isinstance(result, Exception):
                 raise result
@@ -270,17 +284,27 @@ class RolloutServer:
         # json.dumps straight away: FastAPI's generic encoder walks every token and logprob (10x slower).
         return Response(content=json.dumps(result.to_dict()), media_type="application/json")
 
-    @api.post("/v1/completions")
-    async def http_completions(self, req: CompletionRequest) -> dict[str, Any]:
-        if req.model is not None and req.model != self.engine.model_name:
-            raise HTTPException(404, f"model {req.model!r} is not served here (try {self.engine.model_name!r})")
-        result = await self._generate(req.inputs, req.spec(), "completions")
-        return completion_response(result, self.engine.tokenizer, req.logprobs is not None)
+    @api.post("/v1/completions", responses=_OPENAI_RESPONSES)
+    async def http_completions(self, request: Request) -> Response:
+        """OpenAI completions (logprobs, echo, stop, stream), served by vLLM's OpenAI layer."""
+        return await self._openai(request, "completions")
+
+    @api.post("/v1/chat/completions", responses=_OPENAI_RESPONSES)
+    async def http_chat_completions(self, request: Request) -> Response:
+        """OpenAI chat completions with the model's chat template (stream too), served by vLLM's OpenAI layer."""
+        return await self._openai(request, "chat")
+
+    async def _openai(self, request: Request, kind: str) -> Response:
+        start = time.perf_counter()
+        response = await self.openai.respond(kind, await request.body(), self.args.limits)
+        status = "ok" if response.status_code < 400 else "invalid" if response.status_code < 500 else "error"
+        self.metrics.requests.labels(kind, status).inc()
+        self.metrics.latency.labels(kind).observe(time.perf_counter() - start)  # a stream: until its first byte
+        return response
 
     @api.get("/v1/models")
     async def http_models(self) -> dict[str, Any]:
-        card = {"id": self.engine.model_name, "object": "model", "created": self._created, "owned_by": "limr"}
-        return {"object": "list", "data": [card]}
+        return await self.openai.models()
 
     @api.post("/v1/weights")
     async def http_weights(self, req: WeightsRequest, authorization: str | None = Header(None)) -> dict[str, Any]:
@@ -318,6 +342,26 @@ class RolloutServer:
         self.metrics.weight_version.set(self.engine.weight_version)
         body = self.metrics.render(self.engine.kv_cache_usage())
         return Response(content=body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _openapi() -> dict[str, Any]:
+    """FastAPI's document plus vLLM's schemas of the OpenAI routes (limr.rollout.openai_api.document).
+
+    Built on the first GET /openapi.json, in a replica, where vLLM is imported anyway (the driver that only
+    builds the application never imports vLLM).
+    """
+    if api.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        from limr.rollout.openai_api import document
+
+        schema = get_openapi(title=api.title, version=api.version, description=api.description, routes=api.routes)
+        document(schema)
+        api.openapi_schema = schema
+    return api.openapi_schema
+
+
+api.openapi = _openapi  # type: ignore[method-assign]
 
 
 def build_app(args: RolloutArgs | dict[str, Any]) -> Application:
