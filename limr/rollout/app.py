@@ -4,8 +4,9 @@ One deployment, `RolloutServer`, one vLLM engine per replica. It answers HTTP (F
 deployment-handle calls (`generate`, `load_checkpoint`, `weight_version`, `weight_hub`; the learner's in-cluster
 path). New weights from a learner arrive over vLLM's weight-transfer group, driven through the deployment's
 `WeightHub` (limr.rollout.sync): every replica registers there and runs the hub's commands on a control thread.
-Concurrent requests are coalesced into one engine call (`serve.batch`), so many small clients share the
-engine's batching; weight updates wait for the running batch and the next one starts on the new weights.
+Concurrent /v1/generate requests are coalesced into one engine call (`serve.batch`); weight updates wait for the
+running requests and the next ones start on the new weights (limr.rollout.engine). The OpenAI routes are vLLM's
+own OpenAI serving layer over the same engine (limr.rollout.openai_api).
 
 RayService serveConfigV2:
     applications:
