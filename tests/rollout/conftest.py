@@ -83,10 +83,11 @@ def hf_token_logprobs(model_dir: Path, prompt_ids: list[int], completion: list[i
     return logp[pos, torch.tensor(completion)].tolist()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def rollout_service(ray_session, s3_server, tiny_ckpts):  # noqa: ANN001, ANN201
-    """One rollout deployment (2 replicas of checkpoint A) for every service test of the session: engine starts
-    are the cost. Tests that change weights put checkpoint A back."""
+    """One rollout deployment (2 replicas of checkpoint A) for the service tests of tests/rollout (test_openai.py,
+    test_service.py): engine starts are the cost. It goes when the package's tests end, so later tests get the
+    Ray CPUs back. Tests that change weights put checkpoint A back."""
     pytest.importorskip("vllm")
     from limr.rollout.client import deploy_local
     from limr.rollout.config import EngineConfig, RequestLimits, RolloutArgs
