@@ -7,6 +7,8 @@ Limits from `RequestLimits` are checked here and answered with 400 and a message
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from limr.rollout.config import RequestLimits
@@ -66,6 +68,23 @@ def check_limits(num_prompts: int, n: int, max_tokens: int | None, limits: Reque
         raise InvalidRequest(f"max_tokens={max_tokens} > limit {limits.max_tokens}")
     if num_prompts * n > limits.max_samples:
         raise InvalidRequest(f"{num_prompts} prompts x n={n} > limit {limits.max_samples} samples per request")
+
+
+class ErrorDetail(BaseModel):
+    """The body of limr's own error answers (the OpenAI routes answer in OpenAI's error shape instead)."""
+
+    detail: str
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the error codes a route answers, with their meaning."""
+    meaning = {
+        400: "Invalid request (limits, prompt too long, unknown tensors, unloadable checkpoint)",
+        401: "Missing or wrong admin token",
+        403: "Weight loading over HTTP is disabled (no admin token configured)",
+        503: "The replica refuses to sample: its weights are inconsistent after a failed update",
+    }
+    return {code: {"model": ErrorDetail, "description": meaning[code]} for code in codes}
 
 
 class WeightsRequest(BaseModel):

@@ -26,15 +26,16 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Annotated, Any
 
 import ray
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ray import serve
 from ray.serve import Application
 
-from limr.rollout.api import GenerateRequest, WeightsRequest, check_limits
+from limr.rollout.api import GenerateRequest, WeightsRequest, check_limits, errors
 from limr.rollout.config import ADMIN_TOKEN_ENV, RolloutArgs
 from limr.rollout.metrics import RolloutMetrics
 from limr.rollout.sync import HUB_NAMESPACE, get_hub, hub_name
@@ -69,6 +70,10 @@ async def _bad_weights(_: Request, exc: WeightLoadError) -> JSONResponse:
 @api.exception_handler(RolloutError)
 async def _unavailable(_: Request, exc: RolloutError) -> JSONResponse:
     return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+
+# POST /v1/weights: `Authorization: Bearer <admin token>`, declared as the route's security scheme in OpenAPI.
+_admin_bearer = HTTPBearer(auto_error=False, description="The rollout admin token (LIMR_ROLLOUT_ADMIN_TOKEN)")
 
 
 def _replica_id() -> str:
@@ -279,7 +284,7 @@ class RolloutServer:
         return self.engine.weight_version
 
     # ---- HTTP ------------------------------------------------------------------------------------------
-    @api.post("/v1/generate")
+    @api.post("/v1/generate", responses=errors(400, 503))
     async def http_generate(self, req: GenerateRequest) -> Response:
         result = await self._generate(req.inputs, req.spec(), "generate")
         # json.dumps straight away: FastAPI's generic encoder walks every token and logprob (10x slower).
@@ -307,8 +312,10 @@ class RolloutServer:
     async def http_models(self) -> dict[str, Any]:
         return await self.openai.models()
 
-    @api.post("/v1/weights")
-    async def http_weights(self, req: WeightsRequest, authorization: str | None = Header(None)) -> dict[str, Any]:
+    @api.post("/v1/weights", responses=errors(400, 401, 403, 503))
+    async def http_weights(
+        self, req: WeightsRequest, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin_bearer)]
+    ) -> dict[str, Any]:
         # In a RayService the token comes from the pod's Secret (a mounted file named by
         # LIMR_ROLLOUT_ADMIN_TOKEN_FILE), never from the serveConfigV2 args (which Kubernetes shows to
         # anyone who can read the RayService).
@@ -317,14 +324,14 @@ class RolloutServer:
             raise HTTPException(
                 403, f"weight loading over HTTP is disabled (no admin_token configured, {ADMIN_TOKEN_ENV} unset)"
             )
-        given = (authorization or "").removeprefix("Bearer ").strip()
+        given = bearer.credentials if bearer else ""
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong admin token (Authorization: Bearer ...)")
         loop = asyncio.get_running_loop()
         version = await loop.run_in_executor(self._executor, self._load, req.uri, "http")
         return {"weight_version": version}
 
-    @api.get("/v1/weights")
+    @api.get("/v1/weights", responses=errors(400, 503))
     async def http_weight_version(self) -> dict[str, Any]:
         return {"weight_version": await self.weight_version(), "model": self.engine.model_name}
 
@@ -332,7 +339,7 @@ class RolloutServer:
     async def healthz(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/readyz")
+    @api.get("/readyz", responses={503: {"description": "Not ready: weights inconsistent or engine dead"}})
     async def readyz(self) -> JSONResponse:
         ready = self.engine.ready
         body = {"ready": ready, "weight_version": self.engine.weight_version, "model": self.engine.model_name}

@@ -109,6 +109,8 @@ def test_errors_have_openai_shape(client, model, base_url) -> None:  # noqa: ANN
         op = doc["paths"][path]["post"]
         assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"].startswith("#/components/schemas/")
         assert "422" not in op["responses"] and {"200", "400", "404"} <= set(op["responses"])
+    weights = doc["paths"]["/v1/weights"]["post"]
+    assert weights["security"] == [{"HTTPBearer": []}] and {"401", "403"} <= set(weights["responses"])
 
 
 def test_lm_eval_local_completions(base_url, model, tiny_ckpts, tmp_path) -> None:  # noqa: ANN001
