@@ -253,7 +253,7 @@ def test_concurrent_clients_and_malformed_requests(service, refs) -> None:  # no
         ("/v1/generate", {"prompts": ["a"], "bogus": 1}),
         ("/v1/completions", {"prompt": "a", "model": "other-model"}),
         ("/v1/completions", {"prompt": "a", "n": 17}),  # > max_n, as on /v1/generate
-        ("/v1/chat/completions", {"messages": []}),
+        ("/v1/chat/completions", {"messages": "not a list"}),
         ("/v1/weights", {"uri": "/x"}),  # no token
     ]
     with httpx.Client(base_url=base, timeout=30) as c:
