@@ -57,6 +57,27 @@ _OPENAI_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _openapi() -> dict[str, Any]:
+    """FastAPI's document plus vLLM's schemas of the OpenAI routes (limr.rollout.openai_api.document).
+
+    Built on the first GET /openapi.json, in a replica, where vLLM is imported anyway (the driver that only
+    builds the application never imports vLLM).
+    """
+    if api.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        from limr.rollout.openai_api import document
+
+        schema = get_openapi(title=api.title, version=api.version, description=api.description, routes=api.routes)
+        document(schema)
+        api.openapi_schema = schema
+    return api.openapi_schema
+
+
+# Set before @serve.ingress freezes a copy of `api`: the copy refers to this function (and this module's `api`).
+api.openapi = _openapi  # type: ignore[method-assign]
+
+
 @api.exception_handler(InvalidRequest)
 async def _invalid(_: Request, exc: InvalidRequest) -> JSONResponse:
     return JSONResponse(status_code=400, content={"detail": str(exc)})
@@ -350,26 +371,6 @@ class RolloutServer:
         self.metrics.weight_version.set(self.engine.weight_version)
         body = self.metrics.render(self.engine.kv_cache_usage())
         return Response(content=body, media_type="text/plain; version=0.0.4; charset=utf-8")
-
-
-def _openapi() -> dict[str, Any]:
-    """FastAPI's document plus vLLM's schemas of the OpenAI routes (limr.rollout.openai_api.document).
-
-    Built on the first GET /openapi.json, in a replica, where vLLM is imported anyway (the driver that only
-    builds the application never imports vLLM).
-    """
-    if api.openapi_schema is None:
-        from fastapi.openapi.utils import get_openapi
-
-        from limr.rollout.openai_api import document
-
-        schema = get_openapi(title=api.title, version=api.version, description=api.description, routes=api.routes)
-        document(schema)
-        api.openapi_schema = schema
-    return api.openapi_schema
-
-
-api.openapi = _openapi  # type: ignore[method-assign]
 
 
 def build_app(args: RolloutArgs | dict[str, Any]) -> Application:
