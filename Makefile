@@ -25,4 +25,7 @@ bench:
 	$(BENCH_PY) benchmarks/rollout.py --rounds 3 --out benchmarks/results/rollout.json >/dev/null
 	$(BENCH_PY) benchmarks/train_step.py --steps 3 --out benchmarks/results/train_step.json >/dev/null
 	$(BENCH_PY) benchmarks/services.py --s3 --out benchmarks/results/services.json >/dev/null
+	$(BENCH_PY) benchmarks/services.py --queries-only --query-rate 500 --query-seconds 10 --api-workers 2 --out benchmarks/results/services_queries_local_500.json >/dev/null
+	$(BENCH_PY) benchmarks/services.py --s3 --queries-only --query-rate 500 --query-seconds 10 --api-workers 2 --out benchmarks/results/services_queries_s3_500.json >/dev/null
+	$(BENCH_PY) benchmarks/services.py --s3 --queries-only --query-rate 200 --query-seconds 10 --api-workers 2 --out benchmarks/results/services_queries_s3_200.json >/dev/null
 	.venv/bin/python benchmarks/report.py --write

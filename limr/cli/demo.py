@@ -59,6 +59,7 @@ def demo_cmd(
     with user_errors(), quiet_terminal(out / "limr-demo.log", verbose=verbose) as term:
         st = open_store(store)
         run_id = run or f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        _experiment_note(term, out)  # first, so the terminal ends with this run's result
         if synthetic_only:
             groups, records, training = _simulate(term, st, run_id, prompts, epochs, samples, seed)
         else:
@@ -151,11 +152,11 @@ def _select_and_report(
     png = plot_trajectories(result, out / "lim_trajectories.png")
     term.echo(f"selected {len(selected)} of {len(result)} scored prompts; wrote {out}/{{scores,selected}}.jsonl,")
     term.echo(f"  {out / 'summary.json'} and the plot {png}")
-    _experiment_note(term, out)
 
 
 def _experiment_note(term: Terminal, out: Path) -> None:
-    """The demo's last words: what the LIMR experiment (FULL vs LIM vs RAND vs dynamic sampling) found."""
+    """The demo's opening words: what the LIMR experiment (FULL vs LIM vs RAND vs dynamic sampling) found,
+    which the small run that follows does not show (it ends with its own result)."""
     from limr.experiment.headline import headline, load_results
 
     found = load_results(out.parent / "experiment" / "results.json")

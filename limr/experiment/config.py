@@ -63,6 +63,15 @@ class WarmStart(_Section):
     sft_column_fraction: float = Field(0.2, ge=0, le=1, description="Share of SFT additions worked by column.")
     seed: int = Field(0, description="Seed of the tiny model and its warm start.")
 
+    def slug(self) -> str:
+        """A directory name that changes with every setting of the built warm start.
+
+        The study reuses a warm start it finds under --out; keying the directory by its settings means a
+        config that changes them builds a new one instead of silently reusing a model trained otherwise.
+        """
+        levels = "".join(str(lv) for lv in self.sft_levels)
+        return f"sft{self.sft_steps}-n{self.sft_problems}-l{levels}-c{self.sft_column_fraction:g}-s{self.seed}"
+
 
 class PoolSection(_Section):
     mix: SkillMix | None = Field(None, description="A synthetic skill mix (pool and held-out set).")

@@ -1,4 +1,4 @@
-"""What the experiment found, in two lines (for `limr demo`'s last words and the README).
+"""What the experiment found, in two lines (for `limr demo`'s opening lines and the README).
 
 The figures come from a results.json the study wrote: the user's own (`out/experiment/results.json`) when
 there is one, else the measured study kept in the repository (`docs/experiment-results.json`).

@@ -52,7 +52,7 @@ def write_results(
     result = score_run(store, source.run_id)
     selected = result.scores >= cfg.lim.threshold
     skills = [inputs.groups.get(pid, "pool") for pid in result.prompt_ids]
-    by_skill: dict[str, dict[str, int]] = {}
+    by_skill: dict[str, dict[str, Any]] = {}
     for s, sel in zip(skills, selected, strict=True):
         d = by_skill.setdefault(s, {"prompts": 0, "selected": 0})
         d["prompts"] += 1
@@ -60,6 +60,9 @@ def write_results(
     never = 0
     if result.trajectories is not None:
         never = int((selected & (result.trajectories.max(axis=1) == 0)).sum())
+        for skill, d in by_skill.items():  # how each kind of prompt moved: is the run in the paper's regime?
+            rows = result.trajectories[np.asarray([s == skill for s in skills])]
+            d["mean_accuracy_per_epoch"] = [round(float(x), 4) for x in np.nanmean(rows, axis=0)]
     run_prompts = {p.run_id: read_run_meta(store, p.run_id).config["data"]["prompts"] for p in plans}
     base = plans[0]
     meta = read_run_meta(store, base.run_id).config

@@ -189,6 +189,20 @@ def markdown(arms: list[ArmResult], summary: dict[str, Any]) -> str:
         + json.dumps(summary["verdict"]),
         "",
     ]
+    by_skill = lim.get("by_skill") or {}
+    if by_skill:
+        text += [
+            "| skill | prompts | LIM selected | mean accuracy per epoch (FULL source run) |",
+            "|---|---|---|---|",
+            *(
+                f"| {skill} | {d['prompts']} | {d['selected']} | "
+                f"{', '.join(f'{x:.2f}' for x in d.get('mean_accuracy_per_epoch', []))} |"
+                for skill, d in sorted(by_skill.items())
+            ),
+            "",
+            f"Selected prompts never solved in any epoch: {lim.get('selected_never_solved')}.",
+            "",
+        ]
     if summary.get("early_lim"):
         text += [
             "Early LIM (within one std of LIM's final accuracy, <= 60% of the rollout tokens of FULL then LIM): "

@@ -72,7 +72,7 @@ def prepare_inputs(cfg: ExperimentConfig, out: Path) -> StudyInputs:
 
         w = cfg.warm_start
         model = build_warm_start(
-            out / "models", seed=w.seed, steps=w.sft_steps, problems=w.sft_problems, levels=w.sft_levels,
+            out / "models" / w.slug(), seed=w.seed, steps=w.sft_steps, problems=w.sft_problems, levels=w.sft_levels,
             column_fraction=w.sft_column_fraction,
         )  # fmt: skip
     groups: dict[str, str] = {}
@@ -103,6 +103,7 @@ def base_learner(cfg: ExperimentConfig, inputs: StudyInputs, store: str, out: Pa
             "data.eval_prompts": str(inputs.held_out),
             "run.store": store,
             "run.epochs": cfg.epochs,
+            "run.max_steps": None,  # the budget is `epochs` over the pool; a base config's step cap must not cut it
             "run.eval_every": cfg.eval_every,
             "metrics.progress": False,  # the study's own display follows the runs through the store
             "metrics.port": 0,

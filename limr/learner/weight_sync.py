@@ -1,10 +1,11 @@
 """The learner's side of weight sync: one transfer group with every live rollout replica, through vLLM's API.
 
 Each sync: rank 0 reads the deployment's live members from its `WeightHub` (limr.rollout.sync); if they changed
-(first sync, a replica added by autoscaling, one restarted or lost) it forms a new group (vLLM's
-`WeightTransferTrainerFactory.trainer_init`: NCCL between GPUs, limr's gloo engine on CPU), then it reserves the
-next version and sends the actor's weights (`send_weights`: start, bucketed broadcast, finish with the version)
-and commits the version. Every learner rank takes part (an FSDP gather is a collective); only rank 0 sends.
+(first sync, a replica added by autoscaling, one restarted or lost), or the module to send is another object, it
+forms a new group (vLLM's `WeightTransferTrainerFactory.trainer_init`: NCCL between GPUs, limr's gloo engine on
+CPU), then it reserves the next version and sends the actor's weights (`send_weights`: start, bucketed
+broadcast, finish with the version) and commits the version. Every learner rank takes part (an FSDP gather is a
+collective); only rank 0 sends.
 No state dict is ever put in Ray's object store or held by an actor.
 """
 
@@ -77,6 +78,7 @@ class WeightPublisher:
         self.bucket_bytes = bucket_bytes or transfer.DEFAULT_BUCKET_BYTES
         self.wait_for_members_s = wait_for_members_s
         self.members: list[tuple[str, int]] | None = None
+        self._model: nn.Module | None = None  # the module the group's WeightSource reads (bound at formation)
         self._engine: Any = None
         self._client: Any = None
 
@@ -92,7 +94,10 @@ class WeightPublisher:
         members = self.ctx.broadcast_object(members)
         version, error = -1, None
         try:
-            if members != self.members or self._engine is None:
+            # vLLM's trainer engine binds its WeightSource at formation and replays it every round: a different
+            # module needs a new group too, else the replicas would get the old module's weights under the new
+            # version (the learner always passes its actor; tests and tools may pass another model).
+            if members != self.members or self._engine is None or model is not self._model:
                 self._form(members, model)
             if self.ctx.is_main:
                 version = ray.get(self.hub.reserve.remote())
@@ -102,7 +107,7 @@ class WeightPublisher:
                 ray.get(self.hub.commit.remote(version, None))
         except Exception as e:  # noqa: BLE001 (reported on every rank below)
             log.exception("weight sync failed")
-            self._engine, self.members = None, None
+            self._engine, self.members, self._model = None, None, None
             error = f"{type(e).__name__}: {e}"
         version, error = self.ctx.broadcast_object((version, error))
         if error is not None:
@@ -136,7 +141,7 @@ class WeightPublisher:
         info = self._init_info(address, port, self._client.world_size)
         log.info("weight transfer (%s): group of %d with replicas %s", self.backend, info.world_size, members)
         self._engine = WeightTransferTrainerFactory.trainer_init(info, client=self._client, source=source)
-        self.members = members
+        self.members, self._model = members, model
 
     def _init_info(self, address: str, port: int, world_size: int) -> Any:
         if self.backend == "nccl":
@@ -163,6 +168,7 @@ class WeightPublisher:
         if self._engine is not None:
             self._engine.shutdown()
             self._engine = None
+        self._model = None
 
 
 def _check_names(meta: list[Any], shapes: dict[str, tuple[int, ...]]) -> None:

@@ -53,9 +53,13 @@ def refresh_tied_layers(model: torch.nn.Module) -> int:
     vLLM's layerwise reload (the weight-transfer API's start/finish_weight_update) processes the layers that
     receive tensors; a tied LM head receives none of its own, so on the CPU backend it keeps the packed GEMM copy
     of the OLD embedding and greedy outputs mix old and new weights (found by tests/rollout: the updated model
-    disagreed with transformers until this). vLLM 0.32's API has no hook for it, so limr calls the layer's public
-    quantisation-method hook `process_weights_after_loading` itself; on GPUs it is a no-op for unquantised
-    embeddings.
+    disagreed with transformers until this). vLLM 0.32's weight-transfer API has no hook for it (checked against
+    its code): `finalize_layerwise_reload` puts back a layer that received no tensors without processing it,
+    and sending `lm_head.weight` as well does not help: vLLM's `AutoWeightsLoader` loads a tied parameter under
+    one name only (the first its traversal reaches, the embedding). So limr calls the layer's public
+    quantisation-method hook `process_weights_after_loading` itself (for the CPU backend:
+    `dispatch_cpu_unquantized_gemm`, the repacking); on GPUs it is a no-op for unquantised embeddings. Drop this
+    when vLLM's reload processes layers that share a parameter.
     """
     owners: dict[int, list[torch.nn.Module]] = {}
     for module in model.modules():

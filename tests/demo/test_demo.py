@@ -41,15 +41,19 @@ def test_demo_command(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, [*args, "--prompts", "300", "--epochs", "6", "--run", "d1"])
     assert res.exit_code == 0, res.output
     assert "LIM selection of run d1" in res.output and "learnable" in res.output
-    # a quiet terminal: a handful of lines, the first names the log file, the last ones say what was written
+    # a quiet terminal: a handful of lines, the first names the log file, and it ends with the result: the
+    # selection table, then what was written
     lines = res.output.splitlines()
     assert lines[0] == f"logs: {out / 'limr-demo.log'} (--verbose shows them here)" and len(lines) < 30
-    assert any("lim_trajectories.png" in line for line in lines[-3:]) and (out / "limr-demo.log").is_file()
+    table = next(i for i, line in enumerate(lines) if "LIM selection of run d1" in line)
+    assert lines[-2].startswith("selected ") and "lim_trajectories.png" in lines[-1], lines[table:]
+    assert (out / "limr-demo.log").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["run_id"] == "d1" and summary["scored"] + summary["left_out"] == 300
     assert len((out / "selected.jsonl").read_text().splitlines()) == summary["selected"]
     assert (out / "lim_trajectories.png").stat().st_size > 10_000
-    assert "limr experiment --quick" in res.output  # the demo ends by pointing at the experiment
+    # the study's finding and how to run it come first, before this run's result
+    assert any("limr experiment --quick" in line for line in lines[:table])
     # Runs are immutable: the same run id again is refused with a clear error.
     again = CliRunner().invoke(app, [*args, "--run", "d1"])
     assert again.exit_code == 2 and "already exists" in again.output

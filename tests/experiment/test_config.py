@@ -29,7 +29,7 @@ pool: {mix: {size: 20, held_out: 10, shares: {add-1x1: 0.5, add-1x2: 0.5}}}
 
 def test_repo_config_loads_and_quick_shrinks_it():
     cfg = load_experiment(TINY)
-    assert [a.name for a in cfg.arms] == ["full", "lim", "rand", "dynamic"]
+    assert [a.name for a in cfg.arms] == ["full", "lim", "rand", "dynamic", "early-lim"]
     assert len(cfg.seeds) >= 3 and cfg.lim.threshold == 0.6
     quick = load_experiment(TINY, quick=True)
     assert quick.seeds == [0] and quick.pool.mix.size < cfg.pool.mix.size
@@ -130,3 +130,21 @@ def test_early_lim_run_config_switches_the_learner_to_early_lim():
     assert (c.mode, c.early_epochs, c.early_dataset, c.dynamic_sampling) == ("early-lim", 2, "{run}-early-lim", False)
     plain = run_config(base, RunPlan(Arm(name="full", pool="full"), 0, "t-full-s0", 40), "/p", 128, "http://api")
     assert plain.curation.mode == "full"
+
+
+def test_study_budget_is_epochs_over_the_pool_whatever_the_base_config_caps(tmp_path):
+    """configs/tiny-cpu.yaml caps a run at 48 steps; the study's budget (FULL: `epochs` passes) must not be cut."""
+    from limr.experiment.runner import StudyInputs, base_learner
+
+    extra = "epochs: 5\nlearner_overrides: {batch.rollout_batch_size: 4}\narms: [{name: full, pool: full}]\n"
+    cfg = load_experiment(write(tmp_path, BASE + extra))
+    inputs = StudyInputs(tmp_path / "m", tmp_path / "p", tmp_path / "h", 200, {})
+    learner = base_learner(cfg, inputs, f"file://{tmp_path}/store", tmp_path / "out")
+    assert learner.derive(200).total_steps == 5 * 50
+
+
+def test_warm_start_directory_changes_with_its_settings():
+    from limr.experiment.config import WarmStart
+
+    assert WarmStart().slug() != WarmStart(sft_steps=1600).slug()
+    assert WarmStart(sft_column_fraction=0.2).slug() != WarmStart(sft_column_fraction=0.3).slug()

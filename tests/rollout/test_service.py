@@ -170,12 +170,6 @@ def test_weight_updates_switch_checkpoints_and_back(service, tiny_ckpts, refs, s
     assert v4 > v3 and greedy_of(handle) == (v4, refs["A"])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open bug: with transfers and checkpoint loads interleaved on 2 replicas, one run (load ~30) returned a "
-    "result tagged with a transferred version whose output was not that checkpoint's (transfer-only and "
-    "checkpoint-only updates pass: test_weight_updates_switch_checkpoints_and_back, tests/rollout/test_transfer.py)",
-)
 def test_inflight_requests_never_mix_weights(service, tiny_ckpts, refs, publisher) -> None:  # noqa: ANN001
     """Requests racing weight updates (checkpoint loads and transfers) each come back entirely from one version."""
     a, b = tiny_ckpts

@@ -95,11 +95,12 @@ def service_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 class Service:
     """A `limr serve ...` subprocess on a free loopback port."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, module: str = "limr.cli.main") -> None:
+        """`module`: what runs `serve ...` (the crash test's tests.support.traced_scorer wraps the CLI)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        cmd = [sys.executable, "-m", "limr.cli.main", "serve", *args, "--port", str(self.port)]
+        cmd = [sys.executable, "-m", module, "serve", *args, "--port", str(self.port)]
         self._out = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._out, stderr=subprocess.STDOUT, cwd=REPO)
 
