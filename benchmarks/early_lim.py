@@ -106,8 +106,11 @@ def learner_runs(specs: list[str], stores: list[str]) -> list[Run]:
             if meta.source == "learner":
                 pairs.append((uri, run_id))
     out = []
+    repeated = {r for r in (run_id for _, run_id in pairs) if sum(1 for _, x in pairs if x == r) > 1}
     for uri, run_id in pairs:
-        run = store_run(uri, run_id, f"learner-{run_id}", "learner")
+        # two stores may hold runs of the same id (two studies): name them by store too, or one hides the other
+        name = f"learner-{run_id}" + (f"@{uri.rstrip('/').rsplit('/', 1)[-1]}" if run_id in repeated else "")
+        run = store_run(uri, run_id, name, "learner")
         epochs = run.total.shape[1]
         if epochs < 2:
             print(f"skipping {uri}:{run_id}: {epochs} epoch(s)", file=sys.stderr)

@@ -128,10 +128,19 @@ def train_step(doc: dict[str, Any]) -> str:
     r = doc["results"]
     sec = r["seconds_per_step"]
     phases = ", ".join(f"{ph.replace('_', ' ')} {sec[ph]['median']:.1f} s" for ph in sec if ph != "total")
+    peer = ""
+    if "peer" in r:  # TRL's GRPOTrainer on the same step, measured in the same run
+        p, x = r["peer"], r["limr_vs_trl_samples_per_second"]
+        peer = (
+            f" Same GRPO step in TRL {p['version']} `GRPOTrainer`, generating with {p['generation']}: "
+            f"{_range(p['samples_per_second'], lambda v: f'{v:g}')} samples/s against limr's "
+            f"{_range(r['samples_per_second'], lambda v: f'{v:g}')}: limr {x['median']:g}x TRL "
+            f"(per round {x['min']:g}-{x['max']:g}x)."
+        )
     return (
         f"- **`benchmarks/train_step.py`** ({r['backend']} rollout, {r['samples_per_step']} samples per step, "
         f"{r['timed_steps']} timed steps; {provenance(doc)}): per step {_range(sec['total'], lambda x: f'{x:.1f} s')}"
-        f"; medians {phases}."
+        f"; medians {phases}.{peer}"
     )
 
 

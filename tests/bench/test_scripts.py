@@ -81,9 +81,19 @@ def test_rollout_json() -> None:
 @pytest.mark.vllm
 @pytest.mark.ray
 def test_train_step_json() -> None:
-    r = _run("train_step.py", "--steps", "1", "--warmup", "0", "--set", "batch.rollout_batch_size=4")
+    small = (
+        "batch.rollout_batch_size=4",
+        "rollout.samples_per_prompt=4",
+        "batch.train_batch_size=16",
+        "batch.micro_batch_size=16",
+    )
+    r = _run("train_step.py", "--steps", "1", "--warmup", "0", *(a for kv in small for a in ("--set", kv)))
     assert r["timed_steps"] == 1 and r["seconds_per_step"]["total"]["median"] > 0
     assert set(r["seconds_per_step"]) >= {"rollout", "reward", "update"}
+    # TRL's GRPOTrainer ran the same step (4 prompts x 4 samples) in the same run
+    peer = r["peer"]
+    assert peer["name"] == "trl" and peer["timed_steps"] == 1 and peer["samples_per_step"] == r["samples_per_step"]
+    assert peer["samples_per_second"]["median"] > 0 and r["limr_vs_trl_samples_per_second"]["median"] > 0
 
 
 @pytest.mark.slow

@@ -96,4 +96,5 @@ def test_headline_of_the_measured_study():
     results, origin = load_results(None)
     assert str(MEASURED) in origin
     text = headline(results)
-    assert "full 128 prompts" in text and "x FULL's rollout tokens" in text and "the goal" in text
+    assert f"full {results['pool_size']} prompts" in text and "x FULL's rollout tokens" in text
+    assert "the goal" in text and f"after {results['steps']} steps" in text
