@@ -4,8 +4,9 @@ One deployment, `RolloutServer`, one vLLM engine per replica. It answers HTTP (F
 deployment-handle calls (`generate`, `load_checkpoint`, `weight_version`, `weight_hub`; the learner's in-cluster
 path). New weights from a learner arrive over vLLM's weight-transfer group, driven through the deployment's
 `WeightHub` (limr.rollout.sync): every replica registers there and runs the hub's commands on a control thread.
-Concurrent requests are coalesced into one engine call (`serve.batch`), so many small clients share the
-engine's batching; weight updates wait for the running batch and the next one starts on the new weights.
+Concurrent /v1/generate requests are coalesced into one engine call (`serve.batch`); weight updates wait for the
+running requests and the next ones start on the new weights (limr.rollout.engine). The OpenAI routes are vLLM's
+own OpenAI serving layer over the same engine (limr.rollout.openai_api).
 
 RayService serveConfigV2:
     applications:
@@ -25,15 +26,16 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Annotated, Any
 
 import ray
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ray import serve
 from ray.serve import Application
 
-from limr.rollout.api import CompletionRequest, GenerateRequest, WeightsRequest, check_limits, completion_response
+from limr.rollout.api import GenerateRequest, WeightsRequest, check_limits, errors
 from limr.rollout.config import ADMIN_TOKEN_ENV, RolloutArgs
 from limr.rollout.metrics import RolloutMetrics
 from limr.rollout.sync import HUB_NAMESPACE, get_hub, hub_name
@@ -42,6 +44,38 @@ from limr.secrets import env_secret
 
 log = logging.getLogger(__name__)
 api = FastAPI(title="limr rollout", description="vLLM rollouts for RL: batch sampling with logprobs, live weights")
+# The OpenAI routes' answers: vLLM's response objects, SSE when stream=true, OpenAI-shaped errors (schemas: _openapi).
+_OPENAI_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "An OpenAI response object (application/json), or server-sent events when stream=true; "
+        "header x-limr-weight-version names the weights that produced it.",
+        "content": {"application/json": {}, "text/event-stream": {}},
+    },
+    400: {"description": "Bad request (schema, limits, prompt too long), in OpenAI's error shape."},
+    404: {"description": "The model is not served here, in OpenAI's error shape."},
+    503: {"description": "The engine refuses to sample (weights inconsistent after a failed update)."},
+}
+
+
+def _openapi() -> dict[str, Any]:
+    """FastAPI's document plus vLLM's schemas of the OpenAI routes (limr.rollout.openai_api.document).
+
+    Built on the first GET /openapi.json, in a replica, where vLLM is imported anyway (the driver that only
+    builds the application never imports vLLM).
+    """
+    if api.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        from limr.rollout.openai_api import document
+
+        schema = get_openapi(title=api.title, version=api.version, description=api.description, routes=api.routes)
+        document(schema)
+        api.openapi_schema = schema
+    return api.openapi_schema
+
+
+# Set before @serve.ingress freezes a copy of `api`: the copy refers to this function (and this module's `api`).
+api.openapi = _openapi  # type: ignore[method-assign]
 
 
 @api.exception_handler(InvalidRequest)
@@ -57,6 +91,10 @@ async def _bad_weights(_: Request, exc: WeightLoadError) -> JSONResponse:
 @api.exception_handler(RolloutError)
 async def _unavailable(_: Request, exc: RolloutError) -> JSONResponse:
     return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+
+# POST /v1/weights: `Authorization: Bearer <admin token>`, declared as the route's security scheme in OpenAPI.
+_admin_bearer = HTTPBearer(auto_error=False, description="The rollout admin token (LIMR_ROLLOUT_ADMIN_TOKEN)")
 
 
 def _replica_id() -> str:
@@ -84,6 +122,9 @@ class RolloutServer:
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rollout")
         self._created = int(time.time())
         self._stop = threading.Event()
+        from limr.rollout.openai_api import OpenAIServing
+
+        self.openai = OpenAIServing.create(self.engine)
         self._sync_weights()  # a replica started after a checkpoint load catches up before serving
         self._register()
         threading.Thread(target=self._sync_loop, name="weight-sync", daemon=True).start()
@@ -220,7 +261,7 @@ class RolloutServer:
         try:
             if isinstance(prompts, str | bytes) or not isinstance(prompts, list | tuple):
                 raise InvalidRequest("prompts must be a list of strings or of token-id lists")
-            check_limits(len(prompts), spec, self.args.limits)
+            check_limits(len(prompts), spec.n, spec.max_tokens, self.args.limits)
             result = await self._batched((list(prompts), spec))
             if isinstance(result, Exception):
                 raise result
@@ -264,26 +305,38 @@ class RolloutServer:
         return self.engine.weight_version
 
     # ---- HTTP ------------------------------------------------------------------------------------------
-    @api.post("/v1/generate")
+    @api.post("/v1/generate", responses=errors(400, 503))
     async def http_generate(self, req: GenerateRequest) -> Response:
         result = await self._generate(req.inputs, req.spec(), "generate")
         # json.dumps straight away: FastAPI's generic encoder walks every token and logprob (10x slower).
         return Response(content=json.dumps(result.to_dict()), media_type="application/json")
 
-    @api.post("/v1/completions")
-    async def http_completions(self, req: CompletionRequest) -> dict[str, Any]:
-        if req.model is not None and req.model != self.engine.model_name:
-            raise HTTPException(404, f"model {req.model!r} is not served here (try {self.engine.model_name!r})")
-        result = await self._generate(req.inputs, req.spec(), "completions")
-        return completion_response(result, self.engine.tokenizer, req.logprobs is not None)
+    @api.post("/v1/completions", responses=_OPENAI_RESPONSES)
+    async def http_completions(self, request: Request) -> Response:
+        """OpenAI completions (logprobs, echo, stop, stream), served by vLLM's OpenAI layer."""
+        return await self._openai(request, "completions")
+
+    @api.post("/v1/chat/completions", responses=_OPENAI_RESPONSES)
+    async def http_chat_completions(self, request: Request) -> Response:
+        """OpenAI chat completions with the model's chat template (stream too), served by vLLM's OpenAI layer."""
+        return await self._openai(request, "chat")
+
+    async def _openai(self, request: Request, kind: str) -> Response:
+        start = time.perf_counter()
+        response = await self.openai.respond(kind, await request.body(), self.args.limits)
+        status = "ok" if response.status_code < 400 else "invalid" if response.status_code < 500 else "error"
+        self.metrics.requests.labels(kind, status).inc()
+        self.metrics.latency.labels(kind).observe(time.perf_counter() - start)  # a stream: until its first byte
+        return response
 
     @api.get("/v1/models")
     async def http_models(self) -> dict[str, Any]:
-        card = {"id": self.engine.model_name, "object": "model", "created": self._created, "owned_by": "limr"}
-        return {"object": "list", "data": [card]}
+        return await self.openai.models()
 
-    @api.post("/v1/weights")
-    async def http_weights(self, req: WeightsRequest, authorization: str | None = Header(None)) -> dict[str, Any]:
+    @api.post("/v1/weights", responses=errors(400, 401, 403, 503))
+    async def http_weights(
+        self, req: WeightsRequest, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin_bearer)]
+    ) -> dict[str, Any]:
         # In a RayService the token comes from the pod's Secret (a mounted file named by
         # LIMR_ROLLOUT_ADMIN_TOKEN_FILE), never from the serveConfigV2 args (which Kubernetes shows to
         # anyone who can read the RayService).
@@ -292,14 +345,14 @@ class RolloutServer:
             raise HTTPException(
                 403, f"weight loading over HTTP is disabled (no admin_token configured, {ADMIN_TOKEN_ENV} unset)"
             )
-        given = (authorization or "").removeprefix("Bearer ").strip()
+        given = bearer.credentials if bearer else ""
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong admin token (Authorization: Bearer ...)")
         loop = asyncio.get_running_loop()
         version = await loop.run_in_executor(self._executor, self._load, req.uri, "http")
         return {"weight_version": version}
 
-    @api.get("/v1/weights")
+    @api.get("/v1/weights", responses=errors(400, 503))
     async def http_weight_version(self) -> dict[str, Any]:
         return {"weight_version": await self.weight_version(), "model": self.engine.model_name}
 
@@ -307,7 +360,7 @@ class RolloutServer:
     async def healthz(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/readyz")
+    @api.get("/readyz", responses={503: {"description": "Not ready: weights inconsistent or engine dead"}})
     async def readyz(self) -> JSONResponse:
         ready = self.engine.ready
         body = {"ready": ready, "weight_version": self.engine.weight_version, "model": self.engine.model_name}

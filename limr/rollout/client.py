@@ -71,8 +71,10 @@ class RolloutClient:
                     return resp
                 if resp.status_code not in _RETRY_STATUS or last:
                     try:
-                        detail = resp.json().get("detail", resp.text)
-                    except ValueError:
+                        body = resp.json()
+                        # limr's routes answer {"detail": ...}, the OpenAI routes {"error": {"message": ...}}
+                        detail = body.get("detail") or body.get("error", {}).get("message") or resp.text
+                    except (ValueError, AttributeError):
                         detail = resp.text
                     if resp.status_code in (400, 422):
                         raise InvalidRequest(f"HTTP {resp.status_code}: {detail}")

