@@ -144,25 +144,18 @@ class WeightPublisher:
         self.members, self._model = members, model
 
     def _init_info(self, address: str, port: int, world_size: int) -> Any:
+        """The trainer side's init info of this backend: vLLM's NCCL type on GPUs, limr's gloo type on CPU."""
         if self.backend == "nccl":
             from vllm.distributed.weight_transfer.nccl_engine import NCCLTrainerInitInfo
 
-            return NCCLTrainerInitInfo(
-                rank=self.ctx.rank,
-                master_address=address,
-                master_port=port,
-                world_size=world_size,
-                packed_buffer_size_bytes=self.bucket_bytes,
-            )
-        from limr.rollout.transfer import GlooTrainerInitInfo
+            info_type: Any = NCCLTrainerInitInfo
+            bucket = {"packed_buffer_size_bytes": self.bucket_bytes}
+        else:
+            from limr.rollout.transfer import GlooTrainerInitInfo
 
-        return GlooTrainerInitInfo(
-            rank=self.ctx.rank,
-            master_address=address,
-            master_port=port,
-            world_size=world_size,
-            bucket_bytes=self.bucket_bytes,
-        )
+            info_type = GlooTrainerInitInfo
+            bucket = {"bucket_bytes": self.bucket_bytes}
+        return info_type(rank=self.ctx.rank, master_address=address, master_port=port, world_size=world_size, **bucket)
 
     def close(self) -> None:
         if self._engine is not None:
