@@ -12,7 +12,9 @@ Finished runs of several kinds, each given as per prompt and epoch counts:
 
 For each run and k = 1..E-1, each predictor (`seen`, `ravg`, `trend`, and `learned` fit leave-one-run-out
 on all the other runs) is scored by `limr.algo.early_eval`: precision, recall and F1 of the selected set,
-Spearman of scores, Brier score of the selection probability, predicted precision, rollouts saved.
+Spearman of scores, Brier score of the selection probability, predicted precision, rollouts saved. Each
+run's `replay` F1 at each k (`replay_agreement`) says how far its final selection is decidable at k at all:
+the F1 between it and replays of the run that share its first k epochs and redraw the rest.
 
 Prints one JSON document (`benchmarks.harness`: machine, load, commit) and draws F1 vs k per predictor and
 run (`--plot`, default out/early_lim/f1_vs_k.png).
@@ -30,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.harness import Bench, parser  # noqa: E402
-from limr.algo.early_eval import EarlyScore, evaluate_run  # noqa: E402
+from limr.algo.early_eval import EarlyScore, evaluate_run, replay_agreement  # noqa: E402
 from limr.algo.early_learned import FinishedRun, fit_learned  # noqa: E402
 from limr.algo.early_lim import DEFAULT_PREDICTOR, PREDICTORS  # noqa: E402
 from limr.algo.simulate import REGIMES, simulate_run  # noqa: E402
@@ -136,6 +138,14 @@ def evaluate_all(runs: list[Run], threshold: float, learned: bool) -> dict[str, 
     return results
 
 
+def replays(runs: list[Run], threshold: float, draws: int) -> dict[str, list[float]]:
+    """Per run, the replay agreement at k = 1..E-1 (index k - 1)."""
+    return {
+        r.name: [replay_agreement(r.correct, r.total, k, threshold, draws) for k in range(1, r.total.shape[1])]
+        for r in runs
+    }
+
+
 def half_epochs(rows: list[EarlyScore], predictor: str) -> EarlyScore | None:
     """The row of `predictor` at k = E / 2 (rounded down)."""
     for r in rows:
@@ -144,7 +154,9 @@ def half_epochs(rows: list[EarlyScore], predictor: str) -> EarlyScore | None:
     return None
 
 
-def plot(results: dict[str, list[EarlyScore]], kinds: dict[str, str], path: Path) -> None:
+def plot(
+    results: dict[str, list[EarlyScore]], kinds: dict[str, str], replay: dict[str, list[float]], path: Path
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -162,6 +174,8 @@ def plot(results: dict[str, list[EarlyScore]], kinds: dict[str, str], path: Path
             x = [r.epochs_seen / r.epochs_total for r in rs]
             y = [r.f1 if np.isfinite(r.f1) else np.nan for r in rs]
             ax.plot(x, y, marker="o", ms=3, label=pred, lw=2.2 if pred == DEFAULT_PREDICTOR else 1.2)
+        e = len(replay[name]) + 1
+        ax.plot([k / e for k in range(1, e)], replay[name], color="black", ls="--", lw=1, label="replay")
         ax.axhline(0.85, color="grey", ls=":", lw=1)
         ax.set_title(f"{name} ({kinds[name]})", fontsize=9)
         ax.set_xlabel("epochs seen / epochs of the run")
@@ -186,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sim-seeds", type=int, default=2)
     ap.add_argument("--learner", action="append", default=[], help="STORE:RUN of a finished learner run.")
     ap.add_argument("--learner-store", action="append", default=[], help="Every learner run of this store.")
+    ap.add_argument("--replay-draws", type=int, default=50, help="Replays behind each run's replay F1.")
     ap.add_argument("--no-learned", action="store_true", help="Skip the leave-one-run-out learned predictor.")
     args = ap.parse_args(argv)
 
@@ -196,8 +211,9 @@ def main(argv: list[str] | None = None) -> None:
             runs.append(demo_synthetic_run(Path(tmp) / "demo"))
             runs += learner_runs(args.learner, args.learner_store)
         results = evaluate_all(runs, args.threshold, learned=not args.no_learned)
+        replay = replays(runs, args.threshold, args.replay_draws)
         args.plot.parent.mkdir(parents=True, exist_ok=True)
-        plot(results, {r.name: r.kind for r in runs}, args.plot)
+        plot(results, {r.name: r.kind for r in runs}, replay, args.plot)
         summary = {}
         for run in runs:
             half = half_epochs(results[run.name], DEFAULT_PREDICTOR)
@@ -212,6 +228,8 @@ def main(argv: list[str] | None = None) -> None:
                 if half
                 else None,
                 f"{DEFAULT_PREDICTOR}_f1_at_half_epochs": half.f1 if half else None,
+                "replay_f1_at_half_epochs": replay[run.name][run.total.shape[1] // 2 - 1],
+                "replay_f1_by_k": [round(f, 4) for f in replay[run.name]],
                 "f1_at_half_epochs": {
                     r.predictor: r.f1 for r in results[run.name] if r.epochs_seen == run.total.shape[1] // 2
                 },

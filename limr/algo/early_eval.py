@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from limr.algo.early_lim import EarlyPrediction, predict_final
+from limr.algo.early_lim import EarlyPrediction, fit_trend, predict_final
 from limr.algo.lim import lim_from_accuracy
 
 Predict = Callable[[np.ndarray, int], EarlyPrediction]  # (acc (P, E), k) -> prediction
@@ -106,6 +106,48 @@ def evaluate_run(
         for predict in predictors.values():
             out.append(evaluate_prediction(predict(acc, k), final_scores, final_selected, total))
     return out
+
+
+def replay_agreement(
+    correct: np.ndarray, total: np.ndarray, epochs_seen: int, threshold: float, draws: int = 100, seed: int = 0
+) -> float:
+    """Mean F1 between a run's final selection and replays of it that share its first k epochs.
+
+    The target an early predictor chases is itself noisy: a prompt's last epochs are shares of n samples, so a
+    run repeated from epoch k with the same model and the same learning would select a somewhat different set.
+    This estimates how much: each prompt's probability of a correct sample per epoch is its logit-linear trend
+    fit on ALL E epochs (`fit_trend`, no recency weighting, slopes shrunk toward the population), epochs k..E-1
+    are redrawn from the binomial with the run's own sample counts, and the replay is scored with LIM. A
+    predictor that knew every prompt's true curve would agree with the real run about as well as a replay does,
+    so an F1 near this value is as good as selecting after k epochs can be on this run (it is an estimate: the
+    trend is a model of the true curves, not them).
+    """
+    correct, total = np.asarray(correct), np.asarray(total, np.float64)
+    acc = np.full(total.shape, np.nan)
+    np.divide(correct, total, out=acc, where=total > 0)
+    e, k = acc.shape[1], int(epochs_seen)
+    if not 1 <= k < e:
+        raise ValueError(f"epochs seen must be in 1..{e - 1}, got {k}")
+    _, final_selected = final_selection(acc, threshold)
+    full = lim_from_accuracy(acc)
+    traj = np.asarray(full.trajectories)
+    if len(traj) == 0:
+        return float("nan")
+    samples = float(total[total > 0].mean())
+    model = fit_trend(traj, samples, recency=1.0, damping=1.0)
+    p_true = 1.0 / (1.0 + np.exp(-(model.level[:, None] + model.slope[:, None] * (np.arange(k, e) - (e - 1)))))
+    rows = np.flatnonzero(full.kept)
+    n = total[rows, k:].astype(np.int64)
+    rng = np.random.default_rng(seed)
+    f1s = []
+    for _ in range(max(1, draws)):
+        replay = acc.copy()
+        redrawn = rng.binomial(n, p_true) / np.maximum(n, 1)
+        replay[rows, k:] = np.where(n > 0, redrawn, np.nan)
+        _, selected = final_selection(replay, threshold)
+        both = selected.sum() + final_selected.sum()
+        f1s.append(2 * float((selected & final_selected).sum()) / both if both else float("nan"))
+    return float(np.nanmean(f1s))
 
 
 def _builtin(name: str, epochs_total: int, threshold: float, samples: float) -> Predict:

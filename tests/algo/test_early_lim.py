@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from limr.algo.early_eval import evaluate_run, final_selection, rankdata, spearman
+from limr.algo.early_eval import evaluate_run, final_selection, rankdata, replay_agreement, spearman
 from limr.algo.early_learned import FinishedRun, fit_learned
 from limr.algo.early_lim import (
     PREDICTORS,
@@ -170,3 +170,19 @@ def test_learned_predictor_fit_on_other_runs():
     assert half.brier < 0.15
     with pytest.raises(EarlyLimError, match="needs finished runs with more prompts"):
         fit_learned([FinishedRun(test.accuracy()[:3], 8.0)], 0.6)
+
+
+def test_replay_agreement_measures_how_noisy_the_final_selection_is():
+    """With many samples per epoch a replay reselects the same prompts; with 8 it disagrees more, less so as the
+    replayed tail gets shorter; the last epoch seen must leave something to replay."""
+    regime = REGIMES["paper"]
+    precise = simulate_run(regime, 300, 8, 2000, seed=3)
+    noisy = simulate_run(regime, 300, 8, 8, seed=3)
+    assert replay_agreement(precise.correct, precise.total, 4, 0.6, draws=10) > 0.93
+    early, late = (replay_agreement(noisy.correct, noisy.total, k, 0.6, draws=20) for k in (2, 7))
+    assert 0.6 < early < late < 1.0
+    assert replay_agreement(noisy.correct, noisy.total, 2, 0.6, draws=20, seed=5) == pytest.approx(
+        replay_agreement(noisy.correct, noisy.total, 2, 0.6, draws=20, seed=5)
+    )
+    with pytest.raises(ValueError, match="1..7"):
+        replay_agreement(noisy.correct, noisy.total, 8, 0.6)

@@ -14,7 +14,7 @@ def test_early_lim_benchmark_prints_one_document_and_draws_f1_vs_k(tmp_path):
     png = tmp_path / "f1.png"
     out = subprocess.run(
         [sys.executable, str(REPO / "benchmarks/early_lim.py"), "--sim-prompts", "60", "--sim-seeds", "1"]
-        + ["--sim-epochs", "6", "--plot", str(png)],
+        + ["--sim-epochs", "6", "--replay-draws", "5", "--plot", str(png)],
         capture_output=True,
         text=True,
         check=True,
@@ -36,4 +36,6 @@ def test_early_lim_benchmark_prints_one_document_and_draws_f1_vs_k(tmp_path):
         got = {(r["predictor"], r["epochs_seen"]) for r in rows}
         assert got == {(p, k) for p in ("seen", "ravg", "trend", "learned") for k in range(1, epochs)}, name
         assert all(0 <= r["rollouts_saved"] < 1 for r in rows)
+        replay = res["summary"][name]["replay_f1_by_k"]
+        assert len(replay) == epochs - 1 and all(0 < f <= 1 for f in replay), name
     assert png.stat().st_size > 10_000
