@@ -36,6 +36,20 @@ def test_repo_config_loads_and_quick_shrinks_it():
     assert [a.name for a in quick.arms] == ["full", "lim", "rand", "dynamic"]
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("experiment-*.yaml")), ids=lambda p: p.name)
+def test_every_repo_experiment_config_loads_quick_too(path):
+    assert load_experiment(path).arms and load_experiment(path, quick=True).arms
+
+
+def test_long_config_is_the_studys_full_arm_for_twice_the_epochs():
+    """Its runs stand in for the study's FULL runs in docs/lim.md: only the length (and what is run) may differ."""
+    tiny, long = load_experiment(TINY), load_experiment(REPO / "configs" / "experiment-tiny-long.yaml")
+    assert long.epochs == 2 * tiny.epochs and [a.name for a in long.arms] == ["full"]
+    same = {"name", "epochs", "eval_every", "arms", "subsets", "lim", "quick"}
+    assert long.model_dump(exclude=same) == tiny.model_dump(exclude=same)
+    assert long.lim.threshold == tiny.lim.threshold
+
+
 def test_plan_runs_full_source_seed_first(tmp_path):
     cfg = load_experiment(
         write(
