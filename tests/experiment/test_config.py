@@ -45,9 +45,17 @@ def test_long_config_is_the_studys_full_arm_for_twice_the_epochs():
     """Its runs stand in for the study's FULL runs in docs/lim.md: only the length (and what is run) may differ."""
     tiny, long = load_experiment(TINY), load_experiment(REPO / "configs" / "experiment-tiny-long.yaml")
     assert long.epochs == 2 * tiny.epochs and [a.name for a in long.arms] == ["full"]
-    same = {"name", "epochs", "eval_every", "arms", "subsets", "lim", "quick"}
+    same = {"name", "epochs", "eval_every", "arms", "subsets", "lim", "seeds", "quick"}
     assert long.model_dump(exclude=same) == tiny.model_dump(exclude=same)
     assert long.lim.threshold == tiny.lim.threshold
+    # the 16-sample variant: twice the samples per prompt, half the prompts per step, the rest the same
+    n16 = load_experiment(REPO / "configs" / "experiment-tiny-long-n16.yaml")
+    samples = {k: (long.learner_overrides[k], n16.learner_overrides[k]) for k in long.learner_overrides}
+    assert samples.pop("rollout.samples_per_prompt") == (8, 16) and samples.pop("batch.rollout_batch_size") == (20, 10)
+    assert all(a == b for a, b in samples.values()) and n16.learner_overrides.keys() == long.learner_overrides.keys()
+    assert n16.model_dump(exclude=same | {"learner_overrides"}) == long.model_dump(
+        exclude=same | {"learner_overrides"}
+    )
 
 
 def test_plan_runs_full_source_seed_first(tmp_path):
