@@ -78,6 +78,17 @@ class RolloutSection(_Section):
         "serves other weights than the learner's latest (a restarted replica): weights are sent again to the "
         "replicas alive then, and the step generates again; nothing of the failed attempt is kept.",
     )
+    # Why not every step: an export writes the whole actor to the store (~15 GB per step for a 7B model in
+    # bfloat16, about a minute of the learner's time at a few hundred MB/s), and all it buys is how far behind a
+    # replica that starts mid-run begins; it joins the transfer group at the next sync anyway, and the learner
+    # never trains on rollouts of another version (it retries the step). Every 10 syncs bounds that lag to 10
+    # versions for <~10% of a 7B step's time. The demo and tests export every sync.
+    export_every: int = Field(
+        10,
+        ge=0,
+        description="Export the actor to the run's store every N weight syncs (the first included), so a rollout "
+        "replica that starts or restarts mid-run loads that version instead of the base model (0: never).",
+    )
 
 
 class AlgorithmSection(_Section):

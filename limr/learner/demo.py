@@ -70,6 +70,7 @@ def demo_config(opts: DemoTrainingOptions, model: Path, pool: Path, bench: Path 
                 "max_new_tokens": opts.max_new_tokens,
                 "backend": "local" if opts.local else "service",
                 "service": {"engine": {"kv_cache_gib": 0.5, "max_model_len": 512}, "num_cpus": 1},
+                "export_every": 1,  # a few MB per step here: replicas that restart serve the latest weights
             },
             # As configs/tiny-cpu.yaml (measured there): GRPO, lr 5e-5; higher rates drift off (KL ~0.1/token).
             "algorithm": {"estimator": "grpo", "kl_coef": 0.01},

@@ -16,6 +16,7 @@ from limr.learner.rollout_client import Sampling
 if TYPE_CHECKING:
     from limr.learner.dist import DistCtx
     from limr.learner.trainer import PPOTrainer
+    from limr.learner.weight_export import WeightExporter
     from limr.learner.weight_sync import WeightPublisher
 
 DEPLOYMENT = "rollout"
@@ -24,11 +25,19 @@ DEPLOYMENT = "rollout"
 class ServiceRollout:
     shared = True  # one service for all ranks: rank 0 pushes weights
 
-    def __init__(self, app_name: str, max_prompts: int = 64, max_samples: int = 1024, deployment: str = DEPLOYMENT):
+    def __init__(
+        self,
+        app_name: str,
+        max_prompts: int = 64,
+        max_samples: int = 1024,
+        deployment: str = DEPLOYMENT,
+        exporter: WeightExporter | None = None,
+    ):
         from ray import serve
 
         self.handle = serve.get_deployment_handle(deployment, app_name=app_name)
         self.max_prompts, self.max_samples = max_prompts, max_samples
+        self.exporter = exporter  # exports the actor for replicas that start cold (None: never)
         self._publisher: WeightPublisher | None = None
 
     @property
@@ -89,7 +98,7 @@ class ServiceRollout:
             if ctx.is_main:
                 name, namespace = self.handle.weight_hub.remote().result()
                 hub = ray.get_actor(name, namespace=namespace)
-            self._publisher = WeightPublisher(hub, ctx)
+            self._publisher = WeightPublisher(hub, ctx, exporter=self.exporter)
         return self._publisher.publish(trainer.actor)
 
     def close(self) -> None:

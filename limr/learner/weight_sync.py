@@ -5,7 +5,8 @@ Each sync: rank 0 reads the deployment's live members from its `WeightHub` (limr
 forms a new group (vLLM's `WeightTransferTrainerFactory.trainer_init`: NCCL between GPUs, limr's gloo engine on
 CPU), then it reserves the next version and sends the actor's weights (`send_weights`: start, bucketed
 broadcast, finish with the version) and commits the version. Every learner rank takes part (an FSDP gather is a
-collective); only rank 0 sends.
+collective); only rank 0 sends. Every few syncs the version just sent is also exported to the run's store for
+replicas that start cold (limr.learner.weight_export).
 No state dict is ever put in Ray's object store or held by an actor.
 """
 
@@ -15,13 +16,16 @@ import logging
 import socket
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from limr.learner.dist import DistCtx
 from limr.learner.models import unwrap
+
+if TYPE_CHECKING:
+    from limr.learner.weight_export import WeightExporter
 
 log = logging.getLogger("limr.learner")
 
@@ -69,11 +73,16 @@ class WeightPublisher:
     """Sends a learner's actor to every replica of one rollout deployment (construct and call on every rank)."""
 
     def __init__(
-        self, hub: Any, ctx: DistCtx, bucket_bytes: int | None = None, wait_for_members_s: float = 300.0
+        self,
+        hub: Any,
+        ctx: DistCtx,
+        bucket_bytes: int | None = None,
+        wait_for_members_s: float = 300.0,
+        exporter: WeightExporter | None = None,
     ) -> None:
         from limr.rollout import transfer
 
-        self.hub, self.ctx = hub, ctx
+        self.hub, self.ctx, self.exporter = hub, ctx, exporter
         self.backend = transfer.backend_for(ctx.device.type)
         self.bucket_bytes = bucket_bytes or transfer.DEFAULT_BUCKET_BYTES
         self.wait_for_members_s = wait_for_members_s
@@ -112,7 +121,17 @@ class WeightPublisher:
         version, error = self.ctx.broadcast_object((version, error))
         if error is not None:
             raise WeightSyncError(error)
+        if self.exporter is not None and self.exporter.due():
+            self._export(self.exporter, model, int(version))
         return int(version)
+
+    def _export(self, exporter: WeightExporter, model: nn.Module, version: int) -> None:
+        """Export the version just sent for cold replicas. Best effort: the running replicas have it already, so a
+        failed export (store unreachable) only leaves starting replicas on the previous export; it is logged."""
+        try:
+            exporter.export(model, version, self.hub, self.ctx)
+        except Exception:  # noqa: BLE001
+            log.exception("exporting weight version %d failed; replicas that start now load an older one", version)
 
     def _live_members(self) -> list[tuple[str, int]]:
         import ray

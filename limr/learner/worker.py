@@ -31,10 +31,13 @@ def make_client(cfg: LearnerConfig, setup, ctx: DistCtx):
         eos = {tok.eos_token_id, tok.pad_token_id} - {None}
         return LocalRollout(cfg.model.actor, sorted(eos), tok.pad_token_id, cfg.model.dtype)
     from limr.learner.service_rollout import ServiceRollout
+    from limr.learner.weight_export import WeightExporter
 
     if not cfg.rollout.app_name:
         raise ValueError("rollout.app_name is not set: start the rollout service first (limr train does this)")
-    return ServiceRollout(cfg.rollout.app_name)
+    every = cfg.rollout.export_every
+    exporter = WeightExporter(setup.store, setup.run_id, every, setup.tokenizer) if every else None
+    return ServiceRollout(cfg.rollout.app_name, exporter=exporter)
 
 
 def run_local(cfg: LearnerConfig, resume_key: str | None = None) -> dict[str, float]:

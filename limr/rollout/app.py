@@ -125,7 +125,7 @@ class RolloutServer:
         from limr.rollout.openai_api import OpenAIServing
 
         self.openai = OpenAIServing.create(self.engine)
-        self._sync_weights()  # a replica started after a checkpoint load catches up before serving
+        self._sync_weights()  # a replica started mid-run loads the newest checkpoint or export before serving
         self._register()
         threading.Thread(target=self._sync_loop, name="weight-sync", daemon=True).start()
         threading.Thread(target=self._control_loop, name="weight-transfer", daemon=True).start()
@@ -141,18 +141,22 @@ class RolloutServer:
 
     def check_health(self) -> None:
         """Serve's health probe: a dead engine or half-loaded weights fail it, so Serve replaces the replica
-        (the new one loads the base checkpoint, then the hub's latest checkpoint, and joins the next transfer)."""
+        (the new one loads the base checkpoint, then the hub's newest loadable version, and joins the next
+        transfer)."""
         if not self.engine.ready:
             raise RuntimeError(self.engine.not_ready_reason)
 
     # ---- weight versions across replicas ---------------------------------------------------------------
     def _sync_weights(self) -> None:
-        """Load the hub's latest checkpoint if it is newer than what this replica serves (blocking).
+        """Load the hub's newest loadable version if it is newer than what this replica serves (blocking).
 
-        Only checkpoint versions can be caught up with here; a replica behind a transferred version serves what
-        it has (results carry their version) until the learner's next update, which includes it in the group.
+        Loadable versions are checkpoints loaded through the service and the learner's periodic exports of
+        transferred versions (limr.learner.weight_export), so a replica that starts or restarts mid-run serves the
+        newest export, not the base checkpoint. A transferred version newer than that export reaches it only with
+        the learner's next update, which includes it in the group; meanwhile its results carry the older version
+        (the learner retries a step whose rollouts are not all of the version it sent, limr.learner.loop).
         """
-        version, uri = ray.get(self._hub.latest.remote())
+        version, uri = ray.get(self._hub.loadable.remote())
         if version <= self.engine.weight_version or uri is None:
             return
         with self._sync_lock:
@@ -299,8 +303,8 @@ class RolloutServer:
         return hub_name(self._deployment_id), HUB_NAMESPACE
 
     async def weight_version(self) -> int:
-        """The version this replica serves next: it first catches up with the hub's checkpoint, so a read right after
-        an update (which may have landed on another replica) already sees it."""
+        """The version this replica serves next: it first catches up with the hub's newest loadable version, so a
+        read right after a checkpoint load (which may have landed on another replica) already sees it."""
         await asyncio.get_running_loop().run_in_executor(self._executor, self._sync_weights)
         return self.engine.weight_version
 

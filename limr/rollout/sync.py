@@ -4,8 +4,11 @@ A Serve handle call reaches ONE replica, yet a weight update must reach all of t
 named Ray actor per deployment, is where they meet. It holds no tensors (weights travel over the weight-transfer
 group, limr.rollout.transfer, or are loaded from a checkpoint URI):
 
-- versions: `reserve` hands out increasing numbers; `commit` records the latest version and, when it was loaded
-  from a checkpoint, its URI, so a replica that starts or restarts later loads it before serving;
+- versions: `reserve` hands out increasing numbers; `commit` records the latest version the replicas serve.
+  Separately the hub remembers the newest version that has a loadable URI (`attach`: a checkpoint loaded through
+  the service, or the learner's periodic export of a transferred version, limr.learner.weight_export), so a
+  replica that starts or restarts mid-run loads `loadable()` before serving, then joins the transfer group at the
+  learner's next update. A transferred version has no URI of its own and never hides the last loadable one;
 - membership: every replica `register`s (its id, workers, parameter shapes), sends a `heartbeat` every second
   (from its own thread, so a long transfer does not silence it) and long-polls for commands; one whose heartbeat
   stops for `ttl_s` is dropped, and commands waiting on it fail. The learner reads the live members and forms one
@@ -29,6 +32,37 @@ HUB_NAMESPACE = "limr-rollout"
 
 
 @dataclass
+class Versions:
+    """The hub's version bookkeeping (plain Python, so its rules are tested without Ray).
+
+    `latest` is what the replicas serve (transferred or loaded); `loadable` the newest version with a URI, which
+    lags behind `latest` between the learner's exports. Both only move forwards: an update that lost a race
+    (committed or attached after a newer one) changes nothing.
+    """
+
+    latest: int = 0
+    reserved: int = 0
+    loadable: tuple[int, str | None] = (0, None)
+
+    def reserve(self) -> int:
+        self.reserved += 1
+        return self.reserved
+
+    def commit(self, version: int, uri: str | None = None) -> int:
+        if version > self.latest:
+            self.latest = version
+            self.reserved = max(self.reserved, version)
+        if uri is not None:
+            self.attach(version, uri)
+        return self.latest
+
+    def attach(self, version: int, uri: str) -> tuple[int, str | None]:
+        if version > self.loadable[0]:
+            self.loadable = (version, uri)
+        return self.loadable
+
+
+@dataclass
 class Member:
     replica_id: str
     workers: int  # vLLM workers of the replica (tensor x pipeline parallel): its ranks in the transfer group
@@ -43,7 +77,7 @@ class WeightHub:
     """Versions, members and their command queues for one deployment (async actor: polls wait without threads)."""
 
     def __init__(self, ttl_s: float = 5.0) -> None:
-        self._version, self._uri, self._reserved = 0, None, 0
+        self._versions = Versions()
         self._members: dict[str, Member] = {}
         self._ttl_s = ttl_s
         self._seq = 0
@@ -52,19 +86,25 @@ class WeightHub:
 
     # ---- versions -----------------------------------------------------------------------------------------
     async def reserve(self) -> int:
-        self._reserved += 1
-        return self._reserved
+        return self._versions.reserve()
 
     async def commit(self, version: int, uri: str | None = None) -> int:
-        """Record a loaded version; an older one committed late (racing updates) is dropped. Returns latest."""
-        if version > self._version:
-            self._version, self._uri = version, uri
-            self._reserved = max(self._reserved, version)
-        return self._version
+        """Record a version the replicas now serve (with its URI when it was loaded from one); an older one
+        committed late (racing updates) is dropped. Returns the latest."""
+        return self._versions.commit(version, uri)
 
-    async def latest(self) -> tuple[int, str | None]:
-        """The latest version and, if it came from a checkpoint, the URI a new replica loads it from."""
-        return self._version, self._uri
+    async def attach(self, version: int, uri: str) -> tuple[int, str | None]:
+        """Record that `version` (already served) can be loaded from `uri`; returns `loadable()`."""
+        return self._versions.attach(version, uri)
+
+    async def latest(self) -> int:
+        """The latest version the replicas serve (0: the deployment's base checkpoint)."""
+        return self._versions.latest
+
+    async def loadable(self) -> tuple[int, str | None]:
+        """What a replica that starts or restarts loads before serving: the newest version with a URI
+        ((0, None): none yet, serve the base checkpoint)."""
+        return self._versions.loadable
 
     # ---- membership ---------------------------------------------------------------------------------------
     async def register(self, replica_id: str, workers: int, shapes: dict[str, tuple[int, ...]]) -> None:

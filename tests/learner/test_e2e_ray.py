@@ -22,6 +22,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.vllm]
 def test_ray_train_with_rollout_service_writes_scorable_events(tmp_path, ray_session, tiny_model, synthetic_pool):
     from limr.cli.main import app
     from limr.learner.launch import run_with_ray
+    from limr.learner.weight_export import export_key, export_uri, exports_prefix
+    from limr.rollout.weights import checkpoint_shapes, fetch_checkpoint
 
     train, _ = synthetic_pool  # 12 prompts
     n, epochs = 2, 2
@@ -34,6 +36,7 @@ def test_ray_train_with_rollout_service_writes_scorable_events(tmp_path, ray_ses
             "max_new_tokens": 8,
             "backend": "service",
             "service": {"engine": {"kv_cache_gib": 0.25, "max_model_len": 512}, "num_cpus": 1},
+            "export_every": 2,  # syncs 1, 3, 5 exported for cold replicas; pruning keeps the newest two
         },
         batch={"rollout_batch_size": 6, "train_batch_size": 4, "micro_batch_size": 4},
         trainer={"num_workers": 2, "cpus_per_worker": 1},
@@ -51,6 +54,11 @@ def test_ray_train_with_rollout_service_writes_scorable_events(tmp_path, ray_ses
     assert result["rollout/logprob_gap_mean"] < 0.25
 
     store = open_store(store_uri)
+    # Exports of the sent weights (both ranks iterate, rank 0 writes), older ones pruned; each a whole HF model
+    exports = sorted({k.split("/")[3] for k in store.list_keys(exports_prefix(run_id))})
+    assert len(exports) == 2 and int(exports[-1]) <= result["rollout/weight_version"]
+    newest = export_uri(store, export_key(run_id, int(exports[-1])))
+    assert checkpoint_shapes(fetch_checkpoint(newest, tmp_path)) == checkpoint_shapes(tiny_model)
     meta = read_run_meta(store, run_id)
     assert meta.samples_per_prompt == n and meta.num_prompts == 12 and meta.steps_per_epoch == 2
     keys = list(list_event_keys(store, run_id))

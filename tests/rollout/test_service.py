@@ -285,21 +285,27 @@ def test_openai_compatible_endpoints(service, tiny_ckpts, refs) -> None:  # noqa
     assert resp.usage.prompt_tokens == len(ids)
 
 
-def test_health_ready_and_metrics(service) -> None:  # noqa: ANN001
+def _scrape_replicas(base_url: str, count: int, tries: int = 30) -> dict[str, dict]:
+    """Replica id -> its /metrics families, until `count` replicas answered (Serve routes each scrape to one)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     by_replica: dict[str, dict] = {}
+    with httpx.Client(base_url=base_url, timeout=30) as c:
+        for _ in range(tries):
+            families = {f.name: f for f in text_string_to_metric_families(c.get("/metrics").text)}
+            by_replica[families["limr_rollout_replica_info"].samples[0].labels["replica"]] = families
+            if len(by_replica) == count:
+                break
+    return by_replica
+
+
+def test_health_ready_and_metrics(service) -> None:  # noqa: ANN001
     with httpx.Client(base_url=service.http_client.base_url, timeout=30) as c:
         assert c.get("/healthz").json() == {"status": "ok"}
         ready = c.get("/readyz")
         assert ready.status_code == 200 and ready.json()["ready"] is True
-        for _ in range(30):  # Serve routes each scrape to one replica; collect both
-            text = c.get("/metrics").text
-            families = {f.name: f for f in text_string_to_metric_families(text)}
-            replica = families["limr_rollout_replica_info"].samples[0].labels["replica"]
-            by_replica[replica] = families
-            if len(by_replica) == 2:
-                break
+        text = c.get("/metrics").text
+    by_replica = _scrape_replicas(service.http_client.base_url, 2)
     assert len(by_replica) == 2, "both replicas should answer /metrics"
     for name in (
         "limr_rollout_requests_total",
@@ -327,3 +333,57 @@ def test_health_ready_and_metrics(service) -> None:  # noqa: ANN001
     # Both replicas report the same (latest) weight version: the sync reached the one that did not load.
     versions = {fams["limr_rollout_weight_version"].samples[0].value for fams in by_replica.values()}
     assert len(versions) == 1, versions
+
+
+def test_replica_started_after_an_export_serves_it(service, tiny_ckpts, refs, s3_uri, publisher) -> None:  # noqa: ANN001
+    """A replica that starts mid-run loads the learner's last export of a TRANSFERRED version (not the base
+    checkpoint) before it serves, and joins the transfer group at the learner's next sync."""
+    import ray
+    import transformers
+
+    from limr.learner.weight_export import WeightExporter, export_key, export_uri
+    from limr.store import open_store
+    from tests.conftest import unique_name
+
+    a, b = tiny_ckpts
+    hub = service.handle_client.weight_hub()
+    store, run_id = open_store(f"{s3_uri}/cold"), unique_name("cold")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(b)
+    publisher.exporter = WeightExporter(store, run_id, every=1, tokenizer=tokenizer, shard_bytes=1 << 20)
+    try:
+        version = publisher.publish(_hf_model(b))  # transfer B, then export it
+    finally:
+        publisher.exporter = None
+    assert ray.get(hub.loadable.remote()) == (version, export_uri(store, export_key(run_id, version)))
+
+    # Lose a replica: Serve starts a new one, which has never been in the transfer group.
+    before = {rid for rid, _ in ray.get(hub.members.remote())}
+    victim = sorted(before)[0]
+    ray.kill(ray.get_actor(f"SERVE_REPLICA::{service.name}#rollout#{victim}", namespace="serve"), no_restart=True)
+    deadline = time.monotonic() + 120
+    while not (fresh := {rid for rid, _ in ray.get(hub.members.remote())} - before):
+        assert time.monotonic() < deadline, "no replica replaced the killed one"
+        time.sleep(0.5)
+    (new,) = fresh
+    # Every answer is B's, with B's logprobs, until the new replica has served some (Serve picks the replica).
+    ref_logprobs: dict[tuple[int, ...], list[float]] = {}
+    for _ in range(20):
+        res = service.http_client.generate(_GREEDY_PROMPTS, GREEDY)
+        assert (res.weight_version, [r.samples[0].token_ids for r in res.results]) == (version, refs["B"])
+        for r in res.results:
+            key = tuple(r.prompt_token_ids)
+            if key not in ref_logprobs:
+                ref_logprobs[key] = hf_token_logprobs(b, r.prompt_token_ids, r.samples[0].token_ids)
+            gap = max(abs(x - y) for x, y in zip(ref_logprobs[key], r.samples[0].logprobs, strict=True))
+            assert gap <= LOGPROB_ATOL
+        scraped = _scrape_replicas(service.http_client.base_url, 2)
+        assert scraped[new]["limr_rollout_weight_version"].samples[0].value == version
+        if any(smp.value for smp in scraped[new]["limr_rollout_requests"].samples if smp.name.endswith("_total")):
+            break
+    else:
+        pytest.fail("the new replica served no request")
+
+    # The learner's next sync forms a new group with the new replica: A back on both, as the module expects.
+    v_a = publisher.publish(_hf_model(a))
+    assert new in {rid for rid, _ in publisher.members or []}
+    assert all(greedy_of(c) == (v_a, refs["A"]) for c in (service.http_client, service.handle_client))

@@ -8,34 +8,49 @@ import pytest
 
 from tests.conftest import unique_name
 
-pytestmark = pytest.mark.ray
+
+def test_versions_keep_the_last_loadable_apart_from_the_latest() -> None:
+    """What a cold replica loads: the newest version with a URI, which a transferred version (no URI) never hides."""
+    from limr.rollout.sync import Versions
+
+    v = Versions()
+    assert (v.latest, v.loadable) == (0, (0, None))
+    # Two racing updates reserve 1 and 2; the later-reserved one commits first, the older one then loses.
+    assert (v.reserve(), v.reserve()) == (1, 2)
+    assert v.commit(2, "s3://b/two") == 2 and v.commit(1, "s3://b/one") == 2
+    assert (v.latest, v.loadable) == (2, (2, "s3://b/two"))
+    # Transferred versions move `latest` only; their export, attached later, becomes what cold replicas load.
+    assert v.commit(v.reserve()) == 3 and v.commit(v.reserve()) == 4
+    assert (v.latest, v.loadable) == (4, (2, "s3://b/two"))
+    assert v.attach(4, "s3://b/four") == (4, "s3://b/four")
+    assert v.attach(3, "s3://b/three") == (4, "s3://b/four")  # an older export attached late changes nothing
+    # A version committed before its reservation (another writer) still keeps reservations ahead of it.
+    assert v.commit(9, "file:///nine") == 9 and v.reserve() == 10 and v.loadable == (9, "file:///nine")
 
 
-def test_hub_versions_reserve_commit_and_races(ray_session) -> None:  # noqa: ANN001
+@pytest.mark.ray
+def test_hub_versions_across_replicas(ray_session) -> None:  # noqa: ANN001
     import ray
 
     from limr.rollout.sync import HUB_NAMESPACE, get_hub, hub_name
 
     dep = unique_name("dep")
     hub = get_hub(dep)
-    assert ray.get(hub.latest.remote()) == (0, None)
-    # Two racing updates reserve 1 and 2; the later-reserved one commits first, the older one then loses.
-    v1, v2 = ray.get(hub.reserve.remote()), ray.get(hub.reserve.remote())
-    assert (v1, v2) == (1, 2)
-    assert ray.get(hub.commit.remote(v2, "s3://b/two")) == 2
-    assert ray.get(hub.commit.remote(v1, "s3://b/one")) == 2
-    assert ray.get(hub.latest.remote()) == (2, "s3://b/two")
-    # A transferred version has no URI: a replica started later cannot load it, it waits for the next transfer.
-    v3 = ray.get(hub.reserve.remote())
-    assert ray.get(hub.commit.remote(v3, None)) == 3 and ray.get(hub.latest.remote()) == (3, None)
+    assert ray.get(hub.latest.remote()) == 0 and ray.get(hub.loadable.remote()) == (0, None)
+    v1 = ray.get(hub.reserve.remote())
+    assert ray.get(hub.commit.remote(v1, "s3://b/one")) == 1
+    v2 = ray.get(hub.reserve.remote())
+    assert ray.get(hub.commit.remote(v2, None)) == 2 and ray.get(hub.loadable.remote()) == (1, "s3://b/one")
+    assert ray.get(hub.attach.remote(v2, "s3://b/two")) == (2, "s3://b/two")
     # Every replica of the deployment gets the same actor; another deployment gets a fresh one.
-    assert ray.get(get_hub(dep).latest.remote())[0] == 3
+    assert ray.get(get_hub(dep).loadable.remote()) == (2, "s3://b/two")
     other = unique_name("dep")
-    assert ray.get(get_hub(other).latest.remote()) == (0, None)
+    assert ray.get(get_hub(other).latest.remote()) == 0
     for name in (dep, other):  # detached actors: clean up
         ray.kill(ray.get_actor(hub_name(name), namespace=HUB_NAMESPACE))
 
 
+@pytest.mark.ray
 def test_hub_fans_commands_out_and_drops_silent_members(ray_session) -> None:  # noqa: ANN001
     import ray
 
