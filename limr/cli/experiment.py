@@ -55,7 +55,8 @@ def experiment_cmd(
             arms, summary = write_results(cfg, st, inputs, plans, state, out, downloads, time.monotonic() - t0)
             if not json_out:
                 term.echo(_table(arms))
-                term.echo(f"goal: {json.dumps(summary['verdict'])}")
+                if summary["verdict"]:  # FULL-only studies have none
+                    term.echo(f"goal: {json.dumps(summary['verdict'])}")
                 term.echo(f"wrote {out}/results.json, results.md and 4 plots ({summary['wall_seconds'] / 60:.1f} min)")
         if json_out:
             typer.echo((out / "results.json").read_text())

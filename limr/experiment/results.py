@@ -163,6 +163,10 @@ def table_rows(arms: list[ArmResult]) -> list[list[str]]:
     return rows
 
 
+def _share(selected: int | None, pool_size: int) -> float | None:
+    return None if selected is None or not pool_size else selected / pool_size
+
+
 HEADER = [
     "arm", "pool", "start %", "final % (mean ± std)", "best %", "steps to FULL final", "tokens to FULL final",
     "rollout tokens",
@@ -182,13 +186,16 @@ def markdown(arms: list[ArmResult], summary: dict[str, Any]) -> str:
         f"Every run: {summary['steps']} steps of {summary['prompts_per_step']} prompts x "
         f"{summary['samples_per_prompt']} samples from the same warm start. Pool {summary['pool_size']} prompts; "
         f"LIM (threshold {lim.get('threshold')}) selected {lim.get('selected')} "
-        f"({_pct(summary['verdict'].get('lim_share_of_pool'))}% of the pool); r_avg by epoch "
+        f"({_pct(_share(lim.get('selected'), summary['pool_size']))}% of the pool); r_avg by epoch "
         f"{', '.join(f'{x:.2f}' for x in lim.get('r_avg', []))}.",
         "",
-        "Goal (LIM <= 30% of the pool within one std of FULL's final accuracy, LIM - RAND >= 3 points): "
-        + json.dumps(summary["verdict"]),
-        "",
     ]
+    if summary["verdict"]:  # a study without LIM or RAND arms (a FULL-only one) has no goal to check
+        text += [
+            "Goal (LIM <= 30% of the pool within one std of FULL's final accuracy, LIM - RAND >= 3 points): "
+            + json.dumps(summary["verdict"]),
+            "",
+        ]
     by_skill = lim.get("by_skill") or {}
     if by_skill:
         text += [

@@ -55,6 +55,10 @@ def test_curves_aggregate_and_reach(tmp_path):
     summary.update(pool_size=100, lim=lim_summary, verdict=v)
     text = markdown([full, lim, rand], summary)
     assert "| lim | 20 | 30.0 | 60.0 ± 0.0 |" in text and "0.20, 0.60" in text
+    assert "selected 20 (20.0% of the pool)" in text and '"goal_met": true' in text
+    # a FULL-only study (configs/experiment-tiny-long.yaml): LIM's share of the pool, no goal to check
+    only_full = markdown([full], {**summary, "verdict": verdict([full], 100)})
+    assert "selected 20 (20.0% of the pool)" in only_full and "Goal" not in only_full
 
 
 def test_arms_evaluated_at_different_steps_are_refused(tmp_path):

@@ -301,6 +301,9 @@ def _scrape_replicas(base_url: str, count: int, tries: int = 30) -> dict[str, di
 
 def test_health_ready_and_metrics(service) -> None:  # noqa: ANN001
     with httpx.Client(base_url=service.http_client.base_url, timeout=30) as c:
+        # one request that is served and one that is refused, so the counters below never rely on earlier tests
+        assert c.post("/v1/generate", json={"prompts": ["1+1="], "max_tokens": 2}).status_code == 200
+        assert 400 <= c.post("/v1/generate", json={"prompts": []}).status_code < 500
         assert c.get("/healthz").json() == {"status": "ok"}
         ready = c.get("/readyz")
         assert ready.status_code == 200 and ready.json()["ready"] is True
