@@ -86,8 +86,9 @@ class RolloutSection(_Section):
     export_every: int = Field(
         10,
         ge=0,
-        description="Export the actor to the run's store every N weight syncs (the first included), so a rollout "
-        "replica that starts or restarts mid-run loads that version instead of the base model (0: never).",
+        description="Export the actor to the run's store every N weight syncs (the first and the last included), "
+        "so a rollout replica that starts or restarts mid-run loads that version instead of the base model "
+        "(0: never).",
     )
 
 

@@ -174,7 +174,7 @@ def train_step(
         stats.update(trainer.update(exp, step))
     with timer("weight_sync"):
         try:
-            version = push_weights(trainer, client, ctx)
+            version = push_weights(trainer, client, ctx, final=step + 1 == setup.derived.total_steps)
         except RuntimeError as e:  # WeightSyncError on every rank: the next step's rollouts send them again
             log.warning("weight sync after step %d failed (%s); the next step sends the weights again", step + 1, e)
             version = -1  # matches no replica: the next step's rollouts retry after a new sync
@@ -265,10 +265,11 @@ def task_reward(setup: RunSetup, indices: list[int], rollouts: list[Rollout]):
     return scores, [g.reason == Reason.CORRECT for g in grades]
 
 
-def push_weights(trainer: PPOTrainer, client: RolloutClient, ctx: DistCtx) -> int:
+def push_weights(trainer: PPOTrainer, client: RolloutClient, ctx: DistCtx, final: bool = False) -> int:
     """Send the updated actor to the rollout engine(s): a shared service gets them once, from rank 0 (every
-    rank takes part: under FSDP gathering the full weights is a collective)."""
-    version = client.sync_weights(trainer, ctx)
+    rank takes part: under FSDP gathering the full weights is a collective). `final`: the run's last weights,
+    exported for cold replicas whatever the export cadence."""
+    version = client.sync_weights(trainer, ctx, final=final)
     ctx.barrier()  # nobody generates the next step on stale weights
     return version
 

@@ -34,8 +34,9 @@ class RolloutClient(Protocol):
     def generate(self, prompt_token_ids: list[list[int]], sampling: Sampling) -> list[Rollout]:
         """n rollouts per prompt, ordered by (prompt, sample)."""
 
-    def sync_weights(self, trainer: PPOTrainer, ctx: DistCtx) -> int:
-        """Load the trainer's current actor (every rank calls it); returns the new weight version."""
+    def sync_weights(self, trainer: PPOTrainer, ctx: DistCtx, final: bool = False) -> int:
+        """Load the trainer's current actor (every rank calls it); returns the new weight version. `final`: the
+        run's last weights (a service also exports them for replicas that start after the run)."""
 
     @property
     def weight_version(self) -> int: ...
@@ -58,8 +59,8 @@ class LocalRollout:
     def weight_version(self) -> int:
         return self._version
 
-    def sync_weights(self, trainer: PPOTrainer, ctx: DistCtx) -> int:
-        """Copy this rank's actor into the private sampler (each rank has its own)."""
+    def sync_weights(self, trainer: PPOTrainer, ctx: DistCtx, final: bool = False) -> int:
+        """Copy this rank's actor into the private sampler (each rank has its own; nothing to export)."""
         self.model.load_state_dict(trainer.actor_state_for_rollout())
         self._version += 1
         return self._version

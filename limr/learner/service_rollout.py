@@ -87,8 +87,9 @@ class ServiceRollout:
             logprobs=True,
         )
 
-    def sync_weights(self, trainer: PPOTrainer, ctx: DistCtx) -> int:
-        """Send the actor to every replica (all ranks call this; rank 0 sends); returns the new version."""
+    def sync_weights(self, trainer: PPOTrainer, ctx: DistCtx, final: bool = False) -> int:
+        """Send the actor to every replica (all ranks call this; rank 0 sends); returns the new version. `final`:
+        the run's last weights, exported whatever the cadence (a replica restarted after the run serves them)."""
         if self._publisher is None:
             import ray
 
@@ -99,7 +100,7 @@ class ServiceRollout:
                 name, namespace = self.handle.weight_hub.remote().result()
                 hub = ray.get_actor(name, namespace=namespace)
             self._publisher = WeightPublisher(hub, ctx, exporter=self.exporter)
-        return self._publisher.publish(trainer.actor)
+        return self._publisher.publish(trainer.actor, export=final)
 
     def close(self) -> None:
         if self._publisher is not None:

@@ -91,8 +91,9 @@ class WeightPublisher:
         self._engine: Any = None
         self._client: Any = None
 
-    def publish(self, model: nn.Module) -> int:
+    def publish(self, model: nn.Module, export: bool = False) -> int:
         """Send `model`'s weights to every live replica; returns the version they now serve (on every rank).
+        The exporter, if any, also writes the version to the store when it is due or `export` asks for it.
 
         A failure on any rank fails the call on every rank (WeightSyncError) and drops the group, so the next
         call forms a fresh one with whoever is alive then.
@@ -121,7 +122,7 @@ class WeightPublisher:
         version, error = self.ctx.broadcast_object((version, error))
         if error is not None:
             raise WeightSyncError(error)
-        if self.exporter is not None and self.exporter.due():
+        if self.exporter is not None and (self.exporter.due() or export):  # due() counts every sync
             self._export(self.exporter, model, int(version))
         return int(version)
 
