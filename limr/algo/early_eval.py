@@ -125,7 +125,7 @@ def replay_agreement(
     correct, total = np.asarray(correct), np.asarray(total, np.float64)
     acc = np.full(total.shape, np.nan)
     np.divide(correct, total, out=acc, where=total > 0)
-    e, k = acc.shape[1], int(epochs_seen)
+    e, k = int(np.shape(acc)[-1]), int(epochs_seen)
     if not 1 <= k < e:
         raise ValueError(f"epochs seen must be in 1..{e - 1}, got {k}")
     _, final_selected = final_selection(acc, threshold)
