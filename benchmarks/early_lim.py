@@ -35,6 +35,7 @@ from benchmarks.harness import Bench, parser  # noqa: E402
 from limr.algo.early_eval import EarlyScore, evaluate_run, replay_agreement  # noqa: E402
 from limr.algo.early_learned import FinishedRun, fit_learned  # noqa: E402
 from limr.algo.early_lim import DEFAULT_PREDICTOR, PREDICTORS  # noqa: E402
+from limr.algo.lim import accuracy_from_counts  # noqa: E402
 from limr.algo.simulate import REGIMES, simulate_run  # noqa: E402
 
 
@@ -47,9 +48,7 @@ class Run:
 
     @property
     def acc(self) -> np.ndarray:
-        out = np.full(self.total.shape, np.nan)
-        np.divide(self.correct, self.total, out=out, where=self.total > 0)
-        return out
+        return accuracy_from_counts(self.correct, self.total)
 
     @property
     def samples(self) -> float:

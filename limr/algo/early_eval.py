@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from limr.algo.early_lim import EarlyPrediction, fit_trend, predict_final
-from limr.algo.lim import lim_from_accuracy
+from limr.algo.lim import accuracy_from_counts, lim_from_accuracy
 
 Predict = Callable[[np.ndarray, int], EarlyPrediction]  # (acc (P, E), k) -> prediction
 
@@ -94,8 +94,7 @@ def evaluate_run(
     names to callables, e.g. a learned predictor fit on other runs.
     """
     correct, total = np.asarray(correct), np.asarray(total)
-    acc = np.full(total.shape, np.nan)
-    np.divide(correct, total, out=acc, where=total > 0)
+    acc = accuracy_from_counts(correct, total)
     e = int(np.shape(acc)[-1])
     samples = float(total[total > 0].mean()) if (total > 0).any() else 1.0
     if not isinstance(predictors, dict):
@@ -123,8 +122,7 @@ def replay_agreement(
     trend is a model of the true curves, not them).
     """
     correct, total = np.asarray(correct), np.asarray(total, np.float64)
-    acc = np.full(total.shape, np.nan)
-    np.divide(correct, total, out=acc, where=total > 0)
+    acc = accuracy_from_counts(correct, total)
     e, k = int(np.shape(acc)[-1]), int(epochs_seen)
     if not 1 <= k < e:
         raise ValueError(f"epochs seen must be in 1..{e - 1}, got {k}")

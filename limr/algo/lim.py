@@ -17,6 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def accuracy_from_counts(correct: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """(P, E) share of correct samples from (P, E) counts; NaN where a prompt has no samples in an epoch (the
+    gap LIM fills), as `EpochCounts.accuracy` gives it for a run in a store."""
+    correct, total = np.asarray(correct), np.asarray(total)
+    out = np.full(total.shape, np.nan)
+    np.divide(correct, total, out=out, where=total > 0)
+    return out
+
+
 def fill_missing_epochs(acc: np.ndarray, overwrite: bool = False) -> np.ndarray:
     """Fill NaN (= no samples in that epoch) the way the released script does; returns a new array.
 

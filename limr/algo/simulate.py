@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from limr.algo.lim import accuracy_from_counts
+
 PROFILES: tuple[str, ...] = ("easy", "impossible", "learnable", "noisy")
 
 
@@ -50,9 +52,7 @@ class SimulatedRun:
 
     def accuracy(self) -> np.ndarray:
         """(P, E) share correct, NaN where there were no samples (as `EpochCounts.accuracy`)."""
-        out = np.full(self.total.shape, np.nan)
-        np.divide(self.correct, self.total, out=out, where=self.total > 0)
-        return out
+        return accuracy_from_counts(self.correct, self.total)
 
 
 def simulate_run(regime: Regime, num_prompts: int, epochs: int, samples: int, seed: int = 0) -> SimulatedRun:
