@@ -26,8 +26,10 @@ common=(--override "$overrides" --generate-hashes --python-version 3.11 --python
         --no-emit-package torch --no-emit-package torchvision --no-emit-package torchaudio
         --no-emit-package torchcodec --find-links "${LIMR_TORCH_WHEELS:-/opt/wheels}"
         --custom-compile-command "bash scripts/lock.sh")
-"$UV" pip compile pyproject.toml --extra ml "${common[@]}" "$@" -o requirements.lock
 "$UV" pip compile pyproject.toml --extra ml --extra dev "${common[@]}" "$@" -o requirements-dev.lock
+# The runtime lock is the dev lock's subset: resolve it under the dev lock's versions (a dev tool's upper bound,
+# e.g. mlflow's on pyarrow, would otherwise give images another version than the one tests ran).
+"$UV" pip compile pyproject.toml --extra ml "${common[@]}" -c requirements-dev.lock "$@" -o requirements.lock
 rm -f "$overrides"
 python3.11 -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["scan"], sep="\n")' \
   | "$UV" pip compile - --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
