@@ -97,7 +97,7 @@ def _train(
     term: Terminal, out: Path, store_uri: str, run_id: str, opts: dict[str, Any]
 ) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
     """Warm-start and train the tiny model: returns (prompt groups, pool records by id, training metrics)."""
-    from limr.learner.demo import DemoTrainingOptions, train_demo_run
+    from limr.demo.training import DemoTrainingOptions, train_demo_run
 
     options = DemoTrainingOptions(**opts)
     trained = train_demo_run(out, store_uri, run_id, options)

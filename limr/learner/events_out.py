@@ -1,16 +1,13 @@
-"""One reward event per rollout sample, written as part `rank` of the step in the core events layout; and the
-step's metrics (rank 0), so training curves (held-out accuracy, generated tokens) can be read back per step."""
+"""One reward event per rollout sample, written as part `rank` of the step in the core events layout."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import torch
 
 from limr.events.io import events_table, write_events
-from limr.events.schema import metrics_prefix
 from limr.learner.batch import Rollout
 
 if TYPE_CHECKING:
@@ -47,17 +44,3 @@ def write_step_events(
         event_time=[now] * len(rollouts),
     )
     return write_events(setup.store, setup.run_id, step, rank, table)
-
-
-def write_step_metrics(store, run_id: str, done_steps: int, metrics: dict[str, float]) -> str:
-    """`runs/{run}/metrics/{done_steps:010d}.json`: the step's metrics (a resumed step overwrites its own)."""
-    key = f"{metrics_prefix(run_id)}{done_steps:010d}.json"
-    body = {k: float(v) for k, v in sorted(metrics.items())}
-    store.put(key, json.dumps(body).encode(), content_type="application/json")
-    return key
-
-
-def read_run_metrics(store, run_id: str) -> list[dict[str, float]]:
-    """Every step's metrics of a run, in step order."""
-    keys = sorted(info.key for info in store.list(metrics_prefix(run_id)) if info.key.endswith(".json"))
-    return [json.loads(store.get(k)) for k in keys]

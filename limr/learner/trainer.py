@@ -31,7 +31,7 @@ from limr.algo.ppo import explained_variance_from_sums, policy_loss, value_loss,
 from limr.learner.batch import Experience, Rollout, TokenBatch, collate, rollout_logprobs_tensor
 from limr.learner.config import Derived, LearnerConfig
 from limr.learner.dist import DistCtx
-from limr.learner.models import Critic, load_actor, load_reference, response_logprobs, response_values, unwrap
+from limr.learner.models import Critic, load_actor, load_reference, response_logprobs, response_values
 
 # Losses every rank adds its share of the global mini-batch to; summed over ranks before they are reported.
 _SUMMED_LOSSES = ("losses/policy", "losses/approx_kl", "losses/clipfrac", "losses/value", "losses/value_clipfrac")
@@ -236,17 +236,6 @@ class PPOTrainer:
         return model.no_sync()
 
     # ---- weights and state --------------------------------------------------------------------------------
-    def actor_state_for_rollout(self) -> dict[str, torch.Tensor]:
-        """Full actor weights on CPU (gathered under FSDP), for the rollout engine."""
-        return self._full_state(self.actor)
-
-    def _full_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
-        if self._fsdp():
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-            return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-        return {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
-
     def _fsdp(self) -> bool:
         return self.cfg.trainer.strategy == "fsdp" and self.ctx.distributed
 

@@ -25,19 +25,19 @@ POINTER = "limr_checkpoint.json"
 def make_client(cfg: LearnerConfig, setup, ctx: DistCtx):
     """The generator of this rank: the shared rollout service, or a private HF sampler (local backend)."""
     if cfg.rollout.backend == "local":
-        from limr.learner.rollout_client import LocalRollout
+        from limr.learner.generator.local import LocalGenerator
 
         tok = setup.tokenizer
         eos = {tok.eos_token_id, tok.pad_token_id} - {None}
-        return LocalRollout(cfg.model.actor, sorted(eos), tok.pad_token_id, cfg.model.dtype)
-    from limr.learner.service_rollout import ServiceRollout
-    from limr.learner.weight_export import WeightExporter
+        return LocalGenerator(cfg.model.actor, sorted(eos), tok.pad_token_id, cfg.model.dtype)
+    from limr.learner.generator.exporter import WeightExporter
+    from limr.learner.generator.service import ServiceGenerator
 
     if not cfg.rollout.app_name:
         raise ValueError("rollout.app_name is not set: start the rollout service first (limr train does this)")
     every = cfg.rollout.export_every
     exporter = WeightExporter(setup.store, setup.run_id, every, setup.tokenizer) if every else None
-    return ServiceRollout(cfg.rollout.app_name, exporter=exporter)
+    return ServiceGenerator(cfg.rollout.app_name, exporter=exporter)
 
 
 def run_local(cfg: LearnerConfig, resume_key: str | None = None) -> dict[str, float]:

@@ -151,7 +151,7 @@ class RolloutServer:
         """Load the hub's newest loadable version if it is newer than what this replica serves (blocking).
 
         Loadable versions are checkpoints loaded through the service and the learner's periodic exports of
-        transferred versions (limr.learner.weight_export), so a replica that starts or restarts mid-run serves the
+        transferred versions (limr.learner.generator.exporter), so a replica that starts or restarts mid-run serves the
         newest export, not the base checkpoint. A transferred version newer than that export reaches it only with
         the learner's next update, which includes it in the group; meanwhile its results carry the older version
         (the learner retries a step whose rollouts are not all of the version it sent, limr.learner.loop).

@@ -6,7 +6,7 @@ group, limr.rollout.transfer, or are loaded from a checkpoint URI):
 
 - versions: `reserve` hands out increasing numbers; `commit` records the latest version the replicas serve.
   Separately the hub remembers the newest version that has a loadable URI (`attach`: a checkpoint loaded through
-  the service, or the learner's periodic export of a transferred version, limr.learner.weight_export), so a
+  the service, or the learner's periodic export of a transferred version, limr.learner.generator.exporter), so a
   replica that starts or restarts mid-run loads `loadable()` before serving, then joins the transfer group at the
   learner's next update. A transferred version has no URI of its own and never hides the last loadable one;
 - membership: every replica `register`s (its id, workers, parameter shapes), sends a `heartbeat` every second

@@ -21,8 +21,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.vllm]
 
 def test_ray_train_with_rollout_service_writes_scorable_events(tmp_path, ray_session, tiny_model, synthetic_pool):
     from limr.cli.main import app
+    from limr.learner.generator.exporter import export_key, export_uri, exports_prefix
     from limr.learner.launch import run_with_ray
-    from limr.learner.weight_export import export_key, export_uri, exports_prefix
     from limr.rollout.weights import checkpoint_shapes, fetch_checkpoint
 
     train, _ = synthetic_pool  # 12 prompts

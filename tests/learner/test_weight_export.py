@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from limr.learner.dist import DistCtx
-from limr.learner.weight_export import (
+from limr.learner.generator.exporter import (
     INDEX,
     WeightExporter,
     export_key,
@@ -102,6 +102,6 @@ def test_prune_keeps_the_newest_and_the_advertised(tmp_path: Path) -> None:
 
 def test_exports_every_n_syncs_from_the_first(tmp_path: Path) -> None:
     exporter = WeightExporter(LocalStore(tmp_path), "run-a", every=3)
-    assert [exporter.due() for _ in range(7)] == [True, False, False, True, False, False, True]
+    assert [exporter.count_sync() for _ in range(7)] == [True, False, False, True, False, False, True]
     with pytest.raises(ValueError, match="at least 1"):
         WeightExporter(LocalStore(tmp_path), "run-a", every=0)

@@ -1,8 +1,8 @@
 """The learner's periodic export of the actor's weights to the run's store, for rollout replicas that start cold.
 
-Weights reach running replicas over the transfer group (limr.learner.weight_sync), and a transferred version has no
-URI: a replica that starts or restarts mid-run (Serve replaced it, autoscaling added it) is not in the group until
-the learner's next sync, and without an export it would serve the base checkpoint until then. So every
+Weights reach running replicas over the transfer group (limr.learner.generator.publisher), and a transferred
+version has no URI: a replica that starts or restarts mid-run (Serve replaced it, autoscaling added it) is not in
+the group until the learner's next sync, and without an export it would serve the base checkpoint until then. So every
 `rollout.export_every` syncs the learner also writes the version it has just sent to the run's store,
 
     runs/{run_id}/weights/{version:010d}/model-00001-of-0000N.safetensors   HF parameter names, the actor's dtype
@@ -65,7 +65,7 @@ def write_export(
     from safetensors.torch import save_file
     from vllm.distributed.weight_transfer.base import materialize_full_tensor
 
-    from limr.rollout.transfer import bucket_plan
+    from limr.rollout.buckets import bucket_plan
 
     meta = source.metadata()
     shards = bucket_plan([math.prod(m.shape) * m.dtype.itemsize for m in meta], shard_bytes)
@@ -157,7 +157,7 @@ class WeightExporter:
         self.shard_bytes, self.keep = shard_bytes, keep
         self._syncs = 0
 
-    def due(self) -> bool:
+    def count_sync(self) -> bool:
         """Count one weight sync; True when its version is to be exported (the same answer on every rank)."""
         self._syncs += 1
         return (self._syncs - 1) % self.every == 0
@@ -167,8 +167,8 @@ class WeightExporter:
         version already) and prunes older exports. Returns the export's URI on rank 0, None elsewhere."""
         import ray
 
+        from limr.learner.generator.publisher import weight_source
         from limr.learner.models import unwrap
-        from limr.learner.weight_sync import weight_source
 
         key = export_key(self.run_id, version)
         files = hf_files(unwrap(model), self.tokenizer) if ctx.is_main else {}
