@@ -13,34 +13,17 @@ from rich import box
 from rich.console import Console, RenderableType
 from rich.table import Table
 
-from limr.secrets import env_secret
-
-DEFAULT_URL = "http://127.0.0.1:8080"
+from limr.data.api_client import DEFAULT_URL, DatasetAPIError, DatasetsClient
 
 
-class _Client:
-    def __init__(self, url: str, token: str | None) -> None:
-        import httpx
-
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60.0)
-
-    def call(self, method: str, path: str, **kw: Any) -> Any:
-        import httpx
-
-        try:
-            resp = self.http.request(method, path, **kw)
-        except httpx.HTTPError as e:
-            typer.echo(f"error: {self.http.base_url}{path}: {e}", err=True)
-            raise typer.Exit(1) from None
-        if resp.status_code >= 400:
-            try:
-                detail = resp.json().get("detail")
-            except ValueError:
-                detail = resp.text
-            typer.echo(f"error: {method} {path}: HTTP {resp.status_code}: {detail}", err=True)
-            raise typer.Exit(1)
-        return resp
+def _call(ctx: typer.Context, method: str, path: str, **kw: Any) -> Any:
+    """One API call of a command: its response, or the client's error on stderr and exit code 1."""
+    client: DatasetsClient = ctx.obj
+    try:
+        return client.call(method, path, **kw)
+    except DatasetAPIError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON (for scripts) instead of a table.")]
@@ -60,8 +43,9 @@ def main(
         None, envvar="LIMR_API_TOKEN", show_default=False, help="Bearer token (env LIMR_API_TOKEN)."
     ),
 ) -> None:
-    # LIMR_API_TOKEN_FILE / LIMR_READ_TOKEN_FILE: Secrets mounted as files (limr.secrets)
-    ctx.obj = _Client(url, token or env_secret("LIMR_API_TOKEN") or env_secret("LIMR_READ_TOKEN"))
+    # no --token: LIMR_API_TOKEN, else LIMR_READ_TOKEN, or the Secret files their _FILE twins name (limr.secrets)
+    ctx.obj = DatasetsClient(url, token, write=True)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _show(value: Any, as_json: bool, table: Callable[[Any], RenderableType]) -> None:
@@ -108,14 +92,14 @@ def _fields(pairs: list[tuple[str, Any]], title: str) -> Table:
 @group.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Datasets with their version counts."""
-    items = ctx.obj.call("GET", "/v1/datasets", params={"limit": 1000}).json()["items"]
+    items = _call(ctx, "GET", "/v1/datasets", params={"limit": 1000}).json()["items"]
     _show(items, as_json, lambda v: _table(v, {"name": "NAME", "versions": "VERSIONS", "latest": "LATEST"}))
 
 
 @group.command("versions")
 def versions(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
     """Published versions of a dataset: provisional (predicted by early LIM), interim or final."""
-    body = ctx.obj.call("GET", f"/v1/datasets/{name}/versions").json()
+    body = _call(ctx, "GET", f"/v1/datasets/{name}/versions").json()
     items = body.get("items") or [{"version": x} for x in body["versions"]]
     columns = {
         "version": "VERSION",
@@ -132,7 +116,7 @@ def versions(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
 @group.command("show")
 def show(ctx: typer.Context, name: str, version: str = typer.Argument("latest"), as_json: JsonOpt = False) -> None:
     """A version's manifest (run, epochs, policy, counts, histogram, content hash)."""
-    m = ctx.obj.call("GET", f"/v1/datasets/{name}/versions/{version}").json()
+    m = _call(ctx, "GET", f"/v1/datasets/{name}/versions/{version}").json()
 
     def table(m: dict[str, Any]) -> Table:
         counts = m.get("counts") or {}
@@ -162,18 +146,17 @@ def download(
     out: Path = typer.Option(..., "--out", "-o", help="Output file (written atomically)."),  # noqa: B008
 ) -> None:
     """Download a version's records (streamed; the file appears only when complete)."""
-    c: _Client = ctx.obj
+    client: DatasetsClient = ctx.obj
     tmp = out.with_name(f".{out.name}.part")
     path = f"/v1/datasets/{name}/versions/{version}/data"
     try:
-        with c.http.stream("GET", path, params={"format": fmt}) as resp:
-            if resp.status_code >= 400:
-                resp.read()
-                c.call("GET", path, params={"format": fmt})  # reports the error and exits
-            with open(tmp, "wb") as f:
-                for chunk in resp.iter_bytes():
-                    f.write(chunk)
+        with client.stream("GET", path, params={"format": fmt}) as resp, open(tmp, "wb") as f:
+            for chunk in resp.iter_bytes():
+                f.write(chunk)
         tmp.replace(out)
+    except DatasetAPIError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
     finally:
         tmp.unlink(missing_ok=True)
     typer.echo(f"wrote {out}")
@@ -182,7 +165,7 @@ def download(
 @group.command("diff")
 def diff(ctx: typer.Context, name: str, a: int, b: int, as_json: JsonOpt = False) -> None:
     """Prompts added/removed from version A to version B."""
-    d = ctx.obj.call("GET", f"/v1/datasets/{name}/diff", params={"from": a, "to": b}).json()
+    d = _call(ctx, "GET", f"/v1/datasets/{name}/diff", params={"from": a, "to": b}).json()
 
     def table(d: dict[str, Any]) -> Table:
         more = " (lists truncated)" if d.get("truncated") else ""
@@ -208,7 +191,7 @@ def publish(
     """Publish a new version from a run's scores (needs LIMR_API_TOKEN)."""
     body = {"run": run, "strategy": strategy, "threshold": threshold, "top_k": top_k, "fraction": fraction}
     body |= {"seed": seed, "max_epochs": max_epochs}
-    resp = ctx.obj.call("POST", f"/v1/datasets/{name}/versions", json={k: v for k, v in body.items() if v is not None})
+    resp = _call(ctx, "POST", f"/v1/datasets/{name}/versions", json={k: v for k, v in body.items() if v is not None})
     m = resp.json()
     what = "published" if resp.status_code == 201 else "unchanged, existing"
     typer.echo(f"{what} {m['name']} v{m['version']}: {m['counts']['selected']} prompts ({m['content_hash']})")
@@ -217,7 +200,7 @@ def publish(
 @group.command("runs")
 def runs(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Runs in the store."""
-    items = ctx.obj.call("GET", "/v1/runs", params={"limit": 1000}).json()["items"]
+    items = _call(ctx, "GET", "/v1/runs", params={"limit": 1000}).json()["items"]
     cols = {"run_id": "RUN", "created_at": "CREATED", "model": "MODEL", "source": "SOURCE"}
     _show(items, as_json, lambda v: _table(v, cols))
 
@@ -225,7 +208,7 @@ def runs(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @group.command("run")
 def run(ctx: typer.Context, run_id: str, as_json: JsonOpt = False) -> None:
     """One run's progress (events, epochs, prompts, last update)."""
-    p = ctx.obj.call("GET", f"/v1/runs/{run_id}").json()
+    p = _call(ctx, "GET", f"/v1/runs/{run_id}").json()
     keys = ("scored", "events", "objects", "quarantined", "prompts", "epochs_seen", "epochs_complete")
     pairs = [(k.replace("_", " "), p.get(k)) for k in keys]
     pairs += [("last update", _when(p.get("last_update"))), ("model", p.get("model")), ("source", p.get("source"))]
@@ -244,7 +227,7 @@ def scores(
 ) -> None:
     """A run's LIM scores (completed epochs), filtered and sorted."""
     params = {"min_score": min_score, "max_score": max_score, "sort": sort, "limit": limit}
-    page = ctx.obj.call("GET", f"/v1/runs/{run_id}/scores", params={k: v for k, v in params.items() if v is not None})
+    page = _call(ctx, "GET", f"/v1/runs/{run_id}/scores", params={k: v for k, v in params.items() if v is not None})
 
     def table(p: dict[str, Any]) -> Table:
         shown = f"{len(p['items'])} of {p['total']}"

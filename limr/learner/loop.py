@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from limr.curation.policy import check_dataset_name
-from limr.data.api_pool import api_url
+from limr.data.api_client import api_url
 from limr.events.metrics import write_step_metrics
 from limr.learner.batch import Rollout
 from limr.learner.config import LearnerConfig
