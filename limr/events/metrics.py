@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 
-from limr.events.schema import metrics_prefix
+from limr.events.schema import metrics_key, metrics_prefix
 from limr.store import ObjectStore
 
 
 def write_step_metrics(store: ObjectStore, run_id: str, done_steps: int, metrics: dict[str, float]) -> str:
     """`runs/{run}/metrics/{done_steps:010d}.json`: the step's metrics (a resumed step overwrites its own)."""
-    key = f"{metrics_prefix(run_id)}{done_steps:010d}.json"
+    key = metrics_key(run_id, done_steps)
     body = {k: float(v) for k, v in sorted(metrics.items())}
     store.put(key, json.dumps(body).encode(), content_type="application/json")
     return key

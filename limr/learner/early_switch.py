@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from limr.data.api_client import DatasetAPIError, DatasetsClient
-from limr.events.schema import run_prefix
+from limr.events.schema import curation_key
 from limr.learner.data import PromptPlan, StepPrompts
 from limr.store import ObjectNotFound, ObjectStore
 
@@ -48,10 +48,6 @@ class PoolSwitch:
         d = json.loads(data)
         d.pop("mode", None)
         return cls(**d)
-
-
-def curation_key(run_id: str) -> str:
-    return f"{run_prefix(run_id)}curation.json"
 
 
 def read_switch(store: ObjectStore, run_id: str) -> PoolSwitch | None:

@@ -345,7 +345,8 @@ def test_replica_started_after_an_export_serves_it(service, tiny_ckpts, refs, s3
     import ray
     import transformers
 
-    from limr.learner.generator.exporter import WeightExporter, export_key, export_uri
+    from limr.events.schema import weights_key
+    from limr.learner.generator.exporter import WeightExporter, export_uri
     from limr.store import open_store
     from tests.conftest import unique_name
 
@@ -358,7 +359,7 @@ def test_replica_started_after_an_export_serves_it(service, tiny_ckpts, refs, s3
         version = publisher.publish(_hf_model(b))  # transfer B, then export it
     finally:
         publisher.exporter = None
-    assert ray.get(hub.loadable.remote()) == (version, export_uri(store, export_key(run_id, version)))
+    assert ray.get(hub.loadable.remote()) == (version, export_uri(store, weights_key(run_id, version)))
 
     # Lose a replica: Serve starts a new one, which has never been in the transfer group.
     before = {rid for rid, _ in ray.get(hub.members.remote())}

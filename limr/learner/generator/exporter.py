@@ -30,7 +30,7 @@ from typing import Any
 
 from torch import nn
 
-from limr.events.schema import run_prefix
+from limr.events.schema import weights_key, weights_prefix
 from limr.learner.dist import DistCtx
 from limr.store import ObjectStore
 
@@ -39,15 +39,6 @@ log = logging.getLogger("limr.learner")
 SHARD_BYTES = 1 << 30  # 1 GiB: a 7B bf16 actor is ~15 shards; on GPUs the export's extra host memory is one
 KEEP_EXPORTS = 2  # the newest and the one before: a replica may still be downloading it when the next one lands
 INDEX = "model.safetensors.index.json"
-
-
-def exports_prefix(run_id: str) -> str:
-    return f"{run_prefix(run_id)}weights/"
-
-
-def export_key(run_id: str, version: int) -> str:
-    """Key prefix (ends with '/') of the export of weight `version`."""
-    return f"{exports_prefix(run_id)}{version:010d}/"
 
 
 def export_uri(store: ObjectStore, key: str) -> str:
@@ -123,14 +114,14 @@ def hf_files(model: nn.Module, tokenizer: Any) -> dict[str, bytes]:
 def prune_exports(store: ObjectStore, run_id: str, keep: int, advertised: str | None) -> list[int]:
     """Delete the run's exports but the newest `keep` and the one at URI `advertised` (the hub's loadable one,
     which a replica may load at any moment). Returns the versions deleted."""
-    prefix = exports_prefix(run_id)
+    prefix = weights_prefix(run_id)
     keys: dict[int, list[str]] = {}
     for info in store.list(prefix):
         head = info.key[len(prefix) :].split("/", 1)[0]
         if head.isdigit():
             keys.setdefault(int(head), []).append(info.key)
     kept = set(sorted(keys)[-keep:]) if keep > 0 else set()
-    kept |= {v for v in keys if export_uri(store, export_key(run_id, v)) == advertised}
+    kept |= {v for v in keys if export_uri(store, weights_key(run_id, v)) == advertised}
     gone = sorted(set(keys) - kept)
     for version in gone:
         for key in keys[version]:
@@ -170,7 +161,7 @@ class WeightExporter:
         from limr.learner.generator.publisher import weight_source
         from limr.learner.models import unwrap
 
-        key = export_key(self.run_id, version)
+        key = weights_key(self.run_id, version)
         files = hf_files(unwrap(model), self.tokenizer) if ctx.is_main else {}
         write_export(weight_source(model), self.store, key, ctx, files, self.shard_bytes)
         if not ctx.is_main:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from limr.curation.snapshot import read_scores_snapshot, snapshot_key
 from limr.events.run import list_runs, read_run_meta
-from limr.events.schema import RUN_ID_RE
+from limr.events.schema import RUN_ID_RE, run_json_key
 from limr.store import ObjectNotFound, ObjectStore
 from services.datasets.config import DatasetsSettings
 from services.datasets.dependencies import SettingsDep, StoreDep, require_read
@@ -103,7 +103,7 @@ def _snapshot(store: ObjectStore, settings: DatasetsSettings, run_id: str) -> Sn
     key = snapshot_key(settings.state_prefix, run_id)
     info = next((i for i in store.list(key) if i.key == key), None)
     if info is None:
-        if not store.exists(f"runs/{run_id}/run.json"):
+        if not store.exists(run_json_key(run_id)):
             raise HTTPException(404, f"no run {run_id!r}")
         raise HTTPException(409, f"run {run_id!r} has no scores yet (no completed epoch ingested by the scorer)")
     stamp = (info.last_modified, info.size)
