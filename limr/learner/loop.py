@@ -30,10 +30,10 @@ from limr.learner.data import shard
 from limr.learner.dist import DistCtx
 from limr.learner.dynamic import Groups, dynamic_sample
 from limr.learner.early_switch import switch_if_due
-from limr.learner.events_out import write_step_events
 from limr.learner.generator import Generator, Sampling
 from limr.learner.metrics import Progress, TrainMetrics
-from limr.learner.setup import RunSetup, restore, save, write_run_finish
+from limr.learner.record import write_run_finish, write_step_events
+from limr.learner.setup import RunSetup, restore, save
 from limr.learner.trainer import PPOTrainer
 
 log = logging.getLogger("limr.learner")
