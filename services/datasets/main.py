@@ -10,9 +10,9 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from limr.curation.checkpoint import CheckpointError
 from limr.curation.policy import PolicyError
 from limr.curation.publish import DatasetNotFound
+from limr.curation.state import CheckpointError
 from limr.store import InvalidKey, ObjectNotFound, ObjectStore, StoreError, open_store
 from services.datasets.cache import VersionCache
 from services.datasets.config import DatasetsSettings, get_settings

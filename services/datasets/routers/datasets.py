@@ -12,7 +12,6 @@ import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from limr.curation.checkpoint import load_checkpoint
 from limr.curation.policy import DATASET_NAME_RE, SelectionPolicy
 from limr.curation.progress import complete_epochs, read_run_prompts
 from limr.curation.publish import (
@@ -24,6 +23,7 @@ from limr.curation.publish import (
     publish_version,
     version_status,
 )
+from limr.curation.state import load_checkpoint
 from limr.events.io import EventSchemaError
 from limr.events.run import run_finished
 from limr.events.schema import run_json_key

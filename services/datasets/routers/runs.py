@@ -12,6 +12,7 @@ import pyarrow as pa
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from limr.curation.snapshot import read_scores_snapshot, snapshot_key
+from limr.curation.state import status_key
 from limr.events.run import list_runs, read_run_meta
 from limr.events.schema import RUN_ID_RE, run_json_key
 from limr.store import ObjectNotFound, ObjectStore
@@ -91,7 +92,7 @@ def run_progress(
 ) -> RunProgress:
     summary = _summary(store, run_id)
     try:
-        status = json.loads(store.get(f"{settings.state_prefix}/status/{run_id}.json"))
+        status = json.loads(store.get(status_key(settings.state_prefix, run_id)))
     except ObjectNotFound:
         return RunProgress(**summary.model_dump(), scored=False)
     fields = {k: status.get(k) for k in RunProgress.model_fields if k in status and k not in RunSummary.model_fields}
