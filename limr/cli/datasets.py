@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
-from rich import box
-from rich.console import Console, RenderableType
 from rich.table import Table
 
+from limr.cli.common import JsonOpt, fields_table, print_result, rows_table, when
 from limr.data.api_client import DEFAULT_URL, DatasetAPIError, DatasetsClient
 
 
@@ -25,8 +21,6 @@ def _call(ctx: typer.Context, method: str, path: str, **kw: Any) -> Any:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
 
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON (for scripts) instead of a table.")]
 
 group = typer.Typer(help="Query and publish curated datasets (client of `limr serve datasets`).", no_args_is_help=True)
 
@@ -48,52 +42,11 @@ def main(
     ctx.call_on_close(ctx.obj.close)
 
 
-def _show(value: Any, as_json: bool, table: Callable[[Any], RenderableType]) -> None:
-    """JSON for scripts, else a table for people (as `kubectl get` / `gh` print them)."""
-    if as_json:
-        typer.echo(json.dumps(value, indent=2))
-    else:
-        Console(highlight=False).print(table(value))
-
-
-def _table(rows: list[dict[str, Any]], columns: dict[str, str], title: str | None = None) -> Table:
-    """A table of `rows` with `columns` {key: header}; numbers right-aligned, floats to 4 places, None as '-'."""
-    t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-    numeric = {k for k in columns if any(isinstance(r.get(k), int | float) for r in rows)}
-    for key, header in columns.items():
-        t.add_column(header, justify="right" if key in numeric else "left")
-    for r in rows:
-        t.add_row(*(_cell(r.get(k)) for k in columns))
-    return t
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.4f}"
-    return str(v)
-
-
-def _when(unix: float | None) -> str | None:
-    return None if unix is None else datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _fields(pairs: list[tuple[str, Any]], title: str) -> Table:
-    """A two-column table of one object's fields, no header."""
-    t = Table(title=title, box=None, show_header=False, title_justify="left")
-    t.add_column(style="bold")
-    t.add_column()
-    for k, v in pairs:
-        t.add_row(k, _cell(v))
-    return t
-
-
 @group.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Datasets with their version counts."""
     items = _call(ctx, "GET", "/v1/datasets", params={"limit": 1000}).json()["items"]
-    _show(items, as_json, lambda v: _table(v, {"name": "NAME", "versions": "VERSIONS", "latest": "LATEST"}))
+    print_result(items, as_json, lambda v: rows_table(v, {"name": "NAME", "versions": "VERSIONS", "latest": "LATEST"}))
 
 
 @group.command("versions")
@@ -110,7 +63,7 @@ def versions(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
         "predicted_precision": "PRED. PREC.",
         "run": "RUN",
     }
-    _show(items, as_json, lambda v: _table(v, columns, name))
+    print_result(items, as_json, lambda v: rows_table(v, columns, name))
 
 
 @group.command("show")
@@ -132,9 +85,9 @@ def show(ctx: typer.Context, name: str, version: str = typer.Argument("latest"),
             ("created", m.get("created_at")),
             ("previous version", m.get("previous_version")),
         ]
-        return _fields(pairs, f"{m.get('name')} v{m.get('version')}")
+        return fields_table(pairs, f"{m.get('name')} v{m.get('version')}")
 
-    _show(m, as_json, table)
+    print_result(m, as_json, table)
 
 
 @group.command("download")
@@ -171,9 +124,9 @@ def diff(ctx: typer.Context, name: str, a: int, b: int, as_json: JsonOpt = False
         more = " (lists truncated)" if d.get("truncated") else ""
         pairs = [("added", d["added_count"]), ("removed", d["removed_count"]), ("kept", d["kept_count"])]
         pairs += [("added ids", " ".join(d["added"][:20])), ("removed ids", " ".join(d["removed"][:20]))]
-        return _fields(pairs, f"{d['name']} v{d['from_version']} -> v{d['to_version']}{more}")
+        return fields_table(pairs, f"{d['name']} v{d['from_version']} -> v{d['to_version']}{more}")
 
-    _show(d, as_json, table)
+    print_result(d, as_json, table)
 
 
 @group.command("publish")
@@ -202,7 +155,7 @@ def runs(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Runs in the store."""
     items = _call(ctx, "GET", "/v1/runs", params={"limit": 1000}).json()["items"]
     cols = {"run_id": "RUN", "created_at": "CREATED", "model": "MODEL", "source": "SOURCE"}
-    _show(items, as_json, lambda v: _table(v, cols))
+    print_result(items, as_json, lambda v: rows_table(v, cols))
 
 
 @group.command("run")
@@ -211,8 +164,8 @@ def run(ctx: typer.Context, run_id: str, as_json: JsonOpt = False) -> None:
     p = _call(ctx, "GET", f"/v1/runs/{run_id}").json()
     keys = ("scored", "events", "objects", "quarantined", "prompts", "epochs_seen", "epochs_complete")
     pairs = [(k.replace("_", " "), p.get(k)) for k in keys]
-    pairs += [("last update", _when(p.get("last_update"))), ("model", p.get("model")), ("source", p.get("source"))]
-    _show(p, as_json, lambda p: _fields(pairs, f"run {p['run_id']}"))
+    pairs += [("last update", when(p.get("last_update"))), ("model", p.get("model")), ("source", p.get("source"))]
+    print_result(p, as_json, lambda p: fields_table(pairs, f"run {p['run_id']}"))
 
 
 @group.command("scores")
@@ -232,6 +185,6 @@ def scores(
     def table(p: dict[str, Any]) -> Table:
         shown = f"{len(p['items'])} of {p['total']}"
         title = f"LIM scores of run {p['run_id']} ({p['epochs']} epochs; {shown})"
-        return _table(p["items"], {"prompt_id": "PROMPT", "score": "SCORE", "left_out": "LEFT OUT"}, title)
+        return rows_table(p["items"], {"prompt_id": "PROMPT", "score": "SCORE", "left_out": "LEFT OUT"}, title)
 
-    _show(page.json(), as_json, table)
+    print_result(page.json(), as_json, table)

@@ -52,7 +52,7 @@ def demo_cmd(
     ] = False,
 ) -> None:
     """Train (or simulate) a run, score it with LIM, select, print a summary and plot trajectories."""
-    from limr.cli.lim import user_errors
+    from limr.cli.common import user_errors
     from limr.console import quiet_terminal
     from limr.store import open_store
 
@@ -80,7 +80,7 @@ def _simulate(
     seed: int,
 ) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
     """Simulated reward events (no model): returns (prompt groups, pool records, training metrics)."""
-    from limr.cli.lim import CliError
+    from limr.cli.common import CliError
     from limr.demo import write_synthetic_run
 
     try:
@@ -122,7 +122,7 @@ def _select_and_report(
 ) -> None:
     """Score the run, select by LIM, write scores/selection/summary/plot under `out`, print the table."""
     from limr.algo.selection import Criterion, select_lim
-    from limr.cli.lim import write_atomic
+    from limr.cli.common import write_atomic
     from limr.demo import plot_trajectories, report
     from limr.scoring import score_run
 
