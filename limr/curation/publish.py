@@ -64,11 +64,8 @@ def list_datasets(store: ObjectStore) -> dict[str, list[int]]:
 
 
 def list_versions(store: ObjectStore, name: str) -> list[int]:
+    """The published versions of dataset `name` (ascending); only versions with a manifest count."""
     check_dataset_name(name)
-    return list_datasets_under(store, name)
-
-
-def list_datasets_under(store: ObjectStore, name: str) -> list[int]:
     found = []
     for info in store.list(f"{DATASETS_PREFIX}{name}/"):
         m = _VERSION_KEY_RE.match(info.key)
@@ -213,7 +210,7 @@ def publish_version(
     jsonl = _jsonl(records)
     digest = content_hash(run_id, result.epochs, policy, jsonl, final)
     with _local_lock:
-        versions = list_datasets_under(store, name)
+        versions = list_versions(store, name)
         for v in reversed(versions):
             manifest = read_manifest(store, name, v)
             if manifest.get("content_hash") == digest:
