@@ -32,7 +32,7 @@ from limr.learner.dynamic import Groups, dynamic_sample
 from limr.learner.early_switch import switch_if_due
 from limr.learner.generator import Generator, Sampling
 from limr.learner.metrics import Progress, TrainMetrics
-from limr.learner.record import write_run_finish, write_step_events
+from limr.learner.record import open_run, write_run_finish, write_step_events
 from limr.learner.setup import RunSetup, restore, save
 from limr.learner.trainer import PPOTrainer
 
@@ -63,6 +63,7 @@ def train(
     """Run (or continue) the training run described by `setup`; returns the last step's metrics."""
     trainer = PPOTrainer(cfg, setup.derived, ctx, setup.tokenizer.pad_token_id)
     start, initial = restore(setup, trainer, ctx, resume_key)  # initial: the run's before-training figures
+    open_run(setup, ctx, start, resumed=resume_key is not None)
     # A resumed run's engine still serves the initial weights, and a shared service (rollout.app_name, e.g. one
     # service for every arm of `limr experiment`) may serve another run's: start from this run's own.
     version = push_weights(trainer, client, ctx)

@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import torch
 
 from limr.events.io import PromptRecord, events_table, write_events, write_prompts
 from limr.events.run import RunMeta, mark_run_finished, write_run_meta
-from limr.events.schema import EVENT_KEY_RE, events_prefix
+from limr.events.schema import EVENT_KEY_RE, events_prefix, finished_key
 from limr.learner.batch import Rollout
 from limr.learner.dist import DistCtx
+from limr.learner.setup import RunSetup
 from limr.store import ObjectStore
 
 log = logging.getLogger("limr.learner")
-
-if TYPE_CHECKING:
-    from limr.learner.setup import RunSetup
 
 
 def write_step_events(
@@ -91,6 +88,20 @@ def write_run_finish(setup: RunSetup, ctx: DistCtx) -> None:
         epochs = setup.plan.for_step(total - 1).epoch + 1 if total else 0
         mark_run_finished(setup.store, setup.run_id, epochs, steps=total, source="learner")
         log.info("run %s finished after %d steps (%d epochs)", setup.run_id, total, epochs)
+
+
+def open_run(setup: RunSetup, ctx: DistCtx, start: int, resumed: bool) -> None:
+    """Every rank, before the first step. A fresh run: rank 0 writes run.json and prompts.parquet. A resumed one
+    (with any number of workers): the finish marker goes (finished only when this attempt ends) and the events a
+    crashed attempt wrote for steps at or after `start` are deleted, so the run ends with exactly one event per
+    sample."""
+    if ctx.is_main:
+        if not resumed:
+            write_run_start(setup)
+        else:
+            setup.store.delete(finished_key(setup.run_id))
+            drop_events_from(setup.store, setup.run_id, start)
+    ctx.barrier()
 
 
 def drop_events_from(store: ObjectStore, run_id: str, step: int) -> None:

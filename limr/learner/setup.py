@@ -8,13 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from limr.data.pool import load_pool
-from limr.events.schema import finished_key
 from limr.learner.checkpoint import load_tensors, read_extra, save_checkpoint
 from limr.learner.config import Derived, LearnerConfig
 from limr.learner.data import PromptPlan, PromptTexts, prompt_texts
 from limr.learner.dist import DistCtx
 from limr.learner.early_switch import SwitchedPlan, read_switch
-from limr.learner.record import drop_events_from, write_run_start
 from limr.store import ObjectStore, open_store
 
 log = logging.getLogger("limr.learner")
@@ -114,16 +112,10 @@ def save(setup: RunSetup, trainer, ctx: DistCtx, done_steps: int, initial: dict[
 
 
 def restore(setup: RunSetup, trainer, ctx: DistCtx, key: str | None) -> tuple[int, dict[str, float]]:
-    """Load a checkpoint (or start fresh); returns the step to start at and the run's initial figures.
-
-    Fresh start: rank 0 writes run.json and prompts.parquet. Resume (with any number of workers): events a
-    crashed attempt wrote for steps at or after the checkpoint are deleted, so the run ends with exactly one
-    event per sample.
-    """
+    """Load the checkpoint under `key` into `trainer` (any number of workers; None: a fresh start); returns the
+    step to start at and the run's initial figures. What the store records of a resumed attempt (dropping a
+    crashed attempt's later events) is limr.learner.record.open_run's."""
     if key is None:
-        if ctx.is_main:
-            write_run_start(setup)
-        ctx.barrier()
         return 0, {}
     extra = read_extra(setup.store, key)
     loop = extra["loop"]
@@ -137,8 +129,5 @@ def restore(setup: RunSetup, trainer, ctx: DistCtx, key: str | None) -> tuple[in
     trainer.load_checkpoint_state(tensors, extra["trainer"])
     start = int(loop["step"])
     if ctx.is_main:
-        setup.store.delete(finished_key(setup.run_id))  # running again: finished only when this attempt ends
-        drop_events_from(setup.store, setup.run_id, start)
         log.info("resumed %s at step %d from %s", setup.run_id, start, key)
-    ctx.barrier()
     return start, dict(loop.get("initial", {}))
