@@ -20,10 +20,11 @@ from limr.events.io import (
 )
 from limr.events.run import read_run_meta
 from limr.events.schema import events_prefix, prompts_key, run_json_key, run_prefix
-from limr.scoring.counts import MAX_EPOCHS, EpochCounts, EventDataError, TableSummary, summarize_table
+from limr.scoring.counts import EpochCounts
 from limr.scoring.memory import keep_freed_memory
 from limr.scoring.ordered import ordered_map
 from limr.scoring.result import ScoreResult, score_counts
+from limr.scoring.tables import MAX_EPOCHS, EventDataError, TableSummary, summarize_table
 from limr.store import ObjectNotFound, ObjectStore
 
 SCORING_COLUMNS = ("prompt_id", "epoch", "correct", "reward")
