@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +30,8 @@ from limr.curation.selecting import select_prompts
 from limr.events.io import PromptRecord
 from limr.scoring import ScoreResult
 from limr.store import ObjectNotFound, ObjectStore
+
+VersionStatus = Literal["provisional", "final", "interim"]  # see version_status
 
 DATASETS_PREFIX = "datasets/"
 MANIFEST_VERSION = 1
@@ -83,7 +85,7 @@ def read_manifest(store: ObjectStore, name: str, version: int) -> dict[str, Any]
         raise DatasetNotFound(f"dataset {name!r} has no version {version}") from None
 
 
-def version_status(manifest: dict[str, Any]) -> str:
+def version_status(manifest: dict[str, Any]) -> VersionStatus:
     """Which kind of version a manifest describes.
 
     - `provisional`: the final LIM selection predicted from a run's first epochs (early LIM, `provisional: true`);
