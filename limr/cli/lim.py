@@ -1,4 +1,4 @@
-"""`limr import-openrlhf`, `limr score`, `limr select`: LIM scoring and selection from the command line.
+"""`limr score`, `limr select`: LIM scoring and selection from the command line.
 
 Only numpy/pyarrow/typer are imported here (never torch, Ray or vLLM), so these commands start fast on a
 laptop. Outputs are written to a temporary file and renamed at the end: a failed command leaves no file.
@@ -48,7 +48,9 @@ def user_errors() -> Iterator[None]:
     from limr.algo.selection import SelectionError
     from limr.data.pool import PoolError
     from limr.events.io import EventSchemaError
-    from limr.events.openrlhf import DumpError
+    from limr.events.correct import CorrectRuleError
+    from limr.events.writer import RunExists
+    from limr.importers.base import DumpError
     from limr.scoring import EmptyRun, EventDataError, RunNotFound
     from limr.store import InvalidKey, ObjectNotFound, StoreError
 
@@ -60,6 +62,8 @@ def user_errors() -> Iterator[None]:
         PoolError,
         EventSchemaError,
         DumpError,
+        CorrectRuleError,
+        RunExists,
         EventDataError,
         RunNotFound,
         EmptyRun,
@@ -111,39 +115,6 @@ def _progress_bar(total: int, unit: str, desc: str):  # -> tqdm
 
 
 # ---- commands ----------------------------------------------------------------------------------------------
-def import_openrlhf_cmd(
-    samples_dir: Annotated[Path, typer.Argument(help="Directory of step_N.json files, or its parent holding train/")],
-    steps_per_epoch: Annotated[int, typer.Option("--steps-per-epoch", min=1, help="Training steps per epoch.")],
-    run: Annotated[str, typer.Option("--run", help="Id of the new run.")],
-    store: StoreOpt = None,
-    prompts: Annotated[
-        Path | None, typer.Option("--prompts", help="Prompt pool: ids and answers are taken from it.")
-    ] = None,
-) -> None:
-    """Import OpenRLHF/LIMR training-sample dumps as a run of reward events."""
-    with user_errors():
-        from limr.data import load_pool
-        from limr.events.openrlhf import import_openrlhf, plan_steps
-        from limr.store import open_store
-
-        pool = load_pool(prompts) if prompts else None
-        st = open_store(store)
-        plan = plan_steps(samples_dir, steps_per_epoch)
-        bar = _progress_bar(len(plan.files), "step", "import")
-        summary = import_openrlhf(st, samples_dir, steps_per_epoch, run, pool=pool, progress=lambda _s: bar.update())
-        bar.close()
-        typer.echo(
-            f"imported run {summary.run_id} into {st.uri}: {summary.steps} steps, {summary.epochs} epochs,"
-            f" {summary.events} events, {summary.prompts} prompts"
-        )
-        if summary.ignored_steps:
-            typer.echo(
-                f"note: ignored steps {summary.ignored_steps[0]}-{summary.ignored_steps[-1]}"
-                f" (an incomplete epoch of {steps_per_epoch} steps)",
-                err=True,
-            )
-
-
 def score_cmd(
     run: Annotated[str, typer.Option("--run", help="Run id in the store.")],
     out: Annotated[Path, typer.Option("--out", help="Output JSONL: one object per prompt.")],
@@ -371,7 +342,6 @@ def match_pool(pool, result) -> list[list[int]]:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("import-openrlhf")(import_openrlhf_cmd)
     app.command("score")(score_cmd)
     app.command("select")(select_cmd)
 
