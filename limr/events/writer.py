@@ -89,7 +89,9 @@ class EventWriter:
         if not self._exist_ok and (
             self.store.exists(run_json_key(self.run_id)) or self.store.list_keys(run_prefix(self.run_id))
         ):
-            raise RunExists(f"{self.store.uri}: run {self.run_id!r} already exists; runs are immutable, pick another id")
+            raise RunExists(
+                f"{self.store.uri}: run {self.run_id!r} already exists; runs are immutable, pick another id"
+            )
         if self.records is not None:
             write_prompts(self.store, self.run_id, self.records)
         write_run_meta(self.store, self.meta)
@@ -143,9 +145,7 @@ class EventWriter:
             cols["response"] = list(responses)
         if extra:
             names = sorted(extra)
-            cols["scores"] = [
-                [(k, float(extra[k][i])) for k in names if not np.isnan(extra[k][i])] for i in range(n)
-            ]
+            cols["scores"] = [[(k, float(extra[k][i])) for k in names if not np.isnan(extra[k][i])] for i in range(n)]
         if self.stamp_time:
             cols.setdefault("event_time", [datetime.now(UTC)] * n)
         table = events_table(
@@ -222,7 +222,9 @@ def _records(prompts: Any) -> list[PromptRecord] | None:
             rec = prompts.records[i]
             answer, source = prompts.answer(i), rec.get("source")
             out.append(
-                PromptRecord(pid, prompt_text(prompts.prompt(i)), "" if answer is None else str(answer), _opt_str(source))
+                PromptRecord(
+                    pid, prompt_text(prompts.prompt(i)), "" if answer is None else str(answer), _opt_str(source)
+                )
             )
         return out
     out = []

@@ -173,7 +173,7 @@ def _same_import(store: ObjectStore, run_id: str, settings: dict[str, Any], rule
     if not store.exists(run_json_key(run_id)):
         return False
     meta = read_run_meta(store, run_id)
-    if meta.config.get("import") != settings or getattr(meta, "correct", None) != rule:
+    if meta.config.get("import") != settings or meta.correct != rule:
         raise RunExists(
             f"{store.uri}: run {run_id!r} already exists from another source or other options"
             f" ({meta.source}, {meta.config.get('import')}); runs are immutable, pick another --run"

@@ -23,8 +23,6 @@ from limr.importers.base import DumpError, DumpStep, what
 STEP_FILE_RE = re.compile(r"^step_(\d+)\.json$")
 
 
-
-
 class OpenRLHFFormat:
     """`limr import openrlhf`."""
 
@@ -166,8 +164,6 @@ def read_published_scores(path: str | Path) -> PublishedScores:
     if not ids:
         raise DumpError(f"{path}: no scores")
     return PublishedScores(path, ids, prompts, np.array(scores, np.float64))
-
-
 
 
 def _step_files(directory: Path) -> dict[int, Path]:

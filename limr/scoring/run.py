@@ -24,8 +24,8 @@ from limr.events.schema import events_prefix, prompts_key, run_json_key
 from limr.scoring.counts import MAX_EPOCHS, EpochCounts, EventDataError, TableSummary, summarize_table
 from limr.scoring.memory import keep_freed_memory
 from limr.scoring.ordered import ordered_map
-from limr.scoring.rule import apply_rule, rule_columns
 from limr.scoring.result import ScoreResult, score_counts
+from limr.scoring.rule import apply_rule, rule_columns
 from limr.store import ObjectNotFound, ObjectStore
 
 SCORING_COLUMNS = ("prompt_id", "epoch", "correct", "reward")

@@ -29,11 +29,15 @@ def score_dump(
     """
     with tempfile.TemporaryDirectory(prefix="limr-dump-") as tmp:
         store = LocalStore(tmp)
-        summary = import_dump(store, dump_format(fmt), samples_dir, "dump", steps_per_epoch, None, correct, None, progress)
+        summary = import_dump(
+            store, dump_format(fmt), samples_dir, "dump", steps_per_epoch, None, correct, None, progress
+        )
         result = count_run(store, "dump").score(max_epochs, consume=True)
     result.source = f"{fmt} dumps {Path(samples_dir)}"
     if summary.ignored_steps:
-        result.source += f" (steps {summary.ignored_steps[0]}-{summary.ignored_steps[-1]} of an incomplete epoch ignored)"
+        result.source += (
+            f" (steps {summary.ignored_steps[0]}-{summary.ignored_steps[-1]} of an incomplete epoch ignored)"
+        )
     return result
 
 
