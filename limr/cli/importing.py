@@ -46,6 +46,10 @@ def import_cmd(
     max_steps: Annotated[
         int | None, typer.Option("--max-steps", min=1, help="With --follow: finish once this step is dumped.")
     ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", min=1, help="The run's planned epochs (run.json): early-LIM versions need it."),
+    ] = None,
 ) -> None:
     """Import a trainer's rollout dumps as a run: events, prompts, run.json, then the finished marker."""
     with user_errors():
@@ -69,7 +73,9 @@ def import_cmd(
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
         bar = _progress_bar(0, "step", f"import {fmt}")
         try:
-            summary = import_dump(st, reader, path, run, steps_per_epoch, pool, rule, live, lambda _s: bar.update())
+            summary = import_dump(
+                st, reader, path, run, steps_per_epoch, pool, rule, live, lambda _s: bar.update(), epochs
+            )
         finally:
             bar.close()
         state = "finished" if summary.finished else "not finished (stopped before the finish signal)"

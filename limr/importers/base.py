@@ -121,12 +121,15 @@ def import_dump(
     correct: str | CorrectRule | None = None,
     follow: Follow | None = None,
     progress: Callable[[int], None] | None = None,
+    epochs: int | None = None,
 ) -> ImportSummary:
     """Write a dump as a run: events per step, prompts.parquet, run.json, then the finished marker.
 
     Idempotent: importing the same dump with the same options into the same run id rewrites the same objects
     (a `--follow` that was stopped can simply be started again). A different import into a taken run id is
-    an error. A failed fresh import (not a follow) deletes what it wrote.
+    an error. A failed fresh import (not a follow) deletes what it wrote. `epochs`: the run's planned epochs,
+    recorded in run.json so that the scorer's early-LIM policies can publish provisional versions of a
+    followed run.
     """
     if steps_per_epoch < 1:
         raise DumpError(f"--steps-per-epoch must be >= 1, got {steps_per_epoch}")
@@ -145,6 +148,7 @@ def import_dump(
         config={"import": settings},
         exist_ok=_same_import(store, run_id, settings, str(rule)),
         stamp_time=False,
+        **({"epochs": epochs} if epochs is not None else {}),
     )
     matcher = PromptMatcher(writer.records)
     state = _Progress(fmt, steps_per_epoch, matcher, writer, rule, progress)

@@ -28,8 +28,9 @@ from limr.curation.publish import publish_version
 from limr.curation.snapshot import write_scores_snapshot
 from limr.events.io import EventSchemaError, PromptRecord, read_events_object
 from limr.events.run import list_runs, run_finished
-from limr.events.schema import EVENT_KEY_RE, events_prefix
+from limr.events.schema import EVENT_KEY_RE, REQUIRED_EVENT_COLUMNS, events_prefix
 from limr.scoring import EmptyRun, EventDataError, ScoreResult, count_run, score_counts
+from limr.scoring.rule import apply_rule, rule_columns
 from limr.scoring.run import check_rewards
 from limr.store import ObjectInfo, ObjectNotFound, ObjectStore
 from services.scorer.config import ScorerSettings
@@ -64,6 +65,8 @@ class Ingestor:
         self.wake = threading.Event()
         self.ready = threading.Event()  # set after the first complete pass
         self.last_error: str | None = None
+        self.rule = settings.correct_rule()  # None: the events' own correct flags
+        self._columns = (*REQUIRED_EVENT_COLUMNS, *rule_columns(self.rule))
 
     # -- discovery -------------------------------------------------------------------------------
     def runs(self, force: bool = False) -> list[str]:
@@ -137,8 +140,9 @@ class Ingestor:
             self._quarantine(state, key, "foreign object under events/ (expected {step:010d}-{part:04d}.parquet)")
             return
         try:
-            table = read_events_object(self.store, key)
+            table = read_events_object(self.store, key, self._columns)
             check_rewards(table, f"{self.store.uri}/{key}")
+            table = apply_rule(table, self.rule, f"{self.store.uri}/{key}")
             runs = set(table.column("run_id").unique().to_pylist())
             if runs - {state.run_id}:
                 raise EventSchemaError(f"{key}: rows of run(s) {sorted(runs - {state.run_id})} in run {state.run_id}")
@@ -228,7 +232,7 @@ class Ingestor:
             return
         t0 = time.perf_counter()
         try:
-            run = count_run(self.store, state.run_id, keys=sorted(state.ingested))
+            run = count_run(self.store, state.run_id, keys=sorted(state.ingested), correct=self.rule)
         except (EmptyRun, EventSchemaError, EventDataError) as e:  # e.g. events of ids not in prompts.parquet
             log.error("run %s is finished but has no final dataset: %s", state.run_id, e)
             state.final_error, state.final_objects = str(e), state.objects

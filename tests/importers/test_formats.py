@@ -208,3 +208,44 @@ def test_errors_name_file_and_line(tmp_path: Path) -> None:
     (d / "1.jsonl").write_text('{"input": "q", "output": "a", "score": 1, "step": 1}\n{"input": "q", "score": "x"}\n')
     with pytest.raises(ValueError, match=r"1\.jsonl: line 2: field 'score' is 'x'"):
         import_dump(open_store(str(tmp_path / "s")), dump_format("verl"), d, "r", 1)
+
+
+def test_scorer_curates_a_followed_verl_run_with_early_versions(run, tmp_path: Path) -> None:
+    """`limr import verl --follow` beside the scorer: provisional early-LIM versions while the run trains,
+    then the final version, equal to `limr select` on the finished run."""
+    from limr.curation.policy import PublishPolicy
+    from limr.curation.publish import list_versions, read_manifest, version_status
+    from services.scorer.config import ScorerSettings
+    from services.scorer.ingest import Ingestor
+
+    _, pool_path, _, steps = run
+    live = tmp_path / "live"
+    live.mkdir()
+    store = open_store(str(tmp_path / "store"))
+    policy = PublishPolicy(name="{run}-lim", strategy="lim", threshold=0.6, early_epochs=2)
+    scorer = Ingestor(store, ScorerSettings(store=store.uri, policies=(policy,), notifications="off"))
+    stop = threading.Event()
+    t = threading.Thread(
+        target=import_dump,
+        args=(store, dump_format("verl"), live, "v", K, load_pool(pool_path), None, Follow(0.05, stop=stop)),
+        kwargs={"epochs": EPOCHS},
+    )
+    t.start()
+    staged = write_verl(tmp_path / "staged", steps)
+    statuses = []
+    try:
+        for step in sorted(steps):
+            (live / f"{step}.jsonl").write_bytes((staged / f"{step}.jsonl").read_bytes())
+            time.sleep(0.2)
+            scorer.poll_once()
+            versions = list_versions(store, "v-lim")
+            statuses.append(version_status(read_manifest(store, "v-lim", versions[-1])) if versions else None)
+        (live / FINISH_SIGNAL).touch()
+        t.join(10)
+    finally:
+        stop.set()
+    scorer.poll_once()
+    assert statuses[: 2 * K] == [None] * (2 * K)  # fewer than 2 complete epochs: nothing yet
+    assert "provisional" in statuses  # early-LIM versions while it trained
+    final = read_manifest(store, "v-lim", list_versions(store, "v-lim")[-1])
+    assert version_status(final) == "final" and final["epochs_used"] == EPOCHS
