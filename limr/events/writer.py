@@ -44,6 +44,7 @@ class EventWriter:
         *,
         steps_per_epoch: int | None = None,
         samples_per_prompt: int | None = None,
+        epochs: int | None = None,
         correct: str | CorrectRule | None = None,
         source: str = "event-writer",
         model: str | None = None,
@@ -55,6 +56,7 @@ class EventWriter:
         """`prompts`: the run's pool, as PromptRecords, a `limr.data.Pool`, or prompt texts (ids are then text
         hashes); None when only the events matter (scores then have no prompt texts).
 
+        `epochs`: the planned epochs, when known (the scorer's early-LIM versions need them).
         `exist_ok`: continue a run that already has objects (a resumed trainer, an idempotent re-import);
         otherwise a run id that is taken is an error rather than a silent mix of two runs. `stamp_time`: give
         each event the time it was written (off for imports, so that importing twice writes identical objects).
@@ -64,17 +66,19 @@ class EventWriter:
         self.records = _records(prompts)
         self.steps_per_epoch = steps_per_epoch
         self.correct_rule = parse_correct(correct)
-        self.meta = RunMeta(
-            run_id=run_id,
-            model=model,
-            samples_per_prompt=samples_per_prompt,
-            num_prompts=len(self.records) if self.records is not None else None,
-            steps_per_epoch=steps_per_epoch,
-            source=source,
-            config=dict(config or {}),
-            correct=str(self.correct_rule),
-            **meta,
-        )
+        fields: dict[str, Any] = {
+            "run_id": run_id,
+            "model": model,
+            "samples_per_prompt": samples_per_prompt,
+            "num_prompts": len(self.records) if self.records is not None else None,
+            "steps_per_epoch": steps_per_epoch,
+            "source": source,
+            "config": dict(config or {}),
+            "correct": str(self.correct_rule),
+        }
+        if epochs is not None:
+            fields["epochs"] = epochs
+        self.meta = RunMeta.model_validate(fields | meta)
         self._exist_ok = exist_ok
         self.stamp_time = stamp_time
         self.started = False

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 import numpy as np
 
@@ -148,7 +148,7 @@ def import_dump(
         config={"import": settings},
         exist_ok=_same_import(store, run_id, settings, str(rule)),
         stamp_time=False,
-        **({"epochs": epochs} if epochs is not None else {}),
+        epochs=epochs,
     )
     matcher = PromptMatcher(writer.records)
     state = _Progress(fmt, steps_per_epoch, matcher, writer, rule, progress)
@@ -325,7 +325,7 @@ def numeric_fields(rows: list[Mapping[str, Any]], skip: set[str]) -> dict[str, n
     return out
 
 
-def _is_number(v: Any) -> bool:
+def _is_number(v: Any) -> TypeGuard[bool | int | float]:
     return isinstance(v, bool | int | float) and (not isinstance(v, float) or math.isfinite(v))
 
 
