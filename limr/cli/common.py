@@ -36,8 +36,10 @@ def user_errors() -> Iterator[None]:
     could not be reached)."""
     from limr.algo.selection import SelectionError
     from limr.data.pool import PoolError
+    from limr.events.correct import CorrectRuleError
     from limr.events.io import EventSchemaError
-    from limr.events.openrlhf import DumpError
+    from limr.events.writer import RunExists
+    from limr.importers.base import DumpError
     from limr.scoring import EmptyRun, EventDataError, RunNotFound
     from limr.store import InvalidKey, ObjectNotFound, StoreError
 
@@ -49,6 +51,8 @@ def user_errors() -> Iterator[None]:
         PoolError,
         EventSchemaError,
         DumpError,
+        CorrectRuleError,
+        RunExists,
         EventDataError,
         RunNotFound,
         EmptyRun,
