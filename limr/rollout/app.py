@@ -133,7 +133,9 @@ class RolloutServer:
 
     def __del__(self) -> None:
         """Serve's shutdown hook: leave the transfer group at once (else the hub drops us after its TTL)."""
-        self.member.stop()
+        member = self.__dict__.get("member")  # absent when the constructor failed before joining
+        if member is not None:
+            member.stop()
 
     def check_health(self) -> None:
         """Serve's health probe: a dead engine or half-loaded weights fail it, so Serve replaces the replica
