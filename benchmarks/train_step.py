@@ -220,10 +220,10 @@ def measure_trl(args: argparse.Namespace) -> dict:
 
 
 def _client(cfg, setup, ctx, backend: str):
-    from limr.learner.worker import make_client
+    from limr.learner.worker import make_generator
 
     if backend == "local":
-        c = make_client(cfg, setup, ctx)
+        c = make_generator(cfg, setup, ctx)
         return c, c.close
     import ray
     from ray import serve
