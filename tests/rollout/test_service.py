@@ -354,11 +354,11 @@ def test_replica_started_after_an_export_serves_it(service, tiny_ckpts, refs, s3
     hub = service.handle_client.weight_hub()
     store, run_id = open_store(f"{s3_uri}/cold"), unique_name("cold")
     tokenizer = transformers.AutoTokenizer.from_pretrained(b)
-    publisher.exporter = WeightExporter(store, run_id, every=1, tokenizer=tokenizer, shard_bytes=1 << 20)
-    try:
-        version = publisher.publish(_hf_model(b))  # transfer B, then export it
-    finally:
-        publisher.exporter = None
+    exporter = WeightExporter(store, run_id, every=1, tokenizer=tokenizer, shard_bytes=1 << 20)
+    model = _hf_model(b)
+    version = publisher.publish(model)  # transfer B, then export it (as ServiceGenerator.sync_weights does)
+    assert exporter.count_sync()
+    exporter.export(model, version, publisher.hub, publisher.ctx)
     assert ray.get(hub.loadable.remote()) == (version, export_uri(store, weights_key(run_id, version)))
 
     # Lose a replica: Serve starts a new one, which has never been in the transfer group.
