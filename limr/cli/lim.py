@@ -1,4 +1,4 @@
-"""`limr import-openrlhf`, `limr score`, `limr select`: LIM scoring and selection from the command line.
+"""`limr score`, `limr select`: LIM scoring and selection from the command line.
 
 Only numpy/pyarrow/typer are imported here (never torch, Ray or vLLM), so these commands start fast on a
 laptop. Outputs are written to a temporary file and renamed at the end: a failed command leaves no file.
@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from limr.atomic import atomic_file
+from limr.cli.common import CliError, StoreOpt, user_errors, write_atomic, write_atomic_bytes
+from limr.console import progress
 
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store URI: a path, file://..., or s3://bucket/prefix [env LIMR_STORE]")
-]
 MaxEpochsOpt = Annotated[
     int | None, typer.Option("--max-epochs", min=1, help="Score only the first E epochs (released script: 21).")
 ]
@@ -32,118 +29,24 @@ EarlyOpt = Annotated[
         help="Predict the final LIM scores from the first K complete epochs (default early-LIM predictor).",
     ),
 ]
+CorrectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--correct",
+        help="Re-decide which samples are correct: FIELD or FIELD OP NUMBER on the events' reward or scores,"
+        " e.g. 'reward == 1', 'acc', 'reward >= 0.5' (default: the run's own correct flags).",
+    ),
+]
 EpochsTotalOpt = Annotated[
     int | None, typer.Option("--epochs-total", min=1, help="With --early: the run's planned epochs [run.json].")
 ]
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit status 2."""
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the library's input errors into one `error: ...` line on stderr and exit status 2 (1 when the store
-    could not be reached)."""
-    from limr.algo.selection import SelectionError
-    from limr.data.pool import PoolError
-    from limr.events.io import EventSchemaError
-    from limr.events.openrlhf import DumpError
-    from limr.scoring import EmptyRun, EventDataError, RunNotFound
-    from limr.store import InvalidKey, ObjectNotFound, StoreError
-
-    try:
-        yield
-    except (
-        CliError,
-        SelectionError,
-        PoolError,
-        EventSchemaError,
-        DumpError,
-        EventDataError,
-        RunNotFound,
-        EmptyRun,
-        StoreError,
-    ) as e:
-        typer.echo(f"error: {e}", err=True)
-        # 2: the input is at fault (file, field, argument); 1: the store could not be reached or refused us.
-        transient = isinstance(e, StoreError) and not isinstance(e, ObjectNotFound | InvalidKey)
-        raise typer.Exit(1 if transient else 2) from None
-
-
-def write_atomic(path: str | Path, lines: Iterable[str]) -> int:
-    """Write lines to `path` via a temp file in the same directory + rename; returns the line count."""
-    n = 0
-    with atomic_file(path, "w") as f:
-        for line in lines:
-            f.write(line)
-            n += 1
-    return n
-
-
-def write_atomic_bytes(path: str | Path, chunks: Iterable[Any]) -> int:
-    """`write_atomic` for bytes-like chunks (e.g. Arrow buffers, written without a copy); returns the size.
-
-    A chunk is written in a thread while the next one is made: writing a 200 MB file takes as long as
-    making it, and both release the GIL.
-    """
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    n = 0
-    with atomic_file(path, "wb") as f, ThreadPoolExecutor(1) as pool:
-        pending: Future[int] | None = None
-        for chunk in chunks:
-            n += pending.result() if pending else 0
-            pending = pool.submit(f.write, chunk)
-        n += pending.result() if pending else 0
-    return n
 
 
 def _json_line(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _progress_bar(total: int, unit: str, desc: str):  # -> tqdm
-    from tqdm import tqdm
-
-    # Only on a terminal and only when it may take a while: quiet in tests and pipelines.
-    return tqdm(total=total, unit=unit, desc=desc, disable=None, leave=False, mininterval=0.5)
-
-
 # ---- commands ----------------------------------------------------------------------------------------------
-def import_openrlhf_cmd(
-    samples_dir: Annotated[Path, typer.Argument(help="Directory of step_N.json files, or its parent holding train/")],
-    steps_per_epoch: Annotated[int, typer.Option("--steps-per-epoch", min=1, help="Training steps per epoch.")],
-    run: Annotated[str, typer.Option("--run", help="Id of the new run.")],
-    store: StoreOpt = None,
-    prompts: Annotated[
-        Path | None, typer.Option("--prompts", help="Prompt pool: ids and answers are taken from it.")
-    ] = None,
-) -> None:
-    """Import OpenRLHF/LIMR training-sample dumps as a run of reward events."""
-    with user_errors():
-        from limr.data import load_pool
-        from limr.events.openrlhf import import_openrlhf, plan_steps
-        from limr.store import open_store
-
-        pool = load_pool(prompts) if prompts else None
-        st = open_store(store)
-        plan = plan_steps(samples_dir, steps_per_epoch)
-        bar = _progress_bar(len(plan.files), "step", "import")
-        summary = import_openrlhf(st, samples_dir, steps_per_epoch, run, pool=pool, progress=lambda _s: bar.update())
-        bar.close()
-        typer.echo(
-            f"imported run {summary.run_id} into {st.uri}: {summary.steps} steps, {summary.epochs} epochs,"
-            f" {summary.events} events, {summary.prompts} prompts"
-        )
-        if summary.ignored_steps:
-            typer.echo(
-                f"note: ignored steps {summary.ignored_steps[0]}-{summary.ignored_steps[-1]}"
-                f" (an incomplete epoch of {steps_per_epoch} steps)",
-                err=True,
-            )
-
-
 def score_cmd(
     run: Annotated[str, typer.Option("--run", help="Run id in the store.")],
     out: Annotated[Path, typer.Option("--out", help="Output JSONL: one object per prompt.")],
@@ -154,6 +57,7 @@ def score_cmd(
     threshold: Annotated[
         float, typer.Option("--threshold", help="With --early: the threshold p_select refers to.")
     ] = 0.6,
+    correct: CorrectOpt = None,
 ) -> None:
     """Score every prompt of a run with LIM; prompts left out are written with score null and a reason."""
     with user_errors():
@@ -162,18 +66,25 @@ def score_cmd(
         if early is not None:
             if max_epochs is not None:
                 raise CliError("--early and --max-epochs exclude each other")
-            _early_score(open_store(store), run, out, early, epochs_total, threshold)
+            _early_score(open_store(store), run, out, early, epochs_total, threshold, _rule(correct))
             return
-        result = _score_run_with_progress(open_store(store), run, max_epochs)
+        result = _score_run_with_progress(open_store(store), run, max_epochs, _rule(correct))
         from limr.scoring.output import score_chunks
 
         write_atomic_bytes(out, score_chunks(result))
         _print_score_summary(result, out)
 
 
-def _early_score(st, run: str, out: Path, early: int, epochs_total: int | None, threshold: float) -> None:
+def _rule(correct: str | None):
+    """The parsed `--correct` rule (None: keep the events' own correct flags)."""
+    from limr.events.correct import parse_correct
+
+    return None if correct is None else parse_correct(correct)
+
+
+def _early_score(st, run: str, out: Path, early: int, epochs_total: int | None, threshold: float, rule=None) -> None:
     """`limr score --early K`: predicted final score and probability of selection per prompt."""
-    er = _early_run(st, run, early, threshold, epochs_total)
+    er = _early_run(st, run, early, threshold, epochs_total, rule)
     res, pred = er.result, er.prediction
     lines = (
         _json_line(
@@ -197,12 +108,12 @@ def _early_score(st, run: str, out: Path, early: int, epochs_total: int | None, 
     typer.echo(f"wrote {out}")
 
 
-def _early_run(st, run: str, early: int, threshold: float, epochs_total: int | None):
+def _early_run(st, run: str, early: int, threshold: float, epochs_total: int | None, rule=None):
     from limr.algo.early_lim import EarlyLimError
     from limr.curation.early import EarlyError, early_score_run
 
     try:
-        return early_score_run(st, run, early, threshold, epochs_total=epochs_total)
+        return early_score_run(st, run, early, threshold, epochs_total=epochs_total, correct=rule)
     except (EarlyError, EarlyLimError) as e:
         raise CliError(str(e)) from None
 
@@ -217,19 +128,16 @@ def _print_early_summary(er, threshold: float) -> None:
     )
 
 
-def _score_run_with_progress(st, run: str, max_epochs: int | None):
+def _score_run_with_progress(st, run: str, max_epochs: int | None, rule=None):
     from limr.scoring import score_run
 
-    bar = _progress_bar(0, "obj", "score")
+    # Only on a terminal (or the active progress display): quiet in tests and pipelines.
+    with progress("score", enabled=sys.stderr.isatty()) as bar:
 
-    def progress(events: int, done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
+        def advance(events: int, done: int, total: int) -> None:
+            bar.update(completed=done, total=total)
 
-    try:
-        return score_run(st, run, max_epochs=max_epochs, progress=progress)
-    finally:
-        bar.close()
+        return score_run(st, run, max_epochs=max_epochs, progress=advance, correct=rule)
 
 
 def _print_score_summary(result, out: Path) -> None:
@@ -270,6 +178,7 @@ def select_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Seed of --strategy rand.")] = 0,
     early: EarlyOpt = None,
     epochs_total: EpochsTotalOpt = None,
+    correct: CorrectOpt = None,
 ) -> None:
     """Select prompts (LIM, RAND or LINEAR) and write their records from --prompts unchanged, in file order."""
     with user_errors():
@@ -284,8 +193,8 @@ def select_cmd(
         if strategy not in STRATEGIES:
             raise CliError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         crit = Criterion(threshold=threshold, top_k=top_k, fraction=fraction)
-        if scores is not None and max_epochs is not None:
-            raise CliError("--max-epochs does not apply to --scores (published scores are final)")
+        if scores is not None and (max_epochs is not None or correct is not None):
+            raise CliError("--max-epochs and --correct do not apply to --scores (published scores are final)")
         if early is not None and (run is None or strategy != "lim" or threshold is None or max_epochs is not None):
             raise CliError("--early selects from a run (--run) with --strategy lim and --threshold, no --max-epochs")
 
@@ -296,10 +205,10 @@ def select_cmd(
         if early is not None:
             from limr.store import open_store
 
-            early_run = _early_run(open_store(store), run, early, threshold, epochs_total)
+            early_run = _early_run(open_store(store), run, early, threshold, epochs_total, _rule(correct))
             result = early_run.result
         else:
-            result = _score_source(run, store, openrlhf_samples, steps_per_epoch, scores, max_epochs)
+            result = _score_source(run, store, openrlhf_samples, steps_per_epoch, scores, max_epochs, correct)
         if len(result) == 0:
             raise CliError(f"{result.source}: no prompt has a complete trajectory; nothing to select from")
         rows_of = dict(zip(result.prompt_ids, match_pool(pool, result), strict=True))
@@ -322,15 +231,15 @@ def select_cmd(
         typer.echo(f"selected {len(rows)} of {len(pool)} prompts from {prompts} -> {out}")
 
 
-def _score_source(run, store, openrlhf_samples, steps_per_epoch, scores, max_epochs):
+def _score_source(run, store, openrlhf_samples, steps_per_epoch, scores, max_epochs, correct=None):
     if run is not None:
         from limr.store import open_store
 
-        return _score_run_with_progress(open_store(store), run, max_epochs)
+        return _score_run_with_progress(open_store(store), run, max_epochs, _rule(correct))
     if openrlhf_samples is not None:
-        from limr.scoring.sources import score_openrlhf
+        from limr.scoring.sources import score_dump
 
-        return score_openrlhf(openrlhf_samples, steps_per_epoch, max_epochs)
+        return score_dump("openrlhf", openrlhf_samples, steps_per_epoch, max_epochs, correct)
     from limr.scoring.sources import score_published
 
     return score_published(scores)
@@ -371,7 +280,6 @@ def match_pool(pool, result) -> list[list[int]]:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("import-openrlhf")(import_openrlhf_cmd)
     app.command("score")(score_cmd)
     app.command("select")(select_cmd)
 

@@ -16,13 +16,15 @@ app = typer.Typer(
 
 # Command modules, each with `register(app)`. Order is the order of `limr --help`.
 _COMMAND_MODULES = (
-    "limr.cli.lim",  # import-openrlhf, score, select           (issue: limr core)
+    "limr.cli.importing",  # import FORMAT (verl, trl, ...), import-openrlhf (bring your own trainer)
+    "limr.cli.lim",  # score, select                            (issue: limr core)
     "limr.cli.demo",  # demo                                      (core, grown by the learner)
     "limr.cli.experiment",  # experiment: FULL vs LIM vs RAND vs dynamic sampling (experiment)
     "limr.cli.data",  # data inspect                              (tasks)
     "limr.cli.model",  # model init-tiny / sft                     (tasks)
     "limr.cli.evaluate",  # eval                                  (tasks)
     "limr.cli.train",  # train                                     (learner)
+    "limr.cli.plan",  # plan: cost and fit of a config before it runs (scale)
     "limr.cli.serve",  # serve rollout|scorer|datasets            (rollout, services)
     "limr.cli.datasets",  # datasets ... client                  (services)
 )

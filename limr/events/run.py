@@ -9,8 +9,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from limr.events.schema import EVENTS_SCHEMA_VERSION, check_run_id, finished_key, run_json_key
+from limr.events.schema import EVENTS_SCHEMA_VERSION, RUNS_PREFIX, check_run_id, finished_key, run_json_key
 from limr.store import ObjectNotFound, ObjectStore
+
+# run.json is a few KiB (the learner's config included); anything much larger is refused before it is parsed,
+# so a hostile or runaway writer cannot make every reader (the scorer, the API) allocate without bound.
+MAX_RUN_JSON_BYTES = 1 << 20
 
 
 class RunMeta(BaseModel):
@@ -26,6 +30,7 @@ class RunMeta(BaseModel):
     num_prompts: int | None = Field(default=None, ge=0)
     steps_per_epoch: int | None = Field(default=None, ge=1)
     source: str | None = None  # "learner", "openrlhf-import", "synthetic-demo", ...
+    correct: str | None = None  # the correctness rule the writer applied (limr.events.correct), e.g. "reward == 1"
     config: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -37,10 +42,14 @@ def write_run_meta(store: ObjectStore, meta: RunMeta) -> None:
 def read_run_meta(store: ObjectStore, run_id: str) -> RunMeta:
     key = run_json_key(run_id)
     raw = store.get(key)
+    if len(raw) > MAX_RUN_JSON_BYTES:
+        raise ValueError(f"{store.uri}/{key}: {len(raw)} bytes, over the {MAX_RUN_JSON_BYTES}-byte limit of run.json")
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as e:
         raise ValueError(f"{store.uri}/{key}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except (UnicodeDecodeError, RecursionError) as e:  # not UTF-8, or nested deeper than the parser's stack
+        raise ValueError(f"{store.uri}/{key}: not a readable JSON document: {type(e).__name__}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{store.uri}/{key}: expected a JSON object")
     data.setdefault("run_id", run_id)
@@ -56,7 +65,7 @@ def list_runs(store: ObjectStore) -> list[str]:
     """Run ids that have a run.json, in key order."""
     return [
         info.key.split("/")[1]
-        for info in store.list("runs/")
+        for info in store.list(RUNS_PREFIX)
         if info.key.count("/") == 2 and info.key.endswith("/run.json")
     ]
 

@@ -20,19 +20,29 @@ import time
 from collections.abc import Callable
 
 from limr.algo.selection import SelectionError
-from limr.curation.checkpoint import QuarantineRecord, RunState, load_checkpoint, save_checkpoint
+from limr.curation.bounds import check_bounds
 from limr.curation.early import provisional_result, run_epochs
 from limr.curation.policy import PolicyError
 from limr.curation.progress import complete_epochs, read_run_prompts
 from limr.curation.publish import publish_version
 from limr.curation.snapshot import write_scores_snapshot
+from limr.curation.state import (
+    QuarantineRecord,
+    RunState,
+    load_checkpoint,
+    quarantine_key,
+    save_checkpoint,
+    status_key,
+)
 from limr.events.io import EventSchemaError, PromptRecord, read_events_object
 from limr.events.run import list_runs, run_finished
-from limr.events.schema import EVENT_KEY_RE, events_prefix
+from limr.events.schema import EVENT_KEY_RE, REQUIRED_EVENT_COLUMNS, events_prefix
 from limr.scoring import EmptyRun, EventDataError, ScoreResult, count_run, score_counts
+from limr.scoring.rule import apply_rule, rule_columns
 from limr.scoring.run import check_rewards
-from limr.store import ObjectInfo, ObjectNotFound, ObjectStore
+from limr.store import InvalidKey, ObjectInfo, ObjectNotFound, ObjectStore, StoreError
 from services.scorer.config import ScorerSettings
+from services.scorer.failures import FailingRuns
 from services.scorer.metrics import ScorerMetrics
 
 log = logging.getLogger("limr.scorer")
@@ -57,13 +67,19 @@ class Ingestor:
         self._pool_size: dict[str, int | None] = {}
         self._pool_checked: dict[str, float] = {}
         self._last_rescan: dict[str, float] = {}
+        self._epochs_planned: dict[str, int | None] = {}
+        self._epochs_checked: dict[str, float] = {}
         self._runs: list[str] = []
         self._runs_listed_at = 0.0
         self._last_commit = 0.0
         self.stop_event = threading.Event()
         self.wake = threading.Event()
         self.ready = threading.Event()  # set after the first complete pass
-        self.last_error: str | None = None
+        self.last_error: str | None = None  # the last pass failed as a whole (the runs/ listing)
+        self.bounds = settings.bounds()
+        self.failing = FailingRuns(settings.poll_interval_s, settings.run_retry_max_s)
+        self.rule = settings.correct_rule()  # None: the events' own correct flags
+        self._columns = (*REQUIRED_EVENT_COLUMNS, *rule_columns(self.rule))
 
     # -- discovery -------------------------------------------------------------------------------
     def runs(self, force: bool = False) -> list[str]:
@@ -83,14 +99,35 @@ class Ingestor:
 
     # -- one pass --------------------------------------------------------------------------------
     def poll_once(self) -> int:
-        """Ingest whatever is new in every run; returns the number of objects ingested or quarantined."""
+        """Ingest whatever is new in every run; returns the number of objects ingested or quarantined.
+
+        A run whose pass fails is set aside (reported in /v1/status and `limr_scorer_run_errors_total`,
+        retried with backoff) and the other runs go on; only a failure to list the runs fails the pass."""
         done = 0
         for run_id in self.runs(force=not self.ready.is_set()):
             if self.stop_event.is_set():
                 break
-            done += self.poll_run(run_id)
+            if not self.failing.due(run_id):
+                continue
+            try:
+                done += self.poll_run(run_id)
+            except Exception as e:  # noqa: BLE001 - whatever one run's data or state does, the others go on
+                self._run_failed(run_id, e)
+            else:
+                if self.failing.recovered(run_id):
+                    log.info("run %s recovered", run_id)
+        self.metrics.runs_failing.set(len(self.failing.runs))
         self.metrics.last_poll.set(time.time())
         return done
+
+    def _run_failed(self, run_id: str, error: Exception) -> None:
+        store_fault = isinstance(error, (StoreError, OSError)) and not isinstance(error, (ObjectNotFound, InvalidKey))
+        failure = self.failing.failed(run_id, error, transient=store_fault)
+        self.metrics.errors.inc()
+        self.metrics.run_errors.labels(run_id[:128]).inc()
+        log.error("run %s set aside (%d failed passes): %s", run_id, failure.failures, failure.error, exc_info=error)
+        # Its in-memory counts may hold part of an object: drop them, the run's checkpoint is the truth.
+        self.states.pop(run_id, None)
 
     def poll_run(self, run_id: str) -> int:
         state = self.state(run_id)
@@ -137,11 +174,14 @@ class Ingestor:
             self._quarantine(state, key, "foreign object under events/ (expected {step:010d}-{part:04d}.parquet)")
             return
         try:
-            table = read_events_object(self.store, key)
-            check_rewards(table, f"{self.store.uri}/{key}")
+            table = read_events_object(self.store, key, self._columns)
+            where = f"{self.store.uri}/{key}"
+            check_rewards(table, where)
+            table = apply_rule(table, self.rule, where)
             runs = set(table.column("run_id").unique().to_pylist())
             if runs - {state.run_id}:
                 raise EventSchemaError(f"{key}: rows of run(s) {sorted(runs - {state.run_id})} in run {state.run_id}")
+            check_bounds(table, state.counts, self.bounds, self.planned_epochs(state.run_id), where)
             state.counts.add_table(table, key)
         except ObjectNotFound:
             self._quarantine(state, key, "object vanished between listing and reading")
@@ -167,11 +207,12 @@ class Ingestor:
             state.cursor = max(state.cursor or "", key)
         self.metrics.quarantined.labels(state.run_id).inc()
         name = key.rsplit("/", 1)[-1]
-        qkey = f"{self.settings.state_prefix}/quarantine/{state.run_id}/{name}.json"
+        qkey = quarantine_key(self.settings.state_prefix, state.run_id, name)
         self.store.put(qkey, json.dumps(record.to_dict(), indent=2).encode(), "application/json")
 
     def _commit(self, state: RunState, new_keys: list[str]) -> None:
         save_checkpoint(self.store, self.settings.state_prefix, state)
+        self.failing.recovered(state.run_id)  # it makes progress: a later failure backs off from the start again
         self._last_commit = time.monotonic()
         self.metrics.checkpoints.labels(state.run_id).inc()
         self._publish_gauges(state)
@@ -188,6 +229,15 @@ class Ingestor:
         """Prompts per epoch (see `read_run_prompts`)."""
         self._load_pool(run_id)
         return self._pool_size.get(run_id)
+
+    def planned_epochs(self, run_id: str) -> int | None:
+        """run.json `epochs` (None until run.json says), read once per run: a bound on event rows."""
+        if self._epochs_planned.get(run_id) is None:
+            now = time.monotonic()
+            if now - self._epochs_checked.get(run_id, -1e9) >= self.settings.runs_refresh_s:
+                self._epochs_planned[run_id] = run_epochs(self.store, run_id)
+                self._epochs_checked[run_id] = now
+        return self._epochs_planned.get(run_id)
 
     def _load_pool(self, run_id: str, force: bool = False) -> None:
         # Writers put run.json first and prompts.parquet next: keep looking (at the runs refresh pace) until
@@ -228,7 +278,7 @@ class Ingestor:
             return
         t0 = time.perf_counter()
         try:
-            run = count_run(self.store, state.run_id, keys=sorted(state.ingested))
+            run = count_run(self.store, state.run_id, keys=sorted(state.ingested), correct=self.rule)
         except (EmptyRun, EventSchemaError, EventDataError) as e:  # e.g. events of ids not in prompts.parquet
             log.error("run %s is finished but has no final dataset: %s", state.run_id, e)
             state.final_error, state.final_objects = str(e), state.objects
@@ -302,7 +352,7 @@ class Ingestor:
     def _write_status(self, state: RunState) -> None:
         """A small JSON summary for the query API (informational; the checkpoint is the truth)."""
         status = run_status(state, self.epochs_complete(state))
-        key = f"{self.settings.state_prefix}/status/{state.run_id}.json"
+        key = status_key(self.settings.state_prefix, state.run_id)
         self.store.put(key, json.dumps(status).encode(), "application/json")
 
     # -- the loop --------------------------------------------------------------------------------
@@ -317,8 +367,6 @@ class Ingestor:
                 self.last_error = f"{type(e).__name__}: {e}"
                 self.metrics.errors.inc()
                 log.exception("ingestion pass failed")
-                # In-memory counts may hold part of the failed object: drop them, the checkpoint is the truth.
-                self.states.clear()
                 busy = False
             if not busy:
                 self.wake.wait(self.settings.poll_interval_s)
