@@ -97,6 +97,12 @@ def test_should_mount_every_file_the_pod_mounts_and_never_pass_a_secret_in_env_o
     assert not any("token" in p for m in scorer.mounts for p, _ in m.files)  # the scorer holds no token
 
 
+def test_should_keep_the_kind_values_ray_env_that_the_deploy_values_repeat(deployment):
+    kind = yaml.safe_load((VALUES[0]).read_text())["ray"]["env"]
+    for c in deployment.ray:
+        assert {e["name"]: e["value"] for e in kind}.items() <= c.env.items(), c.name  # Helm replaces lists
+
+
 def test_should_deploy_the_rayservice_app_and_submit_the_rayjob_entrypoint(objects, deployment):
     (svc,) = kinds(objects, "RayService")
     assert deployment.serve_config == yaml.safe_load(svc["spec"]["serveConfigV2"])
