@@ -21,12 +21,23 @@ HEAD = "limr-ray-head"
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _daemon_netns() -> str:
+    """The network namespace of the Docker daemon: where `--network host` containers and so the deployment's
+    published ports live (the host's own namespace)."""
+    pids = subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True, text=True).stdout.split()
+    return f"/proc/{pids[0]}/ns/net" if pids else "/proc/1/ns/net"
+
+
 def host(cmd: list[str]) -> list[str]:
-    """`cmd` in the host's network namespace (published ports live on its loopback), from wherever we run: the
-    test suite runs in a loopback-only namespace of its own (scripts/test.sh). Entering it needs root."""
-    if os.readlink("/proc/self/ns/net") == os.readlink("/proc/1/ns/net"):
+    """`cmd` in the Docker daemon's network namespace (published ports live on its loopback), from wherever we run:
+    the test suite runs in a loopback-only namespace of its own (scripts/test.sh). Entering it needs root."""
+    ns = _daemon_netns()
+    try:
+        if os.readlink("/proc/self/ns/net") == os.readlink(ns):
+            return cmd
+    except OSError:  # no daemon yet and PID 1's namespace hidden from us: run here
         return cmd
-    return ["nsenter", "--net=/proc/1/ns/net", *cmd]
+    return ["nsenter", f"--net={ns}", *cmd]
 
 
 def run(cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -78,7 +89,7 @@ def store_keys(prefix: str) -> list[str]:
     """Keys under `prefix` in the deployment's store, listed from the Ray head (it holds the store's files)."""
     code = (
         "import json, sys; from limr.store import open_store; "
-        f"print(json.dumps(sorted(open_store().list({prefix!r}))))"
+        f"print(json.dumps(sorted(open_store().list_keys({prefix!r}))))"
     )
     return list(json.loads(run(["docker", "exec", HEAD, "python3", "-c", code], timeout=120).stdout))
 

@@ -19,7 +19,8 @@ import pytest
 
 from limr.deploy import client as c
 
-pytestmark = pytest.mark.slow
+# images + up + training on a 2-core machine: minutes each (docs/deploy.md), far over the suite's 900 s default
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 RUN = f"e2e-{int(time.time())}"
 WORKERS = {"limr-ray-cpu-worker-1", "limr-ray-cpu-worker-2"}
 
