@@ -63,7 +63,7 @@ def train(
     # A resumed run's engine still serves the initial weights, and a shared service (rollout.app_name, e.g. one
     # service for every arm of `limr experiment`) may serve another run's: start from this run's own.
     version = push_weights(trainer, client, ctx)
-    metrics = TrainMetrics(cfg.metrics.port) if ctx.is_main else None
+    metrics = TrainMetrics(cfg.metrics.port, setup.run_id) if ctx.is_main else None
     bar = Progress(setup.derived.total_steps, start, cfg.metrics.progress and ctx.is_main)
     last: dict[str, float] = {}
     if start == 0 and setup.eval_prompts is not None:
