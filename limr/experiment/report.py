@@ -13,7 +13,7 @@ from limr.events.run import read_run_meta
 from limr.experiment.arms import RunPlan
 from limr.experiment.config import ExperimentConfig
 from limr.experiment.final_eval import read_final_eval
-from limr.experiment.plots import plot_accuracy, plot_score_histogram
+from limr.experiment.plots import plot_accuracy
 from limr.experiment.results import (
     ArmResult,
     aggregate,
@@ -25,6 +25,7 @@ from limr.experiment.results import (
     verdict,
 )
 from limr.experiment.runner import StudyInputs, StudyState
+from limr.view.plots import plot_score_histogram
 
 
 def write_results(

@@ -5,17 +5,22 @@ removal of events a crashed attempt wrote past the checkpoint. (Per-step metrics
 from __future__ import annotations
 
 import logging
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 import torch
 
 from limr.events.io import PromptRecord, events_table, write_events, write_prompts
-from limr.events.run import RunMeta, mark_run_finished, write_run_meta
+from limr.events.run import RunMeta, mark_run_finished, read_run_meta, write_run_meta
 from limr.events.schema import EVENT_KEY_RE, events_prefix, finished_key
 from limr.learner.batch import Rollout
+from limr.learner.config import LearnerConfig
 from limr.learner.dist import DistCtx
 from limr.learner.setup import RunSetup
 from limr.store import ObjectStore
+from limr.tracking import Tracker, open_tracker
+from limr.tracking.lim import log_lim_picture
 
 log = logging.getLogger("limr.learner")
 
@@ -77,6 +82,40 @@ def write_run_start(setup: RunSetup) -> None:
         data_fingerprint=setup.plan.fingerprint(),
     )
     write_run_meta(setup.store, meta)
+
+
+def open_tracking(cfg: LearnerConfig, setup: RunSetup) -> Tracker | None:
+    """Rank 0: the run's experiment-tracker run (`metrics.tracking`), named and tagged with the limr run id,
+    with the config logged; run.json records the tracker's run (`tracking`), so the store leads to it."""
+    if not cfg.metrics.tracking:
+        return None
+    tracker = open_tracker(cfg.metrics.tracking, setup.run_id, experiment=cfg.name)
+    tracker.log_params(cfg.model_dump(mode="json"))
+    meta = read_run_meta(setup.store, setup.run_id).model_dump(mode="json")
+    write_run_meta(setup.store, RunMeta.model_validate({**meta, "tracking": tracker.info.model_dump()}))
+    log.info("tracking run %s in %s (%s run %s)", setup.run_id, tracker.info.uri, tracker.info.backend,
+             tracker.info.run_id)  # fmt: skip
+    return tracker
+
+
+def track_step(tracker: Tracker | None, metrics: dict[str, float], step: int) -> None:
+    """One step's metrics to the tracker; a tracker that fails mid-run is logged, never fatal to training."""
+    if tracker is None:
+        return
+    try:
+        tracker.log_metrics(metrics, step)
+    except Exception as e:  # noqa: BLE001 - the tracker's transport (HTTP, disk) must not stop the run
+        log.warning("tracker: step %d not logged: %s", step, e)
+
+
+def close_tracking(tracker: Tracker | None, setup: RunSetup, step: int, failed: bool = False) -> None:
+    """End the tracker run; a finished one first gets the run's LIM picture (scored from its events)."""
+    if tracker is None:
+        return
+    if not failed:
+        with tempfile.TemporaryDirectory(prefix="limr-lim-") as tmp:
+            log_lim_picture(tracker, setup.store, setup.run_id, Path(tmp), step)
+    tracker.close(failed=failed)
 
 
 def write_run_finish(setup: RunSetup, ctx: DistCtx) -> None:

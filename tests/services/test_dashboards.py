@@ -1,6 +1,7 @@
-"""Every panel of the Grafana dashboards returns series from a real Prometheus that scraped a real run: a tiny
-`limr train --local` run (3 epochs, evaluated every step, metrics served) and `limr serve scorer` scoring and
-publishing it. The panels' PromQL is sent as Grafana sends it (range queries over the run's time window)."""
+"""One real run seen everywhere: a tiny `limr train --local` run (3 epochs, evaluated every step, metrics served,
+`--tracking` to a real MLflow server) with `limr serve scorer` scoring and publishing it, scraped by a real
+Prometheus. Every panel of the LIM dashboard returns series (its PromQL sent as Grafana sends it: range queries
+over the run's window), and one run id links the store, the Prometheus `run` label and the MLflow run."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from limr.curation.publish import wait_for_final
 from limr.store import open_store
 from tests.learner.conftest import synthetic_pool, tiny_model, write_config  # noqa: F401 - fixtures
 from tests.services.conftest import REPO, Service, service_env
+from tests.support.mlflow_server import mlflow_server
 from tests.support.prometheus import prometheus_binary, start_prometheus
 from tests.support.s3server import free_port
 
@@ -39,7 +41,7 @@ def _panel_queries(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def test_every_lim_panel_returns_series_from_a_real_run(tmp_path, tiny_model, synthetic_pool):  # noqa: F811
+def test_one_real_run_on_every_lim_panel_and_in_mlflow(tmp_path, tiny_model, synthetic_pool):  # noqa: F811
     if prometheus_binary() is None:
         pytest.skip("prometheus is not installed (apt-get install prometheus; scripts/setup.sh does)")
     train, test = synthetic_pool
@@ -50,12 +52,24 @@ def test_every_lim_panel_returns_series_from_a_real_run(tmp_path, tiny_model, sy
         data={"eval_prompts": str(test)}, run={"epochs": 3, "eval_every": 1, "seed": 5},
         metrics={"progress": False, "port": train_port},
     )  # fmt: skip
-    env = service_env()
     scorer = Service(
         ["scorer", "--store", str(store_dir), "--notifications", "off"],
         service_env({"LIMR_POLL_INTERVAL_S": "0.2", "LIMR_RUNS_REFRESH_S": "0.5"}),
         tmp_path / "scorer.log",
     )
+    with mlflow_server() as tracking_url:
+        try:
+            _run_and_check(tmp_path, cfg, store_dir, train_port, scorer, tracking_url)
+        finally:
+            scorer.stop()
+
+
+def _run_and_check(tmp_path, cfg, store_dir, train_port, scorer, tracking_url):  # noqa: ANN001
+    from mlflow.tracking import MlflowClient
+
+    from limr.events.run import read_run_meta
+
+    env = service_env()
     prom = None
     try:
         scorer.wait_ready("/healthz")
@@ -65,7 +79,8 @@ def test_every_lim_panel_returns_series_from_a_real_run(tmp_path, tiny_model, sy
         )
         t0 = time.time()
         cmd = [sys.executable, "-m", "limr.cli.main", "train", "--config", str(cfg), "--store", str(store_dir),
-               "--local", "--run-id", "dash", "--log-file", str(tmp_path / "train.log")]  # fmt: skip
+               "--local", "--run-id", "dash", "--log-file", str(tmp_path / "train.log"),
+               "--tracking", f"mlflow:{tracking_url}"]  # fmt: skip
         done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         wait_for_final(open_store(str(store_dir)), "dash-lim-0.6", timeout_s=120)
@@ -92,4 +107,14 @@ def test_every_lim_panel_returns_series_from_a_real_run(tmp_path, tiny_model, sy
     finally:
         if prom is not None:
             prom.stop()
-        scorer.stop()
+    # the tracker: run.json names the MLflow run, which is named and tagged with the same run id
+    tracking = read_run_meta(open_store(str(store_dir)), "dash").model_extra["tracking"]
+    client = MlflowClient(tracking_url)
+    run = client.get_run(tracking["run_id"])
+    assert (tracking["backend"], run.info.run_name, run.data.tags["limr.run_id"]) == ("mlflow", "dash", "dash")
+    assert run.info.status == "FINISHED" and run.data.params["run.epochs"] == "3"
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/reward_mean")]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 9  # every step
+    assert "eval/accuracy" in run.data.metrics and "lim/r_avg_epoch_3" in run.data.metrics
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert plots == {"plots/dash-lim-trajectories.png", "plots/dash-lim-scores.png"}
