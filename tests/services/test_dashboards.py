@@ -1,4 +1,4 @@
-"""One real run seen everywhere: a tiny `limr train --local` run (3 epochs, evaluated every step, metrics served,
+"""One real run seen everywhere: a tiny `limr train --local` run (3 epochs of 2 steps, evaluated every 3 steps, metrics served,
 `--tracking` to a real MLflow server) with `limr serve scorer` scoring and publishing it, scraped by a real
 Prometheus. Every panel of the LIM dashboard returns series (its PromQL sent as Grafana sends it: range queries
 over the run's window), and one run id links the store, the Prometheus `run` label and the MLflow run."""
@@ -49,8 +49,9 @@ def test_one_real_run_on_every_lim_panel_and_in_mlflow(tmp_path, tiny_model, syn
     train_port = free_port()
     cfg = write_config(
         tmp_path / "dash.yaml", tiny_model, train,
-        data={"eval_prompts": str(test)}, run={"epochs": 3, "eval_every": 1, "seed": 5},
+        data={"eval_prompts": str(test)}, run={"epochs": 3, "eval_every": 3, "seed": 5},
         metrics={"progress": False, "port": train_port},
+        batch={"rollout_batch_size": 6, "train_batch_size": 6, "micro_batch_size": 6},  # 6 steps
     )  # fmt: skip
     scorer = Service(
         ["scorer", "--store", str(store_dir), "--notifications", "off"],
@@ -114,7 +115,7 @@ def _run_and_check(tmp_path, cfg, store_dir, train_port, scorer, tracking_url): 
     assert (tracking["backend"], run.info.run_name, run.data.tags["limr.run_id"]) == ("mlflow", "dash", "dash")
     assert run.info.status == "FINISHED" and run.data.params["run.epochs"] == "3"
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/reward_mean")]
-    assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 9  # every step
+    assert steps == list(range(1, 7))  # every step
     assert "eval/accuracy" in run.data.metrics and "lim/r_avg_epoch_3" in run.data.metrics
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert plots == {"plots/dash-lim-trajectories.png", "plots/dash-lim-scores.png"}
