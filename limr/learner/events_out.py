@@ -46,7 +46,7 @@ def write_step_events(
         weight_version=[r.weight_version for r in rollouts],
         event_time=[now] * len(rollouts),
     )
-    return write_events(setup.store, setup.run_id, step, rank, table)
+    return write_events(setup.store, setup.run_id, step, rank, table, setup.attempt)
 
 
 def write_step_metrics(store, run_id: str, done_steps: int, metrics: dict[str, float]) -> str:

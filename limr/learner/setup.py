@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from limr.data.pool import load_pool
+from limr.events.attempts import record_resume
 from limr.events.io import PromptRecord, write_prompts
 from limr.events.run import RunMeta, mark_run_finished, write_run_meta
-from limr.events.schema import EVENT_KEY_RE, events_prefix, finished_key
+from limr.events.schema import finished_key
 from limr.learner.checkpoint import load_tensors, read_extra, save_checkpoint
 from limr.learner.config import Derived, LearnerConfig
 from limr.learner.data import PromptPlan, PromptTexts, prompt_texts
@@ -35,6 +36,7 @@ class RunSetup:
     tokenizer: Any
     eval_prompts: PromptTexts | None
     _token_cache: dict[int, list[int]]
+    attempt: int = 0  # 0: the run's first attempt; N: its N-th resume (limr.events.attempts), in event keys
 
     def encode(self, text: str) -> list[int]:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -151,9 +153,10 @@ def save(setup: RunSetup, trainer, ctx: DistCtx, done_steps: int, initial: dict[
 def restore(setup: RunSetup, trainer, ctx: DistCtx, key: str | None) -> tuple[int, dict[str, float]]:
     """Load a checkpoint (or start fresh); returns the step to start at and the run's initial figures.
 
-    Fresh start: rank 0 writes run.json and prompts.parquet. Resume (with any number of workers): events a
-    crashed attempt wrote for steps at or after the checkpoint are deleted, so the run ends with exactly one
-    event per sample.
+    Fresh start: rank 0 writes run.json and prompts.parquet. Resume (with any number of workers): rank 0
+    records the new attempt and the step it starts at (limr.events.attempts); its events go under keys of their
+    own, and the events a crashed attempt wrote for steps at or after the checkpoint no longer count for any
+    reader, so the run counts exactly one event per sample.
     """
     if key is None:
         if ctx.is_main:
@@ -171,16 +174,12 @@ def restore(setup: RunSetup, trainer, ctx: DistCtx, key: str | None) -> tuple[in
     load_tensors(setup.store, key, tensors)
     trainer.load_checkpoint_state(tensors, extra["trainer"])
     start = int(loop["step"])
+    attempt = 0
     if ctx.is_main:
-        setup.store.delete(finished_key(setup.run_id))  # running again: finished only when this attempt ends
-        _drop_events_from(setup, start)
-        log.info("resumed %s at step %d from %s", setup.run_id, start, key)
-    ctx.barrier()
+        # Finished only when this attempt ends: the marker goes first, so a scorer that sees the resume record
+        # (and recounts the run under it) never reads the old attempt's marker.
+        setup.store.delete(finished_key(setup.run_id))
+        attempt = record_resume(setup.store, setup.run_id, start, ctx.world_size)
+        log.info("resumed %s at step %d from %s (attempt %d)", setup.run_id, start, key, attempt)
+    setup.attempt = int(ctx.broadcast_object(attempt))
     return start, dict(loop.get("initial", {}))
-
-
-def _drop_events_from(setup: RunSetup, step: int) -> None:
-    for info in list(setup.store.list(events_prefix(setup.run_id))):
-        m = EVENT_KEY_RE.match(info.key)
-        if m and int(m.group("step")) >= step:
-            setup.store.delete(info.key)
