@@ -160,7 +160,7 @@ class S3Store(ObjectStore):
         def put() -> None:
             nonlocal attempts
             attempts += 1
-            headers = {"If-None-Match": "*", "Content-Type": content_type}
+            headers: dict[str, str | list[str] | tuple[str]] = {"If-None-Match": "*", "Content-Type": content_type}
             self._client._put_object(self.bucket, full, data, headers=headers)
 
         try:
