@@ -40,7 +40,7 @@ def _crashing_attempt(rank: int, world: int, cfg_path: str, store_uri: str) -> N
     import limr.learner.loop as loop
     from limr.learner.dist import DistCtx
     from limr.learner.setup import build_setup
-    from limr.learner.worker import make_client
+    from limr.learner.worker import make_generator
 
     save = loop.save
 
@@ -53,7 +53,7 @@ def _crashing_attempt(rank: int, world: int, cfg_path: str, store_uri: str) -> N
     cfg = load_config(cfg_path, {"run.run_id": "r", "run.store": store_uri, "trainer.num_workers": world})
     ctx = DistCtx(rank=rank, world_size=world, device=torch.device("cpu"))
     setup = build_setup(cfg)
-    loop.train(cfg, ctx, setup, make_client(cfg, setup, ctx))
+    loop.train(cfg, ctx, setup, make_generator(cfg, setup, ctx))
 
 
 def test_sigkill_then_resume_on_fewer_workers_counts_each_sample_once(tmp_path, tiny_model, synthetic_pool):
