@@ -270,7 +270,7 @@ class Ingestor:
     def _maybe_rescore(self, state: RunState) -> None:
         """A running run: score its completed epochs from the in-memory counts, publish running versions."""
         complete = self.epochs_complete(state)
-        self.metrics.epochs_complete.labels(state.run_id).set(complete)
+        self.metrics.set_run(state.run_id, self.metrics.epochs_complete, complete)
         covered = int(state.counts.total[:, :complete].sum()) if complete else 0
         if complete == 0 or (complete, covered) == (state.scored_epochs, state.scored_events):
             return  # nothing new in the completed epochs (late objects below the newest epoch do count)
@@ -286,8 +286,7 @@ class Ingestor:
     def _maybe_finalize(self, state: RunState) -> None:
         """A finished run: score every epoch exactly as `limr score` does (`count_run` over the ingested
         objects, gap filling, left-out prompts) and publish final versions, once per set of ingested objects."""
-        if self.metrics.active(state.run_id):
-            self.metrics.epochs_complete.labels(state.run_id).set(self.epochs_complete(state))
+        self.metrics.set_run(state.run_id, self.metrics.epochs_complete, self.epochs_complete(state))
         if state.final_objects == state.objects:
             self.metrics.finished(state.run_id)
             return
@@ -359,16 +358,12 @@ class Ingestor:
     # -- observability ---------------------------------------------------------------------------
     def _set_lag(self, run_id: str, oldest: float, pending: int) -> None:
         """Lag = age of the oldest object listed but not yet ingested (0 when caught up)."""
-        if not self.metrics.active(run_id):
-            return
-        self.metrics.lag.labels(run_id).set(max(0.0, time.time() - oldest) if pending else 0.0)
-        self.metrics.behind.labels(run_id).set(pending)
+        self.metrics.set_run(run_id, self.metrics.lag, max(0.0, time.time() - oldest) if pending else 0.0)
+        self.metrics.set_run(run_id, self.metrics.behind, pending)
 
     def _publish_gauges(self, state: RunState) -> None:
-        if not self.metrics.active(state.run_id):
-            return
-        self.metrics.prompts.labels(state.run_id).set(state.counts.num_prompts)
-        self.metrics.epochs.labels(state.run_id).set(state.counts.num_epochs)
+        self.metrics.set_run(state.run_id, self.metrics.prompts, state.counts.num_prompts)
+        self.metrics.set_run(state.run_id, self.metrics.epochs, state.counts.num_epochs)
 
     def _write_status(self, state: RunState) -> None:
         """A small JSON summary for the query API (informational; the checkpoint is the truth)."""

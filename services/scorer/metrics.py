@@ -147,8 +147,10 @@ class ScorerMetrics:
             except KeyError:  # never set for this run
                 pass
 
-    def active(self, run_id: str) -> bool:
-        return run_id not in self.retired
+    def set_run(self, run_id: str, gauge: Gauge, value: float) -> None:
+        """Set a per-run gauge, unless the run is retired (its series must not come back while it is over)."""
+        if run_id not in self.retired:
+            gauge.labels(run_id).set(value)
 
     def revive(self, run_id: str) -> None:
         self.retired.discard(run_id)

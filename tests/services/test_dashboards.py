@@ -1,7 +1,8 @@
 """One real run seen everywhere: a tiny `limr train --local` run (3 epochs of 2 steps, evaluated every 3 steps,
-metrics served, `--tracking` to a real MLflow server) with `limr serve scorer` scoring and publishing it, scraped by a real
-Prometheus. Every panel of the LIM dashboard returns series (its PromQL sent as Grafana sends it: range queries
-over the run's window), and one run id links the store, the Prometheus `run` label and the MLflow run."""
+metrics served, `--tracking` to a real MLflow server), `limr serve scorer` scoring and publishing it, and a real
+Prometheus scraping both. Every panel of the LIM dashboard returns series (its PromQL sent as Grafana sends it:
+range queries over the run's window), and one run id links the store, the Prometheus `run` label and the MLflow
+run."""
 
 from __future__ import annotations
 
