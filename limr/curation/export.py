@@ -36,13 +36,14 @@ def verl_table(records: Sequence[dict[str, Any]], name: str, ability: str = "mat
     for i, r in enumerate(records):
         if not isinstance(r.get("prompt"), str):
             raise ExportError(f"record {i} ({r.get('prompt_id')!r}) has no prompt text; verl needs one")
+        answer, score = ("" if r.get("answer") is None else str(r["answer"])), r.get("score")
         rows.append(
             {
                 "data_source": r.get("source") or name,
                 "prompt": [{"role": "user", "content": r["prompt"]}],
                 "ability": ability,
-                "reward_model": {"style": "rule", "ground_truth": "" if r.get("answer") is None else str(r["answer"])},
-                "extra_info": {"split": "train", "index": i, "prompt_id": str(r["prompt_id"]), "score": r.get("score")},
+                "reward_model": {"style": "rule", "ground_truth": answer},
+                "extra_info": {"split": "train", "index": i, "prompt_id": str(r["prompt_id"]), "score": score},
             }
         )
     return pa.Table.from_pylist(rows)
@@ -61,7 +62,7 @@ def write_verl(records: Sequence[dict[str, Any]], out: Path, name: str) -> Path:
 
 def write_hf(records: Sequence[dict[str, Any]], out: Path) -> Path:
     """A `datasets` folder (`Dataset.save_to_disk`); `out` must not exist yet."""
-    import datasets
+    import datasets  # type: ignore[import-untyped]
 
     if out.exists():
         raise ExportError(f"{out} exists; a Hugging Face dataset is a folder, give a new path")

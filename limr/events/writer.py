@@ -101,6 +101,11 @@ class EventWriter:
         write_run_meta(self.store, self.meta)
         self.started = True
 
+    def attach(self) -> None:
+        """Continue a run whose run.json and prompts.parquet already exist (a resumed run, another rank of a
+        data-parallel one): `write_step` then writes events only."""
+        self.started = True
+
     def write_step(
         self,
         step: int,
