@@ -81,6 +81,7 @@ class EventWriter:
         self.meta = RunMeta.model_validate(fields | meta)
         self._exist_ok = exist_ok
         self.stamp_time = stamp_time
+        self.attempt = 0  # a resumed learner's attempt number (limr.events.attempts), in its event keys
         self.started = False
         self.keys: list[str] = []  # events objects written by this writer, in order
         self.last_epoch = -1
@@ -169,7 +170,7 @@ class EventWriter:
             **cols,
         )
         self.start()
-        key = write_events(self.store, self.run_id, step, part, table)
+        key = write_events(self.store, self.run_id, step, part, table, self.attempt)
         self.keys.append(key)
         self.last_epoch = max(self.last_epoch, epoch)
         return key

@@ -18,10 +18,13 @@ from limr.store import open_store
 
 class _Ctx:
     def __init__(self, rank: int) -> None:
-        self.rank, self.is_main = rank, rank == 0
+        self.rank, self.is_main, self.world_size = rank, rank == 0, 2
 
     def barrier(self) -> None:
         pass
+
+    def broadcast_object(self, value):  # noqa: ANN001, ANN201
+        return value
 
 
 def _setup(store):
@@ -70,9 +73,10 @@ def test_learner_record_path_writes_through_the_event_writer(tmp_path) -> None:
     write_run_finish(rank0, _Ctx(0))
     assert run_finished(store, "learn").epochs == 2
     assert len(score_run(store, "learn").prompt_ids) == 2
-    # A resumed rank 0 does not rewrite run.json / prompts.parquet.
+    # A resumed rank 0 does not rewrite run.json / prompts.parquet; its events carry the attempt in their keys.
     before = store.get("runs/learn/run.json")
     resumed = _setup(store)
     open_run(resumed, _Ctx(0), 1, resumed=True)
     assert store.get("runs/learn/run.json") == before and run_finished(store, "learn") is None
-    assert len(list(list_event_keys(store, "learn"))) == 2  # steps >= 1 dropped, to be written again
+    key = write_step_events(resumed, 1, 1, 0, [0, 1], _rollouts(4), torch.zeros(4), [False] * 4)
+    assert key is not None and key.endswith("0000000001-0000-a0001.parquet")
