@@ -321,7 +321,7 @@ def _publish_curated(cfg: ExperimentConfig, svc, source: RunPlan, state: StudySt
     state.versions["lim"] = f"dataset://{lim_name}@{lim['version']}"
     state.manifests["lim"] = lim
     for name, sub in cfg.subsets.items():
-        body: dict[str, Any] = {"run": source.run_id, "strategy": sub.strategy, "seed": sub.seed}
+        body: dict[str, Any] = {"run": source.run_id, **sub.publish_body()}
         body["max_epochs"] = cfg.epochs
         if sub.size_of is not None:
             body["top_k"] = max(1, int(state.manifests[sub.size_of]["counts"]["selected"]))
