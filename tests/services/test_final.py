@@ -27,7 +27,7 @@ POLICIES = (
     PublishPolicy(name="{run}-linear", strategy="linear", fraction=0.25),
     PublishPolicy(name="{run}-variance", strategy="variance", top_k=50),
     PublishPolicy(name="{run}-learnability", strategy="learnability", threshold=0.15),
-    PublishPolicy(name="{run}-pass-band", strategy="pass-band", threshold=0.0, band_lo=0.2, band_hi=0.8, band_epochs=2),
+    PublishPolicy(name="{run}-band", strategy="pass-band", threshold=0.0, band_lo=0.2, band_hi=0.8, band_epochs=2),
 )
 SELECT_ARGS = {
     "lim": ["--strategy", "lim", "--threshold", "0.3"],
