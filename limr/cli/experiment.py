@@ -46,11 +46,14 @@ def experiment_cmd(
         with quiet_terminal(out / "limr-experiment.log", verbose=verbose) as term:
             from limr.experiment.report import write_results
             from limr.experiment.runner import run_study
+            from limr.tasks.skills import SkillMixError
 
             try:
                 inputs, plans, state = run_study(cfg, st.uri, out, term.echo)
             except ConfigError as e:
                 raise CliError(str(e)) from None
+            except SkillMixError as e:
+                raise CliError(f"{config}: {e}") from None
             downloads = state.api_downloads
             arms, summary = write_results(cfg, st, inputs, plans, state, out, downloads, time.monotonic() - t0)
             if not json_out:

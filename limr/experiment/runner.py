@@ -61,20 +61,11 @@ class StudyState:
 
 
 def prepare_inputs(cfg: ExperimentConfig, out: Path) -> StudyInputs:
-    """Warm start (or the configured model) and the pool/held-out files under `out` (deterministic)."""
+    """Pool and held-out files under `out` (deterministic; drawn first, so a mix that asks for more problems than
+    a skill has fails before any training), then the warm start (or the configured model)."""
     from limr.data.pool import load_pool
     from limr.tasks.synthetic import write_jsonl
 
-    if cfg.warm_start.model:
-        model = Path(cfg.warm_start.model)
-    else:
-        from limr.learner.demo import build_warm_start
-
-        w = cfg.warm_start
-        model = build_warm_start(
-            out / "models" / w.slug(), seed=w.seed, steps=w.sft_steps, problems=w.sft_problems, levels=w.sft_levels,
-            column_fraction=w.sft_column_fraction,
-        )  # fmt: skip
     groups: dict[str, str] = {}
     if cfg.pool.mix is not None:
         from limr.model.sft import sft_problems
@@ -90,6 +81,16 @@ def prepare_inputs(cfg: ExperimentConfig, out: Path) -> StudyInputs:
     else:
         pool, held_out = Path(cfg.pool.prompts), Path(cfg.pool.eval_prompts)
         size = len(load_pool(pool))
+    if cfg.warm_start.model:
+        model = Path(cfg.warm_start.model)
+    else:
+        from limr.learner.demo import build_warm_start
+
+        w = cfg.warm_start
+        model = build_warm_start(
+            out / "models" / w.slug(), seed=w.seed, steps=w.sft_steps, problems=w.sft_problems, levels=w.sft_levels,
+            column_fraction=w.sft_column_fraction,
+        )  # fmt: skip
     return StudyInputs(model.resolve(), pool.resolve(), held_out.resolve(), size, groups)
 
 

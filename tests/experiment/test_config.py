@@ -8,7 +8,7 @@ import pytest
 
 from limr.experiment.arms import plan_runs, prompts_for, run_id
 from limr.experiment.config import ExperimentConfigError, load_experiment
-from limr.tasks.skills import SkillMix, make_mix
+from limr.tasks.skills import SkillMix, SkillMixError, make_mix, skill_family
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "experiment-tiny.yaml"
@@ -106,8 +106,32 @@ def test_mix_counts_and_disjoint_held_out():
 def test_mix_rejects_unknown_skills_and_impossible_sizes():
     with pytest.raises(ValueError, match="unknown skill"):
         SkillMix(shares={"add-9x9": 1.0})
-    with pytest.raises(ValueError, match="cannot draw"):
-        make_mix(SkillMix(size=150, held_out=0, shares={"add-1x1": 1.0}))  # only 100 distinct one-digit sums
+    # only 100 distinct one-digit sums: the error names the field and the count, before drawing anything
+    with pytest.raises(SkillMixError, match=r"field 'pool.mix.size': asks for 150 'add-1x1' problems, but only 100"):
+        make_mix(SkillMix(size=150, held_out=0, shares={"add-1x1": 1.0}))
+    with pytest.raises(SkillMixError, match=r"pool.mix.size': asks for 60 .* only 40 .* 60 held-out problems"):
+        make_mix(SkillMix(size=60, held_out=60, shares={"add-1x1": 1.0}))
+    with pytest.raises(SkillMixError, match=r"pool.mix.held_out': asks for 99 .* only 98 .* SFT"):
+        make_mix(SkillMix(size=1, held_out=99, shares={"add-1x1": 1.0}), {"What is 1 + 1?", "What is 2 + 2?"})
+    assert len(skill_family("add-1x2")) == 900 and len(skill_family("add3-1")) == 1000
+    assert "What is 0 + 10?" in skill_family("add-1x2") and "What is 0 + 9?" not in skill_family("add-1x2")
+
+
+def test_study_held_out_beyond_the_family_is_one_line_naming_the_field(tmp_path):
+    """The study's 388 unseen one-digit + two-digit sums are all there are: 389 fails before any training."""
+    from typer.testing import CliRunner
+
+    from limr.cli.main import app
+
+    text = TINY.read_text().replace("held_out: 388", "held_out: 389").replace("held_out: 200", "held_out: 389")
+    cfg = write(tmp_path, text.replace("learner: configs/tiny-cpu.yaml", f"learner: {REPO}/configs/tiny-cpu.yaml"))
+    args = ["experiment", "--config", str(cfg), "--out", str(tmp_path / "out"), "--store", str(tmp_path / "s")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2
+    lines = [x for x in res.output.splitlines() if x.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in res.output
+    assert "field 'pool.mix.held_out': asks for 389 'add-1x2' problems, but only 388" in lines[0], res.output
+    assert not (tmp_path / "out" / "models").exists()  # no warm start was built
 
 
 def test_subsets_and_comparisons(tmp_path):
