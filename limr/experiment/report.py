@@ -13,6 +13,7 @@ from limr.events.run import read_run_meta
 from limr.experiment.arms import RunPlan
 from limr.experiment.config import ExperimentConfig
 from limr.experiment.final_eval import read_final_eval
+from limr.experiment.leaderboard import array_to_bits, from_results, plot_leaderboard
 from limr.experiment.plots import plot_accuracy, plot_score_histogram
 from limr.experiment.results import (
     ArmResult,
@@ -94,7 +95,11 @@ def write_results(
         "early_lim": early_lim_verdict(arms),
         "comparisons": {f"{a} vs {b}": verdict(arms, inputs.pool_size, a, b) for a, b in cfg.comparisons()},
         "arms": [a.__dict__ for a in arms],
+        "subsets": {name: sub.model_dump() for name, sub in cfg.subsets.items()},
     }
+    summary.update(final_records(store, arms))
+    summary["leaderboard"] = from_results(summary)
+    plot_leaderboard(summary["leaderboard"], out / "leaderboard.png")
     plot_accuracy(arms, out / "accuracy_vs_step.png", "step")
     plot_accuracy(arms, out / "accuracy_vs_tokens.png", "tokens")
     plot_trajectories(result, out / "lim_trajectories.png")
@@ -102,6 +107,26 @@ def write_results(
     _write(out / "results.json", json.dumps(summary, indent=2))
     _write(out / "results.md", markdown(arms, summary))
     return arms, summary
+
+
+def final_records(store, arms: list[ArmResult]) -> dict[str, Any]:
+    """`final_problems` and, per arm, one '0110...' string per seed of its final evaluation's per-problem results
+    (limr.events.heldout), when every run wrote them on the same problems; else nothing (the leaderboard then
+    falls back to the unpaired bootstrap)."""
+    from limr.events.heldout import read_heldout
+
+    ids: list[str] | None = None
+    out: dict[str, list[str]] = {}
+    for a in arms:
+        rows = []
+        for run in a.runs:
+            rec = read_heldout(store, run["run_id"], run["steps"][-1])
+            if rec is None or (ids is not None and rec["prompt_ids"] != ids):
+                return {}
+            ids = rec["prompt_ids"]
+            rows.append([c == "1" for c in rec["correct"]])
+        out[a.name] = array_to_bits(np.array(rows))
+    return {"final_problems": ids, "final_correct": out} if ids is not None else {}
 
 
 def _count_lines(path: Path) -> int:

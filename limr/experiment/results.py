@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from limr.experiment.leaderboard import leaderboard_markdown
 from limr.learner.events_out import read_run_metrics
 
 
@@ -26,6 +27,8 @@ class Curve:
     tokens: list[float]  # rollout tokens generated up to those steps
     total_tokens: float
     train_accuracy: list[float]  # sampled training accuracy of every step
+    generated_groups: float | None = None  # prompts rolled out (x samples per prompt = rollouts), dropped ones too
+    skipped_groups: float | None = None  # prompts GRESO skipped before rollout (curation.mode greso)
 
 
 def read_curve(store, run_id: str) -> Curve:
@@ -34,13 +37,20 @@ def read_curve(store, run_id: str) -> Curve:
         raise ValueError(f"run {run_id!r} has no step metrics in {store.uri}")
     steps, acc, tokens = [0], [rows[0].get("eval/accuracy_initial", math.nan)], [0.0]
     cum = 0.0
+    groups = _total(rows, "rollout/generated_prompts")
+    skipped = _total(rows, "curation/greso_skipped") if any("curation/greso_skipped" in r for r in rows) else None
     for r in rows:
         cum += r.get("rollout/generated_tokens", r.get("rollout/response_length", 0.0) * r.get("n_samples", 0.0))
         if "eval/accuracy" in r:
             steps.append(int(r["train/step"]))
             acc.append(r["eval/accuracy"])
             tokens.append(cum)
-    return Curve(run_id, steps, acc, tokens, cum, [r["train/accuracy"] for r in rows])
+    return Curve(run_id, steps, acc, tokens, cum, [r["train/accuracy"] for r in rows], groups, skipped)
+
+
+def _total(rows: list[dict[str, float]], key: str) -> float | None:
+    """Sum of a per-step metric over the run (None when a step lacks it: runs from before it was recorded)."""
+    return float(sum(r.get(key, 0.0) for r in rows)) if all(key in r for r in rows) else None
 
 
 @dataclass
@@ -173,6 +183,10 @@ HEADER = [
 ]  # fmt: skip
 
 
+def _leaderboard_section(lb: dict[str, Any]) -> list[str]:
+    return ["## Leaderboard", "", leaderboard_markdown(lb), "", "![leaderboard](leaderboard.png)", ""]
+
+
 def markdown(arms: list[ArmResult], summary: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(arms)]
@@ -183,6 +197,18 @@ def markdown(arms: list[ArmResult], summary: dict[str, Any]) -> str:
         "",
         *lines,
         "",
+        *(
+            [
+                "## Leaderboard",
+                "",
+                leaderboard_markdown(summary["leaderboard"]),
+                "",
+                "![leaderboard](leaderboard.png)",
+                "",
+            ]
+            if summary.get("leaderboard")
+            else []
+        ),
         f"Every run: {summary['steps']} steps of {summary['prompts_per_step']} prompts x "
         f"{summary['samples_per_prompt']} samples from the same warm start. Pool {summary['pool_size']} prompts; "
         f"LIM (threshold {lim.get('threshold')}) selected {lim.get('selected')} "

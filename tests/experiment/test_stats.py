@@ -124,3 +124,33 @@ def test_bits_round_trip_and_the_committed_study() -> None:
     lim = next(r for r in lb["rows"] if r["arm"] == "lim")
     assert lim["final"]["mean"] == pytest.approx(next(a for a in results["arms"] if a["name"] == "lim")["final_mean"])
     assert lim["rollouts"] == results["steps"] * results["prompts_per_step"] * results["samples_per_prompt"]
+
+
+def test_heldout_records_round_trip_and_feed_the_paired_leaderboard(tmp_path: Path) -> None:
+    from limr.events.heldout import read_heldout, write_heldout
+    from limr.experiment.report import final_records
+    from limr.experiment.results import aggregate, read_curve
+    from limr.learner.events_out import write_step_metrics
+    from limr.store import open_store
+
+    store = open_store(str(tmp_path))
+    assert read_heldout(store, "r", 4) is None
+    with pytest.raises(ValueError, match="2 held-out ids for 1 results"):
+        write_heldout(store, "r", 4, ["a", "b"], [True])
+    arms = []
+    for name, bits in (("full", ["110", "100"]), ("lim", ["010", "011"])):
+        curves = []
+        for seed, b in enumerate(bits):
+            run = f"{name}-s{seed}"
+            for step in (1, 2):
+                m = {"train/step": step, "train/accuracy": 0.5, "rollout/generated_prompts": 4.0}
+                m |= {"eval/accuracy_initial": 0.3, "eval/accuracy": b.count("1") / 3}
+                write_step_metrics(store, run, step, m)
+            write_heldout(store, run, 2, ["p", "q", "r"], [c == "1" for c in b])
+            curves.append(read_curve(store, run))
+        arms.append(aggregate(name, name, "none", 3, [0, 1], curves))
+    assert arms[0].runs[0]["generated_groups"] == 8.0 and arms[0].runs[0]["skipped_groups"] is None
+    rec = final_records(store, arms)
+    assert rec == {"final_problems": ["p", "q", "r"], "final_correct": {"full": ["110", "100"], "lim": ["010", "011"]}}
+    write_heldout(store, "lim-s1", 2, ["p", "q", "x"], [True, True, True])  # another held-out set: no pairing
+    assert final_records(store, arms) == {}
