@@ -63,7 +63,6 @@ TRAINING: list[tuple[str, str, Any, Callable[[LearnerConfig], Any]]] = [
     ("evaluate every step", "scripts/train_limr.sh:39", 1, lambda c: c.run.eval_every),
     ("evaluation set", "scripts/train_limr.sh:67", "/data/limr/test.json", lambda c: c.data.eval_prompts),
     ("all 256 evaluation prompts", "scripts/train_limr.sh:67", 256, lambda c: c.data.eval_limit),
-    ("save every step", "scripts/train_limr.sh:40", 1, lambda c: c.run.checkpoint_every),
     (
         "critic from the policy's weights",
         "openrlhf/cli/train_ppo_ray.py critic_pretrain",
@@ -74,6 +73,13 @@ TRAINING: list[tuple[str, str, Any, Callable[[LearnerConfig], Any]]] = [
     ("micro batch (memory only)", "scripts/train_limr.sh:47", 2, lambda c: c.batch.micro_batch_size),
     ("epochs (reference: until stopped)", "lim/lim.sh:7", 21, lambda c: c.run.epochs),
     ("lr schedule after warm-up", "scripts/train_limr.sh:53", "constant", lambda c: c.optim.schedule),
+    ("checkpoint every 5 steps (store volume)", "scripts/train_limr.sh:40", 5, lambda c: c.run.checkpoint_every),
+    (
+        "keep the newest checkpoint (store volume)",
+        "openrlhf/cli/train_ppo_ray.py --max_ckpt_num",
+        1,
+        lambda c: c.run.keep_checkpoints,
+    ),
 ]
 
 

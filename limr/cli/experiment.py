@@ -52,6 +52,16 @@ def experiment_cmd(
             cfg = load_experiment(config, quick=quick)
         except ExperimentConfigError as e:
             raise CliError(str(e)) from None
+        from limr.plan.check import Limits
+        from limr.plan.estimate import Assumptions
+        from limr.plan.sources import PlanSourceError, experiment_plan
+
+        try:
+            problems = experiment_plan(config, Limits(), Assumptions(), None, quick).problems
+        except PlanSourceError as e:
+            raise CliError(str(e)) from None
+        if problems:
+            raise CliError("\n".join(f"plan: {p}" for p in problems))
         out = out.resolve()  # Ray workers and Serve replicas run in other working directories
         st = open_store(store)
         t0 = time.monotonic()

@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "limr.cli.model",  # model init-tiny / sft                     (tasks)
     "limr.cli.evaluate",  # eval                                  (tasks)
     "limr.cli.train",  # train                                     (learner)
+    "limr.cli.plan",  # plan: cost and fit of a config before it runs (scale)
     "limr.cli.serve",  # serve rollout|scorer|datasets            (rollout, services)
     "limr.cli.datasets",  # datasets ... client                  (services)
 )

@@ -39,6 +39,9 @@ def train(
         Path | None, typer.Option("--log-file", help="Ray/Serve/vLLM logs (default: limr-logs/train-RUN.log).")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Logs on the terminal instead of the log file.")] = False,
+    ignore_plan: Annotated[
+        bool, typer.Option("--ignore-plan", help="Start even when `limr plan`'s checks find problems.")
+    ] = False,
 ) -> None:
     """Train a policy with PPO (or GRPO) on a prompt pool, writing reward events for LIM."""
     import yaml
@@ -69,6 +72,15 @@ def train(
     except (ConfigError, ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
+    if not ignore_plan:
+        from limr.plan.check import start_check
+
+        problems = start_check(cfg)
+        for p in problems:
+            typer.echo(f"error: plan: {p}", err=True)
+        if problems:
+            typer.echo("(limr plan --config ... shows the whole plan; --ignore-plan starts anyway)", err=True)
+            raise typer.Exit(2)
     with quiet_terminal(log_file or Path("limr-logs") / f"train-{cfg.run.run_id}.log", verbose=verbose) as term:
         term.echo(f"run {cfg.run.run_id} -> {cfg.run.store}" + (f" (resuming {resume_key})" if resume_key else ""))
         if local:

@@ -12,6 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from limr.events.schema import EVENTS_SCHEMA_VERSION, check_run_id, finished_key, run_json_key
 from limr.store import ObjectNotFound, ObjectStore
 
+# run.json is a few KiB (the learner's config included); anything much larger is refused before it is parsed,
+# so a hostile or runaway writer cannot make every reader (the scorer, the API) allocate without bound.
+MAX_RUN_JSON_BYTES = 1 << 20
+
 
 class RunMeta(BaseModel):
     """Metadata of one training run. Unknown fields are kept (writers evolve faster than readers)."""
@@ -37,10 +41,14 @@ def write_run_meta(store: ObjectStore, meta: RunMeta) -> None:
 def read_run_meta(store: ObjectStore, run_id: str) -> RunMeta:
     key = run_json_key(run_id)
     raw = store.get(key)
+    if len(raw) > MAX_RUN_JSON_BYTES:
+        raise ValueError(f"{store.uri}/{key}: {len(raw)} bytes, over the {MAX_RUN_JSON_BYTES}-byte limit of run.json")
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as e:
         raise ValueError(f"{store.uri}/{key}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except (UnicodeDecodeError, RecursionError) as e:  # not UTF-8, or nested deeper than the parser's stack
+        raise ValueError(f"{store.uri}/{key}: not a readable JSON document: {type(e).__name__}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{store.uri}/{key}: expected a JSON object")
     data.setdefault("run_id", run_id)

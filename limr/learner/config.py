@@ -30,6 +30,12 @@ class RunSection(_Section):
     epochs: int = Field(1, ge=1, description="Passes over the prompt pool.")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many steps (the whole run counts).")
     checkpoint_every: int = Field(0, ge=0, description="Checkpoint to the store every K steps (0: only at the end).")
+    keep_checkpoints: int = Field(
+        2,
+        ge=0,
+        description="Checkpoints kept in the store: older ones are deleted once a newer one is complete (its "
+        "pointer written); never the one latest.json names (0: keep all).",
+    )
     eval_every: int = Field(0, ge=0, description="Greedy accuracy on data.eval_prompts every K steps (0: start+end).")
     output_dir: str | None = Field(None, description="Also save the final actor (HF format) to this local dir.")
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from limr.curation.bounds import Bounds
 from limr.curation.policy import PublishPolicy
 
 DEFAULT_POLICIES = (PublishPolicy(name="{run}-lim-0.6", strategy="lim", threshold=0.6),)
@@ -34,6 +35,13 @@ class ScorerSettings(BaseSettings):
     # ...but at most one mid-batch checkpoint per this many seconds: a checkpoint holds the whole prompts x
     # epochs counts, so on big runs it is the expensive part (correctness does not depend on the pace).
     checkpoint_min_interval_s: float = Field(default=1.0, ge=0, le=3600)
+    # A run whose pass fails is retried after poll_interval_s, doubling up to this many seconds.
+    run_retry_max_s: float = Field(default=300.0, gt=0, le=86400)
+    # Bounds on one run's counts (quarantine, with the reason, any events object that would leave them): epochs
+    # (0-based, also below run.json `epochs` when it says), distinct prompts, and prompts x epochs (8 bytes each).
+    max_epochs: int = Field(default=1000, ge=1, le=1_000_000)
+    max_prompts: int = Field(default=2_000_000, ge=1)
+    max_cells: int = Field(default=100_000_000, ge=1)
     # auto: use MinIO bucket notifications when the server supports them; off: listing only.
     notifications: Literal["auto", "off"] = "auto"
     # Automatic publishing policies (JSON list in LIMR_POLICIES); empty list disables auto-publishing.
@@ -42,6 +50,9 @@ class ScorerSettings(BaseSettings):
     runs: str = "*"
     # Key prefix of the scorer's own objects (checkpoints, quarantine records, score snapshots).
     state_prefix: str = "scorer"
+
+    def bounds(self) -> Bounds:
+        return Bounds(self.max_epochs, self.max_prompts, self.max_cells)
 
     @field_validator("state_prefix")
     @classmethod

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 
 from limr.algo.selection import SelectionError
+from limr.curation.bounds import check_bounds
 from limr.curation.checkpoint import QuarantineRecord, RunState, load_checkpoint, save_checkpoint
 from limr.curation.early import provisional_result, run_epochs
 from limr.curation.policy import PolicyError
@@ -31,8 +32,9 @@ from limr.events.run import list_runs, run_finished
 from limr.events.schema import EVENT_KEY_RE, events_prefix
 from limr.scoring import EmptyRun, EventDataError, ScoreResult, count_run, score_counts
 from limr.scoring.run import check_rewards
-from limr.store import ObjectInfo, ObjectNotFound, ObjectStore
+from limr.store import InvalidKey, ObjectInfo, ObjectNotFound, ObjectStore, StoreError
 from services.scorer.config import ScorerSettings
+from services.scorer.failures import FailingRuns
 from services.scorer.metrics import ScorerMetrics
 
 log = logging.getLogger("limr.scorer")
@@ -57,13 +59,17 @@ class Ingestor:
         self._pool_size: dict[str, int | None] = {}
         self._pool_checked: dict[str, float] = {}
         self._last_rescan: dict[str, float] = {}
+        self._epochs_planned: dict[str, int | None] = {}
+        self._epochs_checked: dict[str, float] = {}
         self._runs: list[str] = []
         self._runs_listed_at = 0.0
         self._last_commit = 0.0
         self.stop_event = threading.Event()
         self.wake = threading.Event()
         self.ready = threading.Event()  # set after the first complete pass
-        self.last_error: str | None = None
+        self.last_error: str | None = None  # the last pass failed as a whole (the runs/ listing)
+        self.bounds = settings.bounds()
+        self.failing = FailingRuns(settings.poll_interval_s, settings.run_retry_max_s)
 
     # -- discovery -------------------------------------------------------------------------------
     def runs(self, force: bool = False) -> list[str]:
@@ -83,14 +89,35 @@ class Ingestor:
 
     # -- one pass --------------------------------------------------------------------------------
     def poll_once(self) -> int:
-        """Ingest whatever is new in every run; returns the number of objects ingested or quarantined."""
+        """Ingest whatever is new in every run; returns the number of objects ingested or quarantined.
+
+        A run whose pass fails is set aside (reported in /v1/status and `limr_scorer_run_errors_total`,
+        retried with backoff) and the other runs go on; only a failure to list the runs fails the pass."""
         done = 0
         for run_id in self.runs(force=not self.ready.is_set()):
             if self.stop_event.is_set():
                 break
-            done += self.poll_run(run_id)
+            if not self.failing.due(run_id):
+                continue
+            try:
+                done += self.poll_run(run_id)
+            except Exception as e:  # noqa: BLE001 - whatever one run's data or state does, the others go on
+                self._run_failed(run_id, e)
+            else:
+                if self.failing.recovered(run_id):
+                    log.info("run %s recovered", run_id)
+        self.metrics.runs_failing.set(len(self.failing.runs))
         self.metrics.last_poll.set(time.time())
         return done
+
+    def _run_failed(self, run_id: str, error: Exception) -> None:
+        store_fault = isinstance(error, (StoreError, OSError)) and not isinstance(error, (ObjectNotFound, InvalidKey))
+        failure = self.failing.failed(run_id, error, transient=store_fault)
+        self.metrics.errors.inc()
+        self.metrics.run_errors.labels(run_id[:128]).inc()
+        log.error("run %s set aside (%d failed passes): %s", run_id, failure.failures, failure.error, exc_info=error)
+        # Its in-memory counts may hold part of an object: drop them, the run's checkpoint is the truth.
+        self.states.pop(run_id, None)
 
     def poll_run(self, run_id: str) -> int:
         state = self.state(run_id)
@@ -138,10 +165,12 @@ class Ingestor:
             return
         try:
             table = read_events_object(self.store, key)
-            check_rewards(table, f"{self.store.uri}/{key}")
+            where = f"{self.store.uri}/{key}"
+            check_rewards(table, where)
             runs = set(table.column("run_id").unique().to_pylist())
             if runs - {state.run_id}:
                 raise EventSchemaError(f"{key}: rows of run(s) {sorted(runs - {state.run_id})} in run {state.run_id}")
+            check_bounds(table, state.counts, self.bounds, self.planned_epochs(state.run_id), where)
             state.counts.add_table(table, key)
         except ObjectNotFound:
             self._quarantine(state, key, "object vanished between listing and reading")
@@ -172,6 +201,7 @@ class Ingestor:
 
     def _commit(self, state: RunState, new_keys: list[str]) -> None:
         save_checkpoint(self.store, self.settings.state_prefix, state)
+        self.failing.recovered(state.run_id)  # it makes progress: a later failure backs off from the start again
         self._last_commit = time.monotonic()
         self.metrics.checkpoints.labels(state.run_id).inc()
         self._publish_gauges(state)
@@ -188,6 +218,15 @@ class Ingestor:
         """Prompts per epoch (see `read_run_prompts`)."""
         self._load_pool(run_id)
         return self._pool_size.get(run_id)
+
+    def planned_epochs(self, run_id: str) -> int | None:
+        """run.json `epochs` (None until run.json says), read once per run: a bound on event rows."""
+        if self._epochs_planned.get(run_id) is None:
+            now = time.monotonic()
+            if now - self._epochs_checked.get(run_id, -1e9) >= self.settings.runs_refresh_s:
+                self._epochs_planned[run_id] = run_epochs(self.store, run_id)
+                self._epochs_checked[run_id] = now
+        return self._epochs_planned.get(run_id)
 
     def _load_pool(self, run_id: str, force: bool = False) -> None:
         # Writers put run.json first and prompts.parquet next: keep looking (at the runs refresh pace) until
@@ -317,8 +356,6 @@ class Ingestor:
                 self.last_error = f"{type(e).__name__}: {e}"
                 self.metrics.errors.inc()
                 log.exception("ingestion pass failed")
-                # In-memory counts may hold part of the failed object: drop them, the checkpoint is the truth.
-                self.states.clear()
                 busy = False
             if not busy:
                 self.wake.wait(self.settings.poll_interval_s)

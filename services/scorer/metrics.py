@@ -45,5 +45,12 @@ class ScorerMetrics:
             "Failed ingestion passes: store unavailable or a bug (the pass is retried, nothing quarantined).",
             registry=r,
         )
+        self.run_errors = Counter(
+            "limr_scorer_run_errors",
+            "Failed passes of one run (set aside and retried with backoff; the other runs go on), by run.",
+            ["run"],
+            registry=r,
+        )
+        self.runs_failing = Gauge("limr_scorer_runs_failing", "Runs whose last pass failed.", registry=r)
         self.runs = Gauge("limr_scorer_runs", "Runs being tracked.", registry=r)
         self.last_poll = Gauge("limr_scorer_last_poll_timestamp_seconds", "End of the last listing.", registry=r)

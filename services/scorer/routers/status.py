@@ -13,7 +13,8 @@ router = APIRouter(prefix="/v1", tags=["status"])
 @router.get("/status")
 def status(ingestor: IngestorDep) -> dict:
     runs = [run_status(state, ingestor.epochs_complete(state)) for _, state in sorted(ingestor.states.items())]
-    return {"ready": ingestor.ready.is_set(), "last_error": ingestor.last_error, "runs": runs}
+    failing = {run_id: f.to_dict() for run_id, f in sorted(ingestor.failing.runs.items())}
+    return {"ready": ingestor.ready.is_set(), "last_error": ingestor.last_error, "runs": runs, "failing": failing}
 
 
 @router.get("/runs/{run_id}/quarantine")
