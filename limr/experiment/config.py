@@ -59,12 +59,18 @@ class Subset(_Section):
 class Arm(_Section):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,23}$", description="Arm name (part of run ids).")
     pool: str = Field(description="Pool source: full, lim (the scorer's version) or a name in `subsets`.")
-    curation: Literal["none", "dynamic", "early-lim"] = Field(
+    curation: Literal["none", "dynamic", "greso", "early-lim"] = Field(
         "none",
-        description="dynamic: DAPO-style dynamic sampling; early-lim: the full pool for lim.early_epochs epochs, "
+        description="dynamic: DAPO-style dynamic sampling; greso: GRESO's pre-rollout skipping on top of it "
+        "(learner curation.mode greso); early-lim: the full pool for lim.early_epochs epochs, "
         "then the early-LIM subset the scorer publishes for the run (learner curation.mode early-lim).",
     )
     seeds: list[int] | None = Field(None, description="RL seeds (default: the experiment's seeds).")
+    budget: Literal["steps", "epochs"] = Field(
+        "steps",
+        description="steps: FULL's number of steps (more passes over a smaller pool); epochs: FULL's number of "
+        "epochs over the arm's own pool (fewer steps for a curated pool).",
+    )
 
 
 class WarmStart(_Section):

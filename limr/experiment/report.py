@@ -45,6 +45,7 @@ def write_results(
         size = inputs.pool_size if arm.pool == "full" else int(state.manifests[arm.pool]["counts"]["selected"])
         curves = [read_curve(store, p.run_id) for p in mine]
         arms.append(aggregate(arm.name, arm.pool, arm.curation, size, [p.seed for p in mine], curves))
+        arms[-1].budget = arm.budget
         if cfg.final_eval:
             arms[-1].benchmarks = benchmark_means([read_final_eval(store, p.run_id) for p in mine])
     full = next(a for a in arms if a.name == full_arm.name)

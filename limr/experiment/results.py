@@ -73,6 +73,7 @@ class ArmResult:
     tokens_to_full: float | None
     runs: list[dict[str, Any]]
     benchmarks: dict[str, dict[str, float]] | None = None  # final_eval: benchmark -> {mean, std} over seeds
+    budget: str = "steps"  # steps: FULL's steps; epochs: FULL's epochs over its own pool
 
 
 def benchmark_means(evals: list[dict[str, Any] | None]) -> dict[str, dict[str, float]]:
@@ -115,7 +116,7 @@ def reach(arms: list[ArmResult], full: ArmResult) -> None:
 def verdict(arms: list[ArmResult], pool_size: int, curated: str = "lim", control: str = "rand") -> dict[str, Any]:
     """The issue's goal, checked on the measured numbers: the curated arm (LIM) <= 30% of the pool, within one
     std of FULL's final accuracy, and at least 3 points above its random control (means over seeds)."""
-    by = {a.pool: a for a in arms if a.curation == "none"}
+    by = {a.pool: a for a in arms if a.curation == "none" and a.budget == "steps"}
     full, lim, rand = by.get("full"), by.get(curated), by.get(control)
     out: dict[str, Any] = {}
     if full and lim:
@@ -134,7 +135,7 @@ def verdict(arms: list[ArmResult], pool_size: int, curated: str = "lim", control
 def early_lim_verdict(arms: list[ArmResult]) -> dict[str, Any]:
     """Early LIM's goal (issue 12), per early-lim arm: the LIM arm's final held-out accuracy within one std,
     with at most 60% of the rollout tokens FULL-then-LIM needs (the FULL run LIM scores, then the LIM run)."""
-    by = {a.pool: a for a in arms if a.curation == "none"}
+    by = {a.pool: a for a in arms if a.curation == "none" and a.budget == "steps"}
     full, lim = by.get("full"), by.get("lim")
     out: dict[str, Any] = {}
     for a in arms:

@@ -16,7 +16,7 @@ import math
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +122,9 @@ def run_config(
     base: LearnerConfig, plan: RunPlan, prompts: str, pool_size: int, datasets_url: str, early_epochs: int = 2
 ) -> LearnerConfig:
     """One run: its id, seed, pool, curation; as many epochs over its pool as FULL's step budget takes."""
-    dynamic = plan.arm.curation == "dynamic"
+    dynamic = plan.arm.curation in ("dynamic", "greso")
     early = {"mode": "early-lim", "early_epochs": early_epochs, "early_dataset": early_dataset_template()}
+    mode = {"greso": {"mode": "greso"}, "early-lim": early}.get(plan.arm.curation, {})
     epochs = math.ceil(plan.steps / math.ceil(pool_size / base.batch.rollout_batch_size))
     return base.model_copy(
         update={
@@ -132,10 +133,16 @@ def run_config(
             ),
             "data": base.data.model_copy(update={"prompts": prompts, "datasets_url": datasets_url}),
             "curation": base.curation.model_copy(
-                update={"dynamic_sampling": dynamic, **(early if plan.arm.curation == "early-lim" else {})}
+                update={"dynamic_sampling": dynamic, **mode}
             ),
         }
     )
+
+
+def epochs_budget(plan: RunPlan, epochs: int, pool_size: int, batch: int) -> RunPlan:
+    """An arm trained for FULL's number of epochs over its own pool (`budget: epochs`): as many steps as `epochs`
+    passes over `pool_size` prompts take at `batch` prompts a step."""
+    return replace(plan, steps=epochs * math.ceil(pool_size / batch))
 
 
 class StepFollower:
@@ -241,6 +248,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
     base = base_learner(cfg, inputs, store_uri, out)
     steps = base.derive(inputs.pool_size).total_steps
     plans = plan_runs(cfg, steps)
+    batch = base.batch.rollout_batch_size
     full = cfg.full_arm()
     source = next(p for p in plans if p.arm is full and p.seed == cfg.source_seed())
     state = StudyState()
@@ -262,9 +270,13 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
     ):  # fmt: skip
         follower = StepFollower(store, plans, bar)
         try:
-            for plan in plans:
+            for i, plan in enumerate(plans):
                 if plan.arm.pool != "full" and plan.arm.pool not in state.versions:
                     _publish_curated(cfg, svc, source, state, echo)
+                if plan.arm.budget == "epochs":  # FULL's epochs over its own pool: known once the pool is
+                    size = int(state.manifests[plan.arm.pool]["counts"]["selected"]) if plan.arm.pool != "full" else 0
+                    plans[i] = plan = epochs_budget(plan, cfg.epochs, size or inputs.pool_size, batch)
+                    follower.total = sum(p.steps for p in plans)
                 follower.start(plan)
                 final_dir = out / "models" / "runs" / plan.run_id
                 if is_finished(store, plan):
@@ -296,7 +308,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
                 if cfg.final_eval:
                     echo(f"{plan.label}: final evaluation on {', '.join(cfg.final_eval.benchmarks)}")
                     evaluate_final(cfg.final_eval, final_dir, store, plan.run_id, base.trainer.use_gpu)
-                echo(f"{plan.label}: {steps} steps in {state.seconds[plan.run_id]:.0f} s")
+                echo(f"{plan.label}: {plan.steps} steps in {state.seconds[plan.run_id]:.0f} s")
         finally:
             follower.close()
             rollout.close()

@@ -194,3 +194,37 @@ def test_warm_start_directory_changes_with_its_settings():
 
     assert WarmStart().slug() != WarmStart(sft_steps=1600).slug()
     assert WarmStart(sft_column_fraction=0.2).slug() != WarmStart(sft_column_fraction=0.3).slug()
+
+
+def test_field_study_config_arms_seeds_and_held_out():
+    """configs/experiment-tiny-field.yaml: the study's pool and warm start, 5 seeds for FULL/LIM/RAND and 3 for
+    every other arm, every selector at LIM's size, and all 388 unseen held-out problems."""
+    field, tiny = load_experiment(REPO / "configs" / "experiment-tiny-field.yaml"), load_experiment(TINY)
+    assert field.warm_start == tiny.warm_start and field.pool.mix.shares == tiny.pool.mix.shares
+    assert field.pool.mix.size == tiny.pool.mix.size and field.pool.mix.held_out == 388
+    assert field.learner_overrides["data.eval_limit"] == 388
+    seeds = {a.name: field.seeds_of(a) for a in field.arms}
+    assert all(len(seeds[a]) == 5 for a in ("full", "lim", "rand")) and min(map(len, seeds.values())) >= 3
+    assert {s.strategy for s in field.subsets.values()} == {"rand", "variance", "learnability", "pass-band"}
+    assert all(s.size_of == "lim" for s in field.subsets.values())
+    assert {a.name: a.budget for a in field.arms}["lim-epochs"] == "epochs"
+    assert {a.curation for a in field.arms} == {"none", "dynamic", "greso"}
+    assert field.comparisons() == [("lim", "rand")]
+
+
+def test_epochs_budget_and_greso_run_config():
+    from limr.experiment.arms import RunPlan
+    from limr.experiment.config import Arm
+    from limr.experiment.runner import epochs_budget, run_config
+    from limr.learner.config import LearnerConfig
+
+    arm = Arm(name="lim-epochs", pool="lim", budget="epochs")
+    plan = epochs_budget(RunPlan(arm, 0, "t-lim-epochs-s0", 50), epochs=5, pool_size=73, batch=20)
+    assert plan.steps == 20  # 5 passes x ceil(73 / 20) steps
+    base = LearnerConfig.model_validate(
+        {"model": {"actor": "m"}, "run": {"epochs": 5}, "batch": {"rollout_batch_size": 20, "train_batch_size": 20}}
+    )
+    run = run_config(base, plan, "dataset://t-lim@1", 73, "http://api")
+    assert (run.run.max_steps, run.run.epochs) == (20, 5)
+    greso = run_config(base, RunPlan(Arm(name="g", pool="full", curation="greso"), 0, "t-g-s0", 50), "/p", 200, "u")
+    assert (greso.curation.mode, greso.curation.dynamic_sampling) == ("greso", True)
