@@ -99,6 +99,7 @@ def write_results(
         "subsets": {name: sub.model_dump() for name, sub in cfg.subsets.items()},
     }
     summary.update(final_records(store, arms))
+    summary["composition"] = _composition(store, cfg, plans, result, inputs.groups)
     summary["leaderboard"] = from_results(summary)
     plot_leaderboard(summary["leaderboard"], out / "leaderboard.png")
     plot_accuracy(arms, out / "accuracy_vs_step.png", "step")
@@ -108,6 +109,23 @@ def write_results(
     _write(out / "results.json", json.dumps(summary, indent=2))
     _write(out / "results.md", markdown(arms, summary))
     return arms, summary
+
+
+def _composition(store, cfg: ExperimentConfig, plans: list[RunPlan], source, groups: dict[str, str]) -> dict[str, Any]:
+    """Which prompts each curated arm's pool holds (the prompts its first run trained on), by skill, and how they
+    moved in FULL's source run and in the arm's own first run (limr.experiment.composition)."""
+    from limr.events.io import read_prompts
+    from limr.experiment.composition import composition
+    from limr.scoring import score_run
+
+    pools, own = {}, {}
+    for arm in cfg.arms:
+        if arm.pool == "full":
+            continue
+        first = next(p for p in plans if p.arm is arm)
+        pools[arm.name] = {r.prompt_id for r in read_prompts(store, first.run_id)}
+        own[arm.name] = score_run(store, first.run_id)
+    return composition(source, pools, groups, own)
 
 
 def final_records(store, arms: list[ArmResult]) -> dict[str, Any]:

@@ -237,6 +237,10 @@ def markdown(arms: list[ArmResult], summary: dict[str, Any]) -> str:
             f"Selected prompts never solved in any epoch: {lim.get('selected_never_solved')}.",
             "",
         ]
+    if summary.get("composition", {}).get("arms"):
+        from limr.experiment.composition import composition_markdown
+
+        text += ["## What each curated pool keeps and drops", "", composition_markdown(summary["composition"]), ""]
     if summary.get("early_lim"):
         text += [
             "Early LIM (within one std of LIM's final accuracy, <= 60% of the rollout tokens of FULL then LIM): "

@@ -132,9 +132,7 @@ def run_config(
                 update={"run_id": plan.run_id, "seed": plan.seed, "epochs": epochs, "max_steps": plan.steps}
             ),
             "data": base.data.model_copy(update={"prompts": prompts, "datasets_url": datasets_url}),
-            "curation": base.curation.model_copy(
-                update={"dynamic_sampling": dynamic, **mode}
-            ),
+            "curation": base.curation.model_copy(update={"dynamic_sampling": dynamic, **mode}),
         }
     )
 
