@@ -5,7 +5,7 @@ Finished runs of several kinds, each given as per prompt and epoch counts:
 - `sim-<regime>`: simulated runs with known profiles (`limr.algo.simulate`: easy, impossible, learnable with
   varied onset and rate, noisy), several regimes and seeds;
 - `openrlhf`: OpenRLHF-style dumps (the test suite's generator, gaps included) imported with
-  `limr.events.openrlhf.import_openrlhf`, as `limr import-openrlhf` does, and read back from the store;
+  `limr.importers.import_dump`, as `limr import openrlhf` does, and read back from the store;
 - `demo-synthetic`: the run `limr demo --synthetic-only` writes;
 - `learner`: runs the learner trained (`--learner STORE:RUN`, or every finished learner run of
   `--learner-store STORE`, e.g. `limr demo`'s run or the FULL arms of `limr experiment`).
@@ -74,12 +74,12 @@ def simulated_runs(prompts: int, epochs: int, samples: int, seeds: int) -> list[
 
 
 def openrlhf_run(tmp: Path) -> Run:
-    from limr.events.openrlhf import import_openrlhf
+    from limr.importers import dump_format, import_dump
     from limr.store import open_store
     from tests.events.dumps import make_dumps
 
     root, _ = make_dumps(tmp / "dumps", steps_per_epoch=3, samples=8, per_group=40, seed=1)
-    import_openrlhf(open_store(str(tmp / "store")), root, 3, "openrlhf")
+    import_dump(open_store(str(tmp / "store")), dump_format("openrlhf"), root, "openrlhf", 3)
     return store_run(str(tmp / "store"), "openrlhf", "openrlhf", "openrlhf")
 
 

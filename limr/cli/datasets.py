@@ -242,17 +242,50 @@ def scores(
     run_id: str,
     min_score: float = typer.Option(None, "--min"),
     max_score: float = typer.Option(None, "--max"),
+    search: str = typer.Option(None, "--search", "-q", help="Only prompts whose text or id contains this."),
+    source: str = typer.Option(None, "--source", help="Only prompts of this source (e.g. synthetic/level3)."),
     sort: str = typer.Option("-score", help="score, -score or prompt_id"),
     limit: int = typer.Option(20),
     as_json: JsonOpt = False,
 ) -> None:
-    """A run's LIM scores (completed epochs), filtered and sorted."""
-    params = {"min_score": min_score, "max_score": max_score, "sort": sort, "limit": limit}
+    """A run's LIM scores (completed epochs) with prompt text and source, filtered and sorted."""
+    params = {"min_score": min_score, "max_score": max_score, "q": search, "source": source, "sort": sort}
+    params["limit"] = limit
     page = ctx.obj.call("GET", f"/v1/runs/{run_id}/scores", params={k: v for k, v in params.items() if v is not None})
 
     def table(p: dict[str, Any]) -> Table:
         shown = f"{len(p['items'])} of {p['total']}"
         title = f"LIM scores of run {p['run_id']} ({p['epochs']} epochs; {shown})"
-        return _table(p["items"], {"prompt_id": "PROMPT", "score": "SCORE", "left_out": "LEFT OUT"}, title)
+        rows = [{**i, "prompt": _short(i.get("prompt"))} for i in p["items"]]
+        columns = {"prompt_id": "ID", "score": "SCORE", "source": "SOURCE", "prompt": "PROMPT", "left_out": "LEFT OUT"}
+        return _table(rows, columns, title)
 
     _show(page.json(), as_json, table)
+
+
+def _short(text: str | None, width: int = 60) -> str | None:
+    """One line of at most `width` characters (prompt texts can be pages long)."""
+    if text is None:
+        return None
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+@group.command("trajectory")
+def trajectory(ctx: typer.Context, run_id: str, prompt_id: str, as_json: JsonOpt = False) -> None:
+    """One prompt's learning trajectory: accuracy per epoch against the run's average (r_avg), its LIM score,
+    text and source."""
+    t = ctx.obj.call("GET", f"/v1/runs/{run_id}/prompts/{prompt_id}").json()
+
+    def table(t: dict[str, Any]) -> Table:
+        r_avg = t.get("r_avg") or []
+        rows = [
+            {"epoch": e, "correct": c, "total": n, "accuracy": a, "r_avg": r_avg[e] if e < len(r_avg) else None}
+            for e, (c, n, a) in enumerate(zip(t["correct"], t["total"], t["accuracy"], strict=True))
+        ]
+        score = "left out: " + str(t["left_out"]) if t.get("score") is None else f"LIM score {t['score']:.4f}"
+        title = f"{t['prompt_id']} of run {t['run_id']} ({score}; source {t.get('source') or '-'})\n{t.get('prompt')}"
+        cols = {"epoch": "EPOCH", "correct": "CORRECT", "total": "SAMPLES", "accuracy": "ACCURACY", "r_avg": "R_AVG"}
+        return _table(rows, cols, title)
+
+    _show(t, as_json, table)

@@ -1,4 +1,4 @@
-"""`limr import-openrlhf`, `limr score`, `limr select`: LIM scoring and selection from the command line.
+"""`limr score`, `limr select`: LIM scoring and selection from the command line.
 
 Only numpy/pyarrow/typer are imported here (never torch, Ray or vLLM), so these commands start fast on a
 laptop. Outputs are written to a temporary file and renamed at the end: a failed command leaves no file.
@@ -32,6 +32,14 @@ EarlyOpt = Annotated[
         help="Predict the final LIM scores from the first K complete epochs (default early-LIM predictor).",
     ),
 ]
+CorrectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--correct",
+        help="Re-decide which samples are correct: FIELD or FIELD OP NUMBER on the events' reward or scores,"
+        " e.g. 'reward == 1', 'acc', 'reward >= 0.5' (default: the run's own correct flags).",
+    ),
+]
 EpochsTotalOpt = Annotated[
     int | None, typer.Option("--epochs-total", min=1, help="With --early: the run's planned epochs [run.json].")
 ]
@@ -47,8 +55,10 @@ def user_errors() -> Iterator[None]:
     could not be reached)."""
     from limr.algo.selection import SelectionError
     from limr.data.pool import PoolError
+    from limr.events.correct import CorrectRuleError
     from limr.events.io import EventSchemaError
-    from limr.events.openrlhf import DumpError
+    from limr.events.writer import RunExists
+    from limr.importers.base import DumpError
     from limr.scoring import EmptyRun, EventDataError, RunNotFound
     from limr.store import InvalidKey, ObjectNotFound, StoreError
 
@@ -60,6 +70,8 @@ def user_errors() -> Iterator[None]:
         PoolError,
         EventSchemaError,
         DumpError,
+        CorrectRuleError,
+        RunExists,
         EventDataError,
         RunNotFound,
         EmptyRun,
@@ -111,39 +123,6 @@ def _progress_bar(total: int, unit: str, desc: str):  # -> tqdm
 
 
 # ---- commands ----------------------------------------------------------------------------------------------
-def import_openrlhf_cmd(
-    samples_dir: Annotated[Path, typer.Argument(help="Directory of step_N.json files, or its parent holding train/")],
-    steps_per_epoch: Annotated[int, typer.Option("--steps-per-epoch", min=1, help="Training steps per epoch.")],
-    run: Annotated[str, typer.Option("--run", help="Id of the new run.")],
-    store: StoreOpt = None,
-    prompts: Annotated[
-        Path | None, typer.Option("--prompts", help="Prompt pool: ids and answers are taken from it.")
-    ] = None,
-) -> None:
-    """Import OpenRLHF/LIMR training-sample dumps as a run of reward events."""
-    with user_errors():
-        from limr.data import load_pool
-        from limr.events.openrlhf import import_openrlhf, plan_steps
-        from limr.store import open_store
-
-        pool = load_pool(prompts) if prompts else None
-        st = open_store(store)
-        plan = plan_steps(samples_dir, steps_per_epoch)
-        bar = _progress_bar(len(plan.files), "step", "import")
-        summary = import_openrlhf(st, samples_dir, steps_per_epoch, run, pool=pool, progress=lambda _s: bar.update())
-        bar.close()
-        typer.echo(
-            f"imported run {summary.run_id} into {st.uri}: {summary.steps} steps, {summary.epochs} epochs,"
-            f" {summary.events} events, {summary.prompts} prompts"
-        )
-        if summary.ignored_steps:
-            typer.echo(
-                f"note: ignored steps {summary.ignored_steps[0]}-{summary.ignored_steps[-1]}"
-                f" (an incomplete epoch of {steps_per_epoch} steps)",
-                err=True,
-            )
-
-
 def score_cmd(
     run: Annotated[str, typer.Option("--run", help="Run id in the store.")],
     out: Annotated[Path, typer.Option("--out", help="Output JSONL: one object per prompt.")],
@@ -154,6 +133,7 @@ def score_cmd(
     threshold: Annotated[
         float, typer.Option("--threshold", help="With --early: the threshold p_select refers to.")
     ] = 0.6,
+    correct: CorrectOpt = None,
 ) -> None:
     """Score every prompt of a run with LIM; prompts left out are written with score null and a reason."""
     with user_errors():
@@ -162,18 +142,25 @@ def score_cmd(
         if early is not None:
             if max_epochs is not None:
                 raise CliError("--early and --max-epochs exclude each other")
-            _early_score(open_store(store), run, out, early, epochs_total, threshold)
+            _early_score(open_store(store), run, out, early, epochs_total, threshold, _rule(correct))
             return
-        result = _score_run_with_progress(open_store(store), run, max_epochs)
+        result = _score_run_with_progress(open_store(store), run, max_epochs, _rule(correct))
         from limr.scoring.output import score_chunks
 
         write_atomic_bytes(out, score_chunks(result))
         _print_score_summary(result, out)
 
 
-def _early_score(st, run: str, out: Path, early: int, epochs_total: int | None, threshold: float) -> None:
+def _rule(correct: str | None):
+    """The parsed `--correct` rule (None: keep the events' own correct flags)."""
+    from limr.events.correct import parse_correct
+
+    return None if correct is None else parse_correct(correct)
+
+
+def _early_score(st, run: str, out: Path, early: int, epochs_total: int | None, threshold: float, rule=None) -> None:
     """`limr score --early K`: predicted final score and probability of selection per prompt."""
-    er = _early_run(st, run, early, threshold, epochs_total)
+    er = _early_run(st, run, early, threshold, epochs_total, rule)
     res, pred = er.result, er.prediction
     lines = (
         _json_line(
@@ -197,12 +184,12 @@ def _early_score(st, run: str, out: Path, early: int, epochs_total: int | None, 
     typer.echo(f"wrote {out}")
 
 
-def _early_run(st, run: str, early: int, threshold: float, epochs_total: int | None):
+def _early_run(st, run: str, early: int, threshold: float, epochs_total: int | None, rule=None):
     from limr.algo.early_lim import EarlyLimError
     from limr.curation.early import EarlyError, early_score_run
 
     try:
-        return early_score_run(st, run, early, threshold, epochs_total=epochs_total)
+        return early_score_run(st, run, early, threshold, epochs_total=epochs_total, correct=rule)
     except (EarlyError, EarlyLimError) as e:
         raise CliError(str(e)) from None
 
@@ -217,7 +204,7 @@ def _print_early_summary(er, threshold: float) -> None:
     )
 
 
-def _score_run_with_progress(st, run: str, max_epochs: int | None):
+def _score_run_with_progress(st, run: str, max_epochs: int | None, rule=None):
     from limr.scoring import score_run
 
     bar = _progress_bar(0, "obj", "score")
@@ -227,7 +214,7 @@ def _score_run_with_progress(st, run: str, max_epochs: int | None):
         bar.update(done - bar.n)
 
     try:
-        return score_run(st, run, max_epochs=max_epochs, progress=progress)
+        return score_run(st, run, max_epochs=max_epochs, progress=progress, correct=rule)
     finally:
         bar.close()
 
@@ -278,6 +265,7 @@ def select_cmd(
     ] = 1,
     early: EarlyOpt = None,
     epochs_total: EpochsTotalOpt = None,
+    correct: CorrectOpt = None,
 ) -> None:
     """Select prompts (LIM, RAND, LINEAR, variance, learnability or pass-band) and write their records from
     --prompts unchanged, in file order."""
@@ -294,8 +282,8 @@ def select_cmd(
             raise CliError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         crit = Criterion(threshold=threshold, top_k=top_k, fraction=fraction)
         pass_band = _parse_band(band, band_epochs)
-        if scores is not None and max_epochs is not None:
-            raise CliError("--max-epochs does not apply to --scores (published scores are final)")
+        if scores is not None and (max_epochs is not None or correct is not None):
+            raise CliError("--max-epochs and --correct do not apply to --scores (published scores are final)")
         if early is not None and (run is None or strategy != "lim" or threshold is None or max_epochs is not None):
             raise CliError("--early selects from a run (--run) with --strategy lim and --threshold, no --max-epochs")
 
@@ -306,10 +294,10 @@ def select_cmd(
         if early is not None:
             from limr.store import open_store
 
-            early_run = _early_run(open_store(store), run, early, threshold, epochs_total)
+            early_run = _early_run(open_store(store), run, early, threshold, epochs_total, _rule(correct))
             result = early_run.result
         else:
-            result = _score_source(run, store, openrlhf_samples, steps_per_epoch, scores, max_epochs)
+            result = _score_source(run, store, openrlhf_samples, steps_per_epoch, scores, max_epochs, correct)
         if len(result) == 0:
             raise CliError(f"{result.source}: no prompt has a complete trajectory; nothing to select from")
         rows_of = dict(zip(result.prompt_ids, match_pool(pool, result), strict=True))
@@ -344,15 +332,15 @@ def _parse_band(text: str, epochs: int):
     return PassBand(lo, hi, epochs)
 
 
-def _score_source(run, store, openrlhf_samples, steps_per_epoch, scores, max_epochs):
+def _score_source(run, store, openrlhf_samples, steps_per_epoch, scores, max_epochs, correct=None):
     if run is not None:
         from limr.store import open_store
 
-        return _score_run_with_progress(open_store(store), run, max_epochs)
+        return _score_run_with_progress(open_store(store), run, max_epochs, _rule(correct))
     if openrlhf_samples is not None:
-        from limr.scoring.sources import score_openrlhf
+        from limr.scoring.sources import score_dump
 
-        return score_openrlhf(openrlhf_samples, steps_per_epoch, max_epochs)
+        return score_dump("openrlhf", openrlhf_samples, steps_per_epoch, max_epochs, correct)
     from limr.scoring.sources import score_published
 
     return score_published(scores)
@@ -393,7 +381,6 @@ def match_pool(pool, result) -> list[list[int]]:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("import-openrlhf")(import_openrlhf_cmd)
     app.command("score")(score_cmd)
     app.command("select")(select_cmd)
 

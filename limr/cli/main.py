@@ -16,7 +16,8 @@ app = typer.Typer(
 
 # Command modules, each with `register(app)`. Order is the order of `limr --help`.
 _COMMAND_MODULES = (
-    "limr.cli.lim",  # import-openrlhf, score, select           (issue: limr core)
+    "limr.cli.importing",  # import FORMAT (verl, trl, ...), import-openrlhf (bring your own trainer)
+    "limr.cli.lim",  # score, select                            (issue: limr core)
     "limr.cli.demo",  # demo                                      (core, grown by the learner)
     "limr.cli.experiment",  # experiment: FULL vs LIM vs RAND vs dynamic sampling (experiment)
     "limr.cli.data",  # data inspect                              (tasks)

@@ -17,6 +17,7 @@ import numpy as np
 from limr.algo.early_lim import DEFAULT_PREDICTOR, EarlyPrediction, predict_final
 from limr.curation.policy import PublishPolicy
 from limr.curation.progress import complete_epochs, read_run_prompts
+from limr.events.correct import CorrectRule
 from limr.events.run import read_run_meta, run_finished
 from limr.events.schema import run_json_key
 from limr.scoring import EpochCounts, ScoreResult, accumulate_run, score_counts
@@ -109,6 +110,7 @@ def early_score_run(
     *,
     epochs_total: int | None = None,
     predictor: str = DEFAULT_PREDICTOR,
+    correct: CorrectRule | None = None,
 ) -> EarlyResult:
     """`early_score_counts` of a run in the store; its length comes from run.json unless given."""
     e = epochs_total or run_epochs(store, run_id)
@@ -117,7 +119,7 @@ def early_score_run(
             f"{store.uri}/{run_json_key(run_id)}: the run's planned epochs are unknown (no 'epochs' in run.json);"
             " give --epochs-total"
         )
-    counts, _, _ = accumulate_run(store, run_id)
+    counts, _, _ = accumulate_run(store, run_id, rule=correct)
     if counts.events == 0:
         if not store.list_keys(f"runs/{run_id}/"):
             raise RunNotFound(f"{store.uri}: no run {run_id!r} (no {run_json_key(run_id)}, no events)")

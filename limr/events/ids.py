@@ -22,3 +22,16 @@ def prompt_id_of(record: Mapping[str, Any], prompt: str) -> str:
     if rid is not None and str(rid).strip():
         return str(rid)
     return prompt_hash_id(prompt)
+
+
+def prompt_text(value: Any) -> str:
+    """A prompt as text: a string as is; a chat (a list of {role, content} messages, as in verl's RL parquet
+    and TRL's conversational datasets) as the content of its last user message."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple) and value and all(isinstance(m, Mapping) for m in value):
+        users = [m for m in value if m.get("role") == "user"] or list(value)
+        content = users[-1].get("content")
+        if isinstance(content, str):
+            return content
+    raise ValueError(f"a prompt must be a string or a list of chat messages, got {type(value).__name__}")

@@ -150,12 +150,17 @@ def list_event_keys(store: ObjectStore, run_id: str, start_after: str | None = N
 
 
 def read_events_object(store: ObjectStore, key: str, columns: Sequence[str] = REQUIRED_EVENT_COLUMNS) -> pa.Table:
-    """Read selected columns of one events object, validating the schema; errors name the object."""
+    """Read selected columns of one events object, validating the schema; errors name the object.
+
+    Optional columns the object does not have are left out (readers must not need them).
+    """
     data = store.get(key)
     try:
         pf = pq.ParquetFile(io.BytesIO(data), read_dictionary=["prompt_id"])
         validate_events_table(pf.schema_arrow, f"{store.uri}/{key}")
-        table = pf.read(columns=list(columns))
+        names = pf.schema_arrow.names
+        wanted = [c for c in dict.fromkeys(columns) if c in names or c not in OPTIONAL_EVENT_FIELDS]
+        table = pf.read(columns=wanted)
     except pa.ArrowException as e:
         raise EventSchemaError(f"{store.uri}/{key}: not a readable Parquet file: {e}") from None
     return table

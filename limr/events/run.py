@@ -30,6 +30,7 @@ class RunMeta(BaseModel):
     num_prompts: int | None = Field(default=None, ge=0)
     steps_per_epoch: int | None = Field(default=None, ge=1)
     source: str | None = None  # "learner", "openrlhf-import", "synthetic-demo", ...
+    correct: str | None = None  # the correctness rule the writer applied (limr.events.correct), e.g. "reward == 1"
     config: dict[str, Any] = Field(default_factory=dict)
 
 

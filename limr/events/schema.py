@@ -39,6 +39,8 @@ OPTIONAL_EVENT_FIELDS = {
     "event_time": pa.timestamp("ms", tz="UTC"),
     "finish_reason": pa.string(),
     "weight_version": pa.int64(),
+    # Extra per-sample numbers a correctness rule may name (verl's `acc`, one entry per TRL reward function).
+    "scores": pa.map_(pa.string(), pa.float64()),
 }
 
 PROMPTS_SCHEMA = pa.schema(

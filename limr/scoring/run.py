@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from limr.events.correct import CorrectRule
 from limr.events.io import (
     EventSchemaError,
     list_event_keys,
@@ -24,6 +25,7 @@ from limr.scoring.counts import MAX_EPOCHS, EpochCounts, EventDataError, TableSu
 from limr.scoring.memory import keep_freed_memory
 from limr.scoring.ordered import ordered_map
 from limr.scoring.result import ScoreResult, score_counts
+from limr.scoring.rule import apply_rule, rule_columns
 from limr.store import ObjectNotFound, ObjectStore
 
 SCORING_COLUMNS = ("prompt_id", "epoch", "correct", "reward")
@@ -37,7 +39,7 @@ class EmptyRun(ValueError):
     """A run without any events objects."""
 
 
-def read_summary(store: ObjectStore, key: str) -> TableSummary:
+def read_summary(store: ObjectStore, key: str, rule: CorrectRule | None = None) -> TableSummary:
     """Read, check and reduce one events object: all the per-event work, safe to run in a reader thread.
 
     An object whose Parquet statistics say it holds a single epoch (the usual case: a step's rollouts) is
@@ -47,12 +49,13 @@ def read_summary(store: ObjectStore, key: str) -> TableSummary:
     pf = _open_events(store, key)
     epoch = _single_epoch(pf)
     columns = [c for c in SCORING_COLUMNS if not (c == "epoch" and epoch is not None)]
+    columns += [c for c in rule_columns(rule) if c not in columns and c in pf.schema_arrow.names]
     try:
         table = pf.read(columns=columns, use_threads=False)
     except pa.ArrowException as e:
         raise EventSchemaError(f"{where}: not a readable Parquet file: {e}") from None
     check_rewards(table, where)
-    return summarize_table(table, where, epoch=epoch)
+    return summarize_table(apply_rule(table, rule, where), where, epoch=epoch)
 
 
 def _open_events(store: ObjectStore, key: str) -> pq.ParquetFile:
@@ -93,7 +96,11 @@ def _epoch_bounds(md: pq.FileMetaData) -> list[tuple[object, object, int | None]
 
 
 def iter_event_summaries(
-    store: ObjectStore, keys: list[str], threads: int | None = None, counts: EpochCounts | None = None
+    store: ObjectStore,
+    keys: list[str],
+    threads: int | None = None,
+    counts: EpochCounts | None = None,
+    rule: CorrectRule | None = None,
 ) -> Iterator[tuple[str, TableSummary]]:
     """Reduce events objects in key order, up to `threads` ahead in a thread pool.
 
@@ -102,9 +109,9 @@ def iter_event_summaries(
     (`EpochCounts.locate`), leaving the caller's thread only the adding.
     """
     if counts is None:
-        yield from ordered_map(lambda key: read_summary(store, key), keys, threads)
+        yield from ordered_map(lambda key: read_summary(store, key, rule), keys, threads)
     else:
-        yield from ordered_map(lambda key: counts.locate(read_summary(store, key)), keys, threads)
+        yield from ordered_map(lambda key: counts.locate(read_summary(store, key, rule)), keys, threads)
 
 
 def check_rewards(table: pa.Table, where: str) -> None:
@@ -132,12 +139,14 @@ def accumulate_run(
     threads: int | None = None,
     progress: Callable[[int, int, int], None] | None = None,
     keys: list[str] | None = None,
+    rule: CorrectRule | None = None,
 ) -> tuple[EpochCounts, str | None, dict[int, str]]:
     """Add the run's events objects (after `start_after`, or exactly `keys`, in key order) to `counts`.
 
     Returns the counts, the last key read (a cursor for incremental scoring) and, for each object that
     introduced new prompt ids, the first new row index -> key (to name the object of an unknown id).
-    `progress(done_events, done_objects, total_objects)` is called after each object.
+    `progress(done_events, done_objects, total_objects)` is called after each object. `rule` re-decides
+    which samples are correct (None: the events' own `correct` column).
     """
     keep_freed_memory()  # per-object buffers are reused instead of page-faulted back in (see limr.scoring.memory)
     keys = sorted(keys) if keys is not None else list(list_event_keys(store, run_id, start_after=start_after))
@@ -146,7 +155,7 @@ def accumulate_run(
         counts = EpochCounts(expected_prompts=prompts_hint, expected_epochs=epochs_hint)
     introduced: dict[int, str] = {}
     last = start_after
-    summaries = iter_event_summaries(store, keys, threads=threads, counts=counts)
+    summaries = iter_event_summaries(store, keys, threads=threads, counts=counts, rule=rule)
     for n_obj, (key, summary) in enumerate(summaries, start=1):
         before = counts.num_prompts
         counts.add_summary(summary)
@@ -197,9 +206,11 @@ def score_run(
     max_epochs: int | None = None,
     threads: int | None = None,
     progress: Callable[[int, int, int], None] | None = None,
+    correct: CorrectRule | None = None,
 ) -> ScoreResult:
     """LIM scores of a run. Raises RunNotFound, EmptyRun, EventSchemaError/EventDataError on bad objects."""
-    return count_run(store, run_id, threads=threads, progress=progress).score(max_epochs, consume=True)
+    run = count_run(store, run_id, threads=threads, progress=progress, correct=correct)
+    return run.score(max_epochs, consume=True)
 
 
 def count_run(
@@ -208,6 +219,7 @@ def count_run(
     threads: int | None = None,
     progress: Callable[[int, int, int], None] | None = None,
     keys: list[str] | None = None,
+    correct: CorrectRule | None = None,
 ) -> RunCounts:
     """Count every events object of a run (or exactly `keys`) and check its ids against prompts.parquet.
 
@@ -215,7 +227,7 @@ def count_run(
     so a finished run's final dataset equals `limr select --run` on the same events.
     """
     has_meta = store.exists(run_json_key(run_id))
-    counts, _, introduced = accumulate_run(store, run_id, threads=threads, progress=progress, keys=keys)
+    counts, _, introduced = accumulate_run(store, run_id, threads=threads, progress=progress, keys=keys, rule=correct)
     if counts.events == 0:
         if not has_meta and not store.list_keys(f"runs/{run_id}/"):
             raise RunNotFound(f"{store.uri}: no run {run_id!r} (no {run_json_key(run_id)}, no events)")

@@ -1,13 +1,44 @@
-"""Scores from inputs other than a run in the store: OpenRLHF dumps and published score files."""
+"""Scores from inputs other than a run in the store: a trainer's dumps and published score files."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from limr.events.openrlhf import iter_steps, plan_steps, read_published_scores, step_table
-from limr.scoring.counts import EpochCounts
-from limr.scoring.result import ScoreResult, score_counts
+from limr.events.correct import CorrectRule
+from limr.importers import dump_format, import_dump
+from limr.importers.openrlhf import read_published_scores
+from limr.scoring.result import ScoreResult
+from limr.scoring.run import count_run
+from limr.store import LocalStore
+
+
+def score_dump(
+    fmt: str,
+    samples_dir: str | Path,
+    steps_per_epoch: int,
+    max_epochs: int | None = None,
+    correct: str | CorrectRule | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ScoreResult:
+    """LIM scores straight from dumps, keyed by the hash of the stripped prompt text.
+
+    The dumps go through the importer into a scratch store and are counted as `limr score` counts a run,
+    so scoring a dump and scoring its import are one code path.
+    """
+    with tempfile.TemporaryDirectory(prefix="limr-dump-") as tmp:
+        store = LocalStore(tmp)
+        summary = import_dump(
+            store, dump_format(fmt), samples_dir, "dump", steps_per_epoch, None, correct, None, progress
+        )
+        result = count_run(store, "dump").score(max_epochs, consume=True)
+    result.source = f"{fmt} dumps {Path(samples_dir)}"
+    if summary.ignored_steps:
+        result.source += (
+            f" (steps {summary.ignored_steps[0]}-{summary.ignored_steps[-1]} of an incomplete epoch ignored)"
+        )
+    return result
 
 
 def score_openrlhf(
@@ -16,22 +47,8 @@ def score_openrlhf(
     max_epochs: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ScoreResult:
-    """LIM scores straight from dumps, keyed by the hash of the stripped prompt text (no store involved)."""
-    plan = plan_steps(samples_dir, steps_per_epoch, max_epochs)
-    counts = EpochCounts()
-    prompts: dict[str, str] = {}
-    for samples in iter_steps(plan):
-        table = step_table(samples)
-        for pid, text in zip(table.column("prompt_id").to_pylist(), samples.prompts, strict=True):
-            prompts.setdefault(pid, text.strip())
-        counts.add_table(table, str(plan.files[samples.step]))
-        if progress:
-            progress(samples.step)
-    result = score_counts(counts, max_epochs, source=f"OpenRLHF dumps {plan.directory}")
-    result.prompts = prompts
-    if plan.ignored_steps:
-        result.source += f" (steps {plan.ignored_steps[0]}-{plan.ignored_steps[-1]} beyond the epochs used ignored)"
-    return result
+    """`score_dump` of LIMR's OpenRLHF `step_N.json` dumps."""
+    return score_dump("openrlhf", samples_dir, steps_per_epoch, max_epochs, None, progress)
 
 
 def score_published(path: str | Path) -> ScoreResult:
@@ -47,4 +64,4 @@ def score_published(path: str | Path) -> ScoreResult:
     )
 
 
-__all__ = ["score_openrlhf", "score_published"]
+__all__ = ["score_dump", "score_openrlhf", "score_published"]

@@ -15,6 +15,9 @@ from limr.store import ObjectStore
 from services.datasets.cache import VersionCache
 from services.datasets.config import DatasetsSettings, get_settings
 
+# The web view's sign-in keeps the token in this cookie (HttpOnly, SameSite=Strict); reads accept it like
+# the Authorization header, so a browser can follow the view's links (downloads included).
+TOKEN_COOKIE = "limr_token"
 _bearer = HTTPBearer(auto_error=False, description="Bearer token (LIMR_API_TOKEN for writes)")
 
 
@@ -88,13 +91,20 @@ def known_query_only(request: Request) -> None:
         )
 
 
-def require_read(creds: Credentials, settings: SettingsDep) -> None:
-    """Reads are open unless LIMR_READ_TOKEN is set; then the read or the write token is needed."""
+def reader_token_ok(given: str, settings: DatasetsSettings) -> bool:
+    """The read or the write token (constant-time comparison)."""
+    return _matches(given, settings.read_token, settings.api_token)
+
+
+def require_read(request: Request, creds: Credentials, settings: SettingsDep) -> None:
+    """Reads are open unless LIMR_READ_TOKEN is set; then the read or the write token is needed, as a bearer
+    token or the web view's sign-in cookie."""
     if settings.read_token is None:
         return
-    if creds is None:
+    given = creds.credentials if creds is not None else request.cookies.get(TOKEN_COOKIE)
+    if given is None:
         raise _unauthorized("missing bearer token")
-    if not _matches(creds.credentials, settings.read_token, settings.api_token):
+    if not reader_token_ok(given, settings):
         raise _unauthorized("invalid bearer token")
 
 

@@ -70,17 +70,23 @@ class ScoreItem(BaseModel):
     prompt_id: str
     score: float | None  # None: left out (incomplete trajectory)
     left_out: str | None = None
+    prompt: str | None = None  # the prompt's text (None when the run has no prompts.parquet row for it)
+    source: str | None = None  # where the prompt comes from, e.g. `math` or `synthetic/level3`
 
 
 class ScorePage(Page):
     run_id: str
     epochs: int
+    sources: list[str] = []  # every source of the run's prompts (what `source=` can filter on)
     items: list[ScoreItem]
 
 
 class Trajectory(BaseModel):
     run_id: str
     prompt_id: str
+    prompt: str | None  # text, source and reference answer from the run's prompts.parquet (None: not there)
+    source: str | None
+    answer: str | None
     score: float | None
     left_out: str | None
     epochs: int

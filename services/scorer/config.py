@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from limr.curation.bounds import Bounds
 from limr.curation.policy import PublishPolicy
+from limr.events.correct import CorrectRule, parse_correct
 
 DEFAULT_POLICIES = (PublishPolicy(name="{run}-lim-0.6", strategy="lim", threshold=0.6),)
 
@@ -50,6 +51,18 @@ class ScorerSettings(BaseSettings):
     runs: str = "*"
     # Key prefix of the scorer's own objects (checkpoints, quarantine records, score snapshots).
     state_prefix: str = "scorer"
+    # Which samples count as correct (limr.events.correct): FIELD or FIELD OP NUMBER on the events' reward or
+    # scores, e.g. "reward == 1", "acc", "reward >= 0.5"; None keeps the correct flags the writer recorded.
+    # It applies to every run and policy; changing it needs a fresh state_prefix (counts are checkpointed).
+    correct: str | None = None
+
+    @field_validator("correct")
+    @classmethod
+    def _rule(cls, v: str | None) -> str | None:
+        return None if v is None else str(parse_correct(v))
+
+    def correct_rule(self) -> CorrectRule | None:
+        return None if self.correct is None else parse_correct(self.correct)
 
     def bounds(self) -> Bounds:
         return Bounds(self.max_epochs, self.max_prompts, self.max_cells)

@@ -29,8 +29,9 @@ from limr.curation.publish import publish_version
 from limr.curation.snapshot import write_scores_snapshot
 from limr.events.io import EventSchemaError, PromptRecord, read_events_object
 from limr.events.run import list_runs, run_finished
-from limr.events.schema import EVENT_KEY_RE, events_prefix
+from limr.events.schema import EVENT_KEY_RE, REQUIRED_EVENT_COLUMNS, events_prefix
 from limr.scoring import EmptyRun, EventDataError, ScoreResult, count_run, score_counts
+from limr.scoring.rule import apply_rule, rule_columns
 from limr.scoring.run import check_rewards
 from limr.store import InvalidKey, ObjectInfo, ObjectNotFound, ObjectStore, StoreError
 from services.scorer.config import ScorerSettings
@@ -70,6 +71,8 @@ class Ingestor:
         self.last_error: str | None = None  # the last pass failed as a whole (the runs/ listing)
         self.bounds = settings.bounds()
         self.failing = FailingRuns(settings.poll_interval_s, settings.run_retry_max_s)
+        self.rule = settings.correct_rule()  # None: the events' own correct flags
+        self._columns = (*REQUIRED_EVENT_COLUMNS, *rule_columns(self.rule))
 
     # -- discovery -------------------------------------------------------------------------------
     def runs(self, force: bool = False) -> list[str]:
@@ -164,9 +167,10 @@ class Ingestor:
             self._quarantine(state, key, "foreign object under events/ (expected {step:010d}-{part:04d}.parquet)")
             return
         try:
-            table = read_events_object(self.store, key)
+            table = read_events_object(self.store, key, self._columns)
             where = f"{self.store.uri}/{key}"
             check_rewards(table, where)
+            table = apply_rule(table, self.rule, where)
             runs = set(table.column("run_id").unique().to_pylist())
             if runs - {state.run_id}:
                 raise EventSchemaError(f"{key}: rows of run(s) {sorted(runs - {state.run_id})} in run {state.run_id}")
@@ -267,7 +271,7 @@ class Ingestor:
             return
         t0 = time.perf_counter()
         try:
-            run = count_run(self.store, state.run_id, keys=sorted(state.ingested))
+            run = count_run(self.store, state.run_id, keys=sorted(state.ingested), correct=self.rule)
         except (EmptyRun, EventSchemaError, EventDataError) as e:  # e.g. events of ids not in prompts.parquet
             log.error("run %s is finished but has no final dataset: %s", state.run_id, e)
             state.final_error, state.final_objects = str(e), state.objects

@@ -440,7 +440,7 @@ def test_should_tell_the_user_how_to_submit_a_job_and_query_datasets(helm, tmp_p
     assert "kubectl -n team get rayjob limr-train" in notes
     assert "ray job submit --address http://127.0.0.1:8265 -- limr train --config /etc/limr/train.yaml" in notes
     assert "port-forward svc/limr-ray-head-svc 8265:8265" in notes
-    assert "port-forward svc/limr-datasets 8080:8080" in notes and "curl $LIMR_API/v1/datasets" in notes
+    assert "port-forward svc/limr-datasets 8080:8080" in notes and "curl $LIMR_DATASETS_URL/v1/datasets" in notes
     assert "get secret limr-api" in notes
 
 

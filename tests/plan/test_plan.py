@@ -133,3 +133,17 @@ def test_train_refuses_to_start_a_run_its_plan_rejects(tmp_path):
     r = runner.invoke(app, ["train", *args, "--set", "data.eval_prompts=missing.jsonl"])
     assert r.exit_code == 2
     assert "plan: data.eval_prompts: missing.jsonl: no such file" in r.output
+
+
+@pytest.mark.parametrize(
+    ("manifest", "config"),
+    [
+        ("rayjob-train-own-cluster.yaml", "charts/limr/values-gpu.yaml"),
+        ("rayjob-train-existing-cluster.yaml", "charts/limr/values-gpu.yaml"),
+        ("rayjob-experiment-qwen2.5-math-7b.yaml", "configs/experiment-qwen2.5-math-7b.yaml"),
+    ],
+)
+def test_every_example_rayjob_fits_the_run_it_starts(manifest, config):
+    r = _plan("--config", str(REPO / config), "--pool-size", str(MATH_8K), "--store-size", "3Ti",
+              "--rayjob", str(REPO / "manifests/examples" / manifest))  # fmt: skip
+    assert r.exit_code == 0, r.output

@@ -27,14 +27,15 @@ Object store: {{ include "limr.storeUri" . }} at {{ include "limr.storeEndpoint"
 
 3. Query the curated datasets:
 {{- if .Values.datasets.ingress.enabled }}
-     export LIMR_API=http{{ if .Values.datasets.ingress.tls }}s{{ end }}://{{ first .Values.datasets.ingress.hosts }}
+     export LIMR_DATASETS_URL=http{{ if .Values.datasets.ingress.tls }}s{{ end }}://{{ first .Values.datasets.ingress.hosts }}
 {{- else }}
      kubectl -n {{ $ns }} port-forward svc/{{ $datasets }} 8080:{{ .Values.datasets.service.port }} &
-     export LIMR_API=http://127.0.0.1:8080
+     export LIMR_DATASETS_URL=http://127.0.0.1:8080
 {{- end }}
-     curl $LIMR_API/v1/runs
-     curl $LIMR_API/v1/datasets
-     open $LIMR_API/docs   # OpenAPI UI
+     curl $LIMR_DATASETS_URL/v1/runs
+     curl $LIMR_DATASETS_URL/v1/datasets
+     open $LIMR_DATASETS_URL/docs   # OpenAPI UI
+     limr datasets list              # the CLI reads the same variable
    Write calls (publishing a version) need the bearer token:
      export LIMR_API_TOKEN=$(kubectl -n {{ $ns }} get secret {{ include "limr.tokenSecretName" (list . "writer") }} -o jsonpath='{.data.{{ .Values.auth.writer.secretKey }}}' | base64 -d)
 {{- end }}

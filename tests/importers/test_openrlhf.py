@@ -11,8 +11,11 @@ import pytest
 from limr.data.pool import build_pool
 from limr.events.ids import prompt_hash_id
 from limr.events.io import list_event_keys, read_events_object, read_prompts
-from limr.events.openrlhf import DumpError, import_openrlhf, plan_steps, read_published_scores, read_step
 from limr.events.run import read_run_meta, run_finished
+from limr.events.writer import RunExists
+from limr.importers import dump_format, import_dump
+from limr.importers.base import DumpError
+from limr.importers.openrlhf import read_published_scores, read_step
 from limr.scoring import score_run
 from limr.scoring.sources import score_openrlhf
 from limr.store import open_store
@@ -24,29 +27,30 @@ def _step(path: Path, rows: object) -> Path:
     return path
 
 
-def test_plan_finds_train_subdir_and_ignores_partial_epoch(tmp_path: Path) -> None:
+def import_openrlhf(store, root, k, run_id, pool=None):
+    return import_dump(store, dump_format("openrlhf"), root, run_id, k, pool)
+
+
+def test_finds_train_subdir_and_ignores_partial_epoch(tmp_path: Path) -> None:
+    (tmp_path / "train").mkdir()
     for s in range(1, 8):
-        _step(tmp_path / "train" / f"step_{s}.json" if (tmp_path / "train").exists() else _mk(tmp_path, s), [])
-    plan = plan_steps(tmp_path, 3)
-    assert plan.directory == tmp_path / "train" and plan.epochs == 2 and plan.ignored_steps == [7]
-    assert [plan.epoch_of(s) for s in sorted(plan.files)] == [0, 0, 0, 1, 1, 1]
-    assert plan_steps(tmp_path / "train", 3, max_epochs=1).epochs == 1
+        _step(tmp_path / "train" / f"step_{s}.json", [{"prompt": f"p{s % 3}", "reward": 1}])
+    summary = import_openrlhf(open_store(str(tmp_path / "store")), tmp_path, 3, "r")
+    assert (summary.epochs, summary.steps, summary.ignored_steps) == (2, 6, [7])
 
 
-def _mk(root: Path, s: int) -> Path:
-    (root / "train").mkdir(exist_ok=True)
-    return root / "train" / f"step_{s}.json"
-
-
-def test_plan_errors(tmp_path: Path) -> None:
-    with pytest.raises(DumpError, match="no step_N.json files"):
-        plan_steps(tmp_path, 2)
+def test_step_errors(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "store"))
+    (tmp_path / "d").mkdir()
+    with pytest.raises(DumpError, match="no openrlhf step files"):
+        import_openrlhf(store, tmp_path / "d", 2, "a")
     for s in (1, 2, 4):
-        _step(tmp_path / f"step_{s}.json", [])
+        _step(tmp_path / "d" / f"step_{s}.json", [{"prompt": "x", "reward": 1}])
     with pytest.raises(DumpError, match=r"missing step file\(s\) 3"):
-        plan_steps(tmp_path, 2)
+        import_openrlhf(store, tmp_path / "d", 2, "b")
     with pytest.raises(DumpError, match="fewer than one epoch"):
-        plan_steps(tmp_path, 8)
+        import_openrlhf(store, tmp_path / "d", 8, "c")
+    assert store.list_keys("runs/") == []  # failed imports leave nothing
 
 
 @pytest.mark.parametrize(
@@ -124,15 +128,18 @@ def test_import_matches_direct_scoring_and_released(tmp_path: Path) -> None:
     np.testing.assert_allclose(run.r_avg, direct.r_avg)
 
 
-def test_import_refuses_unknown_prompts_and_existing_runs_leaving_nothing(tmp_path: Path) -> None:
+def test_import_reports_unknown_prompts_is_idempotent_and_refuses_other_imports(tmp_path: Path) -> None:
     root, records = make_dumps(tmp_path / "dumps")
     pool = build_pool(tmp_path / "pool.json", ((f"row {i}", r) for i, r in enumerate(records[3:])))
     store = open_store(str(tmp_path / "store"))
-    with pytest.raises(DumpError, match=r"step_\d+\.json: row \d+: prompt not in the prompts file"):
-        import_openrlhf(store, root, 3, "bad", pool=pool)
-    assert store.list_keys("runs/") == []  # nothing left behind
+    summary = import_openrlhf(store, root, 3, "part", pool=pool)
+    assert summary.unmapped.unmapped_prompts == 3 and summary.unmapped.unmapped_samples > 0
+    assert any("not found in the pool" in n for n in summary.notes(len(pool)))
     import_openrlhf(store, root, 3, "ok")
-    with pytest.raises(DumpError, match="already exists"):
-        import_openrlhf(store, root, 3, "ok")
+    before = {k: store.get(k) for k in store.list_keys("runs/ok/events/")}
+    again = import_openrlhf(store, root, 3, "ok")  # the same import again: the same objects
+    assert again.finished and {k: store.get(k) for k in store.list_keys("runs/ok/events/")} == before
+    with pytest.raises(RunExists, match="already exists"):
+        import_openrlhf(store, root, 2, "ok")
     # Without a pool, ids are hashes of the stripped prompt text.
     assert prompt_hash_id(records[0]["prompt"]) in {p.prompt_id for p in read_prompts(store, "ok")}
