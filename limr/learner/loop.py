@@ -147,7 +147,7 @@ def train_step(
 
     # Ranks agree on retries (collectives) only when each runs one generation per step: dynamic sampling runs a
     # rank-local number of rounds, so there a failed rollout fails the step.
-    coordinated = not cfg.curation.dynamic_sampling
+    coordinated = not cfg.curation.dynamic
 
     def run(indices: list[int]) -> Groups:
         nonlocal version
@@ -158,12 +158,16 @@ def train_step(
             scores, correct = task_reward(setup, indices, rollouts)
         return Groups(indices, rollouts, scores, correct)
 
-    if cfg.curation.dynamic_sampling:
-        c = cfg.curation
+    curation: dict[str, float] = {}
+    if cfg.curation.dynamic:
+        c, greso = cfg.curation, setup.greso
         sampled = dynamic_sample(
-            mine, run, n, setup.derived.pool_size, c.filter_metric, c.max_rounds, [cfg.run.seed, step, ctx.rank]
-        )
+            mine, run, n, setup.derived.pool_size, c.filter_metric, c.max_rounds, [cfg.run.seed, step, ctx.rank],
+            greso.prefilter if greso is not None else None,
+        )  # fmt: skip
         groups, generated_groups, generated_tokens = sampled.groups, sampled.generated_groups, sampled.generated_tokens
+        if greso is not None:
+            curation = greso.end_step(ctx, sampled.rolled, sampled.skipped)
     else:
         groups = run(mine)
         generated_groups, generated_tokens = len(mine), sum(len(r.response_token_ids) for r in groups.rollouts)
@@ -201,6 +205,7 @@ def train_step(
             "perf/tokens_per_second": tokens / wall,
             "perf/step_seconds": wall,
             "n_samples": n_samples,
+            **curation,
         }
     )
     return stats

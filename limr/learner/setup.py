@@ -15,6 +15,7 @@ from limr.learner.config import Derived, LearnerConfig
 from limr.learner.data import PromptPlan, PromptTexts, prompt_texts
 from limr.learner.dist import DistCtx
 from limr.learner.early_switch import SwitchedPlan, read_switch
+from limr.learner.greso import Greso
 from limr.store import ObjectStore, open_store
 
 log = logging.getLogger("limr.learner")
@@ -35,6 +36,7 @@ class RunSetup:
     tokenizer: Any
     eval_prompts: PromptTexts | None
     _token_cache: dict[int, list[int]]
+    greso: Greso | None = None  # curation.mode greso: the pre-rollout skip state (saved with checkpoints)
 
     def encode(self, text: str) -> list[int]:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -84,6 +86,7 @@ def build_setup(cfg: LearnerConfig) -> RunSetup:
         )
         eval_prompts = prompt_texts(ev, cfg.data.answer_field, render)
     return RunSetup(
+        greso=Greso(cfg.curation.greso_settings()) if cfg.curation.mode == "greso" else None,
         cfg=cfg,
         run_id=cfg.run.run_id,
         store=store,
@@ -142,6 +145,8 @@ def save(setup: RunSetup, trainer, ctx: DistCtx, done_steps: int, initial: dict[
     """Checkpoint after `done_steps` completed steps (every rank writes its shard). Returns the pointer."""
     tensors, extra = trainer.checkpoint_state()
     loop = {"step": done_steps, "fingerprint": setup.plan.fingerprint(), "run_id": setup.run_id, "initial": initial}
+    if setup.greso is not None:
+        loop["greso"] = setup.greso.to_dict()
     key = save_checkpoint(setup.store, setup.run_id, done_steps, tensors, {"trainer": extra, "loop": loop}, ctx)
     if ctx.is_main:
         log.info("checkpoint after step %d -> %s/%s", done_steps, setup.store.uri, key)
@@ -171,6 +176,8 @@ def restore(setup: RunSetup, trainer, ctx: DistCtx, key: str | None) -> tuple[in
     load_tensors(setup.store, key, tensors)
     trainer.load_checkpoint_state(tensors, extra["trainer"])
     start = int(loop["step"])
+    if setup.greso is not None:  # the skip state the run had reached (a checkpoint from before greso: fresh)
+        setup.greso.load(loop.get("greso"))
     if ctx.is_main:
         setup.store.delete(finished_key(setup.run_id))  # running again: finished only when this attempt ends
         _drop_events_from(setup, start)
