@@ -98,3 +98,22 @@ def test_greso_skips_before_rollout_and_resumes_with_its_state(tmp_path, tiny_mo
     assert sum(m["curation/greso_skipped"] for m in a) > 0
     assert a[-1]["curation/greso_p_hard"] < 0.5  # all-wrong groups above the 2/3 x 25% target: skip more
     assert _events(store, "full") == _events(store, "split")
+
+
+def test_evaluations_record_which_held_out_problems_were_solved(tmp_path, tiny_model, synthetic_pool):
+    """Every evaluation (step 0 and the end) writes runs/{run}/heldout/{step}.json; its mean is eval/accuracy."""
+    from limr.events.heldout import read_heldout
+    from limr.learner.events_out import read_run_metrics
+
+    train, test = synthetic_pool
+    cfg_path = write_config(
+        tmp_path / "c.yaml", tiny_model, train, data={"prompts": str(train), "eval_prompts": str(test)}
+    )
+    store_uri = str(tmp_path / "store")
+    store = open_store(store_uri)
+    _run(cfg_path, store_uri, "ev", max_steps=1)
+    m = read_run_metrics(store, "ev")[-1]
+    for step, acc in ((0, m["eval/accuracy_initial"]), (1, m["eval/accuracy"])):
+        rec = read_heldout(store, "ev", step)
+        assert rec is not None and len(rec["prompt_ids"]) == len(rec["correct"]) == 4
+        assert rec["correct"].count("1") / 4 == pytest.approx(acc)
