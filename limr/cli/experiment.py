@@ -36,7 +36,7 @@ def experiment_cmd(
     ] = None,
 ) -> None:
     """Train every arm and seed (finished runs in the store are reused), then write out/experiment/."""
-    from limr.cli.lim import CliError, user_errors
+    from limr.cli.common import CliError, user_errors
 
     if results is not None:
         with user_errors():
@@ -118,8 +118,9 @@ def _leaderboard_only(results: Path, out: Path, json_out: bool) -> None:
     """`--results`: the leaderboard of a stored study (leaderboard.json, leaderboard.md, leaderboard.png)."""
     from rich.console import Console
 
-    from limr.cli.lim import CliError
-    from limr.experiment.leaderboard import from_results, leaderboard_markdown, plot_leaderboard
+    from limr.cli.common import CliError
+    from limr.experiment.leaderboard import from_results, leaderboard_markdown
+    from limr.experiment.plots import plot_leaderboard
     from limr.experiment.report import _write
 
     try:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +30,8 @@ from limr.curation.selecting import select_prompts
 from limr.events.io import PromptRecord
 from limr.scoring import ScoreResult
 from limr.store import ObjectNotFound, ObjectStore
+
+VersionStatus = Literal["provisional", "final", "interim"]  # see version_status
 
 DATASETS_PREFIX = "datasets/"
 MANIFEST_VERSION = 1
@@ -64,11 +66,8 @@ def list_datasets(store: ObjectStore) -> dict[str, list[int]]:
 
 
 def list_versions(store: ObjectStore, name: str) -> list[int]:
+    """The published versions of dataset `name` (ascending); only versions with a manifest count."""
     check_dataset_name(name)
-    return list_datasets_under(store, name)
-
-
-def list_datasets_under(store: ObjectStore, name: str) -> list[int]:
     found = []
     for info in store.list(f"{DATASETS_PREFIX}{name}/"):
         m = _VERSION_KEY_RE.match(info.key)
@@ -86,7 +85,7 @@ def read_manifest(store: ObjectStore, name: str, version: int) -> dict[str, Any]
         raise DatasetNotFound(f"dataset {name!r} has no version {version}") from None
 
 
-def version_status(manifest: dict[str, Any]) -> str:
+def version_status(manifest: dict[str, Any]) -> VersionStatus:
     """Which kind of version a manifest describes.
 
     - `provisional`: the final LIM selection predicted from a run's first epochs (early LIM, `provisional: true`);
@@ -215,7 +214,7 @@ def publish_version(
     jsonl = _jsonl(records)
     digest = content_hash(run_id, result.epochs, policy, jsonl, final)
     with _local_lock:
-        versions = list_datasets_under(store, name)
+        versions = list_versions(store, name)
         for v in reversed(versions):
             manifest = read_manifest(store, name, v)
             if manifest.get("content_hash") == digest:

@@ -10,16 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from limr.events.schema import run_prefix
+from limr.events.schema import heldout_key
 from limr.store import ObjectStore
-
-
-def heldout_prefix(run_id: str) -> str:
-    return f"{run_prefix(run_id)}heldout/"
-
-
-def heldout_key(run_id: str, done_steps: int) -> str:
-    return f"{heldout_prefix(run_id)}{done_steps:010d}.json"
 
 
 def write_heldout(store: ObjectStore, run_id: str, done_steps: int, prompt_ids: list[str], correct: list[bool]) -> str:

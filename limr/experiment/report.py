@@ -13,8 +13,8 @@ from limr.events.run import read_run_meta
 from limr.experiment.arms import RunPlan
 from limr.experiment.config import ExperimentConfig
 from limr.experiment.final_eval import read_final_eval
-from limr.experiment.leaderboard import array_to_bits, from_results, plot_leaderboard
-from limr.experiment.plots import plot_accuracy, plot_score_histogram
+from limr.experiment.leaderboard import array_to_bits, from_results
+from limr.experiment.plots import plot_accuracy, plot_leaderboard, plot_score_histogram
 from limr.experiment.results import (
     ArmResult,
     aggregate,

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from limr.events.metrics import read_run_metrics
 from limr.experiment.leaderboard import leaderboard_markdown
-from limr.learner.events_out import read_run_metrics
 
 
 @dataclass

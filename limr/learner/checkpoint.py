@@ -25,20 +25,11 @@ from typing import Any
 import torch
 import torch.distributed.checkpoint as dcp
 
-from limr.events.schema import run_prefix
+from limr.events.schema import checkpoint_key, latest_checkpoint_key
 from limr.learner.dist import DistCtx
 from limr.store import ObjectNotFound, ObjectStore
 
 EXTRA = "extra.pt"
-
-
-def checkpoint_key(run_id: str, step: int) -> str:
-    """The key prefix of the checkpoint after `step` completed steps (ends with '/')."""
-    return f"{run_prefix(run_id)}checkpoints/{step:010d}/"
-
-
-def latest_key(run_id: str) -> str:
-    return f"{run_prefix(run_id)}checkpoints/latest.json"
 
 
 def save_checkpoint(
@@ -58,14 +49,14 @@ def save_checkpoint(
         shutil.rmtree(local, ignore_errors=True)
     ctx.barrier()  # every shard is in the store before the pointer names the checkpoint
     if ctx.is_main:
-        store.put(latest_key(run_id), json.dumps({"step": step, "key": key}).encode(), "application/json")
+        store.put(latest_checkpoint_key(run_id), json.dumps({"step": step, "key": key}).encode(), "application/json")
     return key
 
 
 def latest_checkpoint(store: ObjectStore, run_id: str) -> str | None:
     """Key of the newest complete checkpoint of a run, or None."""
     try:
-        pointer = json.loads(store.get(latest_key(run_id)))
+        pointer = json.loads(store.get(latest_checkpoint_key(run_id)))
     except ObjectNotFound:
         return None
     return str(pointer["key"])

@@ -17,27 +17,28 @@ from typing import Any
 
 from limr.learner.config import LearnerConfig
 from limr.learner.dist import DistCtx
+from limr.learner.generator import Generator
 
 log = logging.getLogger("limr.learner")
 POINTER = "limr_checkpoint.json"
 
 
-def make_client(cfg: LearnerConfig, setup, ctx: DistCtx):
+def make_generator(cfg: LearnerConfig, setup, ctx: DistCtx) -> Generator:
     """The generator of this rank: the shared rollout service, or a private HF sampler (local backend)."""
     if cfg.rollout.backend == "local":
-        from limr.learner.rollout_client import LocalRollout
+        from limr.learner.generator.local import LocalGenerator
 
         tok = setup.tokenizer
         eos = {tok.eos_token_id, tok.pad_token_id} - {None}
-        return LocalRollout(cfg.model.actor, sorted(eos), tok.pad_token_id, cfg.model.dtype)
-    from limr.learner.service_rollout import ServiceRollout
-    from limr.learner.weight_export import WeightExporter
+        return LocalGenerator(cfg.model.actor, sorted(eos), tok.pad_token_id, cfg.model.dtype)
+    from limr.learner.generator.exporter import WeightExporter
+    from limr.learner.generator.service import ServiceGenerator
 
     if not cfg.rollout.app_name:
         raise ValueError("rollout.app_name is not set: start the rollout service first (limr train does this)")
     every = cfg.rollout.export_every
     exporter = WeightExporter(setup.store, setup.run_id, every, setup.tokenizer) if every else None
-    return ServiceRollout(cfg.rollout.app_name, exporter=exporter)
+    return ServiceGenerator(cfg.rollout.app_name, exporter=exporter)
 
 
 def run_local(cfg: LearnerConfig, resume_key: str | None = None) -> dict[str, float]:
@@ -53,7 +54,7 @@ def run_local(cfg: LearnerConfig, resume_key: str | None = None) -> dict[str, fl
         torch.set_num_threads(cfg.trainer.torch_threads)
     ctx = DistCtx(device=torch.device("cuda" if cfg.trainer.use_gpu else "cpu"))
     setup = build_setup(cfg)
-    client = make_client(cfg, setup, ctx)
+    client = make_generator(cfg, setup, ctx)
     try:
         return train(cfg, ctx, setup, client, resume_key)
     finally:
@@ -87,7 +88,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             resume_key = json.load(f)["key"]
         log.info("restarting from %s", resume_key)
     setup = build_setup(cfg)
-    client = make_client(cfg, setup, ctx)
+    client = make_generator(cfg, setup, ctx)
     relay = config.get("progress") if ctx.is_main else None  # the driver's progress display (launch.fit)
 
     def report(metrics: dict[str, float], pointer: dict[str, Any] | None) -> None:

@@ -7,13 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from limr.curation.early import run_epochs
+from limr.curation.state import status_key
 from limr.events.run import list_runs, read_run_meta
 from limr.store import ObjectNotFound, ObjectStore
 from limr.view.scores import RunNotFound
-
-
-def status_key(state_prefix: str, run_id: str) -> str:
-    return f"{state_prefix}/status/{run_id}.json"
 
 
 def read_run_status(store: ObjectStore, state_prefix: str, run_id: str) -> dict[str, Any] | None:

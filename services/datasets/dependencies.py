@@ -10,6 +10,7 @@ from fastapi.dependencies.utils import get_flat_dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from pydantic import SecretStr
 
 from limr.store import ObjectStore
 from services.datasets.cache import VersionCache
@@ -61,7 +62,7 @@ MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
 CacheDep = Annotated[VersionCache, Depends(get_cache)]
 
 
-def _matches(given: str, *tokens) -> bool:  # noqa: ANN002 - SecretStr | None
+def _matches(given: str, *tokens: SecretStr | None) -> bool:
     return any(t is not None and hmac.compare_digest(given.encode(), t.get_secret_value().encode()) for t in tokens)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
@@ -12,9 +12,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from limr.curation.checkpoint import CheckpointError
 from limr.curation.policy import PolicyError
 from limr.curation.publish import DatasetNotFound
+from limr.curation.state import CheckpointError
 from limr.store import InvalidKey, ObjectNotFound, ObjectStore, StoreError, open_store
 from limr.view.scores import RunNotFound, RunNotScored
 from services.datasets.cache import VersionCache
@@ -103,7 +103,7 @@ class _Observe:
             self.metrics.latency.labels(scope["method"], path).observe(time.perf_counter() - t0)
 
 
-def _handler(code: int):  # noqa: ANN202
+def _handler(code: int) -> Callable[[Request, Exception], Awaitable[Response]]:
     async def handle(request: Request, exc: Exception) -> Response:
         if ui.is_page(request):
             return ui.error_page(request, code, str(exc))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from limr.curation.policy import SelectionPolicy
+from limr.curation.publish import VersionStatus
 
 
 class ErrorBody(BaseModel):
@@ -110,7 +111,7 @@ class VersionInfo(BaseModel):
     version: int
     # provisional: predicted from a run's first epochs (early LIM); final: from a finished run; interim: from
     # the epochs complete so far of a run still going (limr.curation.publish.version_status)
-    status: Literal["provisional", "final", "interim"]
+    status: VersionStatus
     run: str | None = None
     epochs_used: int | None = None
     predictor: str | None = None  # early-LIM predictor of a provisional version

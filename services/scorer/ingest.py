@@ -21,12 +21,19 @@ from collections.abc import Callable
 
 from limr.algo.selection import SelectionError
 from limr.curation.bounds import check_bounds
-from limr.curation.checkpoint import QuarantineRecord, RunState, load_checkpoint, save_checkpoint
 from limr.curation.early import provisional_result, run_epochs
 from limr.curation.policy import PolicyError
 from limr.curation.progress import complete_epochs, read_run_prompts
 from limr.curation.publish import publish_version
 from limr.curation.snapshot import write_scores_snapshot
+from limr.curation.state import (
+    QuarantineRecord,
+    RunState,
+    load_checkpoint,
+    quarantine_key,
+    save_checkpoint,
+    status_key,
+)
 from limr.events.io import EventSchemaError, PromptRecord, read_events_object
 from limr.events.run import list_runs, run_finished
 from limr.events.schema import EVENT_KEY_RE, REQUIRED_EVENT_COLUMNS, events_prefix
@@ -200,7 +207,7 @@ class Ingestor:
             state.cursor = max(state.cursor or "", key)
         self.metrics.quarantined.labels(state.run_id).inc()
         name = key.rsplit("/", 1)[-1]
-        qkey = f"{self.settings.state_prefix}/quarantine/{state.run_id}/{name}.json"
+        qkey = quarantine_key(self.settings.state_prefix, state.run_id, name)
         self.store.put(qkey, json.dumps(record.to_dict(), indent=2).encode(), "application/json")
 
     def _commit(self, state: RunState, new_keys: list[str]) -> None:
@@ -345,7 +352,7 @@ class Ingestor:
     def _write_status(self, state: RunState) -> None:
         """A small JSON summary for the query API (informational; the checkpoint is the truth)."""
         status = run_status(state, self.epochs_complete(state))
-        key = f"{self.settings.state_prefix}/status/{state.run_id}.json"
+        key = status_key(self.settings.state_prefix, state.run_id)
         self.store.put(key, json.dumps(status).encode(), "application/json")
 
     # -- the loop --------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from limr.experiment.leaderboard import (
     build_leaderboard,
     from_results,
     leaderboard_markdown,
-    plot_leaderboard,
 )
+from limr.experiment.plots import plot_leaderboard
 from limr.experiment.stats import PAIRED, UNPAIRED, AccuracyBootstrap, PairedBootstrap, first_reach
 
 N = 400
@@ -128,9 +128,9 @@ def test_bits_round_trip_and_the_committed_study() -> None:
 
 def test_heldout_records_round_trip_and_feed_the_paired_leaderboard(tmp_path: Path) -> None:
     from limr.events.heldout import read_heldout, write_heldout
+    from limr.events.metrics import write_step_metrics
     from limr.experiment.report import final_records
     from limr.experiment.results import aggregate, read_curve
-    from limr.learner.events_out import write_step_metrics
     from limr.store import open_store
 
     store = open_store(str(tmp_path))

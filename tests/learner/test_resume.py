@@ -79,7 +79,7 @@ def test_greso_skips_before_rollout_and_resumes_with_its_state(tmp_path, tiny_mo
     """curation.mode greso (local mode): the untrained model solves nothing, so every group is all wrong and GRESO
     starts skipping the prompts it has seen; a run resumed from its step-2 checkpoint restores the skip state and
     makes the same choices as the uninterrupted run."""
-    from limr.learner.events_out import read_run_metrics
+    from limr.events.metrics import read_run_metrics
 
     train, _ = synthetic_pool
     cfg_path = write_config(
@@ -103,7 +103,7 @@ def test_greso_skips_before_rollout_and_resumes_with_its_state(tmp_path, tiny_mo
 def test_evaluations_record_which_held_out_problems_were_solved(tmp_path, tiny_model, synthetic_pool):
     """Every evaluation (step 0 and the end) writes runs/{run}/heldout/{step}.json; its mean is eval/accuracy."""
     from limr.events.heldout import read_heldout
-    from limr.learner.events_out import read_run_metrics
+    from limr.events.metrics import read_run_metrics
 
     train, test = synthetic_pool
     cfg_path = write_config(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from limr.events.run import list_runs, read_run_meta
 from limr.events.schema import RUN_ID_RE
 from limr.store import ObjectNotFound, ObjectStore
+from limr.view.runs import read_run_status
 from limr.view.scores import load_run_scores
 from services.datasets.config import DatasetsSettings
 from services.datasets.dependencies import SettingsDep, StoreDep, require_read
@@ -58,12 +58,11 @@ def run_progress(
     settings: SettingsDep,
 ) -> RunProgress:
     summary = _summary(store, run_id)
-    try:
-        status = json.loads(store.get(f"{settings.state_prefix}/status/{run_id}.json"))
-    except ObjectNotFound:
+    status = read_run_status(store, settings.state_prefix, run_id)
+    if status is None:
         return RunProgress(**summary.model_dump(), scored=False)
     fields = {k: status.get(k) for k in RunProgress.model_fields if k in status and k not in RunSummary.model_fields}
-    return RunProgress(**summary.model_dump(), scored=True, **fields)
+    return RunProgress.model_validate({**summary.model_dump(), "scored": True, **fields})
 
 
 @router.get("/{run_id}/scores", response_model=ScorePage)

@@ -1,4 +1,6 @@
-"""The scorer's per-run checkpoint: accumulator, cursor and ingested keys in ONE object.
+"""The scorer's per-run state (its checkpoint): accumulator, cursor and ingested keys in ONE object; and the keys
+of the scorer's state under its `state_prefix` (checkpoints here, status and quarantine records; the scores
+snapshot is limr.curation.snapshot's).
 
 Exactly-once by object key rests on this: an event object counts iff its key is in `ingested`, and the
 counts that include it are written in the same atomic PUT. A crash before the PUT loses only in-memory work
@@ -72,6 +74,16 @@ class RunState:
 
 def checkpoint_key(state_prefix: str, run_id: str) -> str:
     return f"{state_prefix}/checkpoints/{check_run_id(run_id)}.ckpt"
+
+
+def status_key(state_prefix: str, run_id: str) -> str:
+    """The scorer's status of one run (JSON; the dataset API's run progress reads it)."""
+    return f"{state_prefix}/status/{check_run_id(run_id)}.json"
+
+
+def quarantine_key(state_prefix: str, run_id: str, name: str) -> str:
+    """The record of one refused object of a run (`name`: a digest of its key)."""
+    return f"{state_prefix}/quarantine/{check_run_id(run_id)}/{name}.json"
 
 
 def encode_checkpoint(state: RunState) -> bytes:
