@@ -164,16 +164,20 @@ def publish(
     ctx: typer.Context,
     name: str,
     run: str = typer.Option(..., "--run"),
-    strategy: str = typer.Option("lim", help="lim, rand or linear"),
+    strategy: str = typer.Option("lim", help="lim, rand, linear, variance, learnability or pass-band"),
     threshold: float = typer.Option(None),
     top_k: int = typer.Option(None, "--top-k"),
     fraction: float = typer.Option(None),
     seed: int = typer.Option(0),
     max_epochs: int = typer.Option(None, "--max-epochs"),
+    band_lo: float = typer.Option(None, "--band-lo", help="pass-band: lower edge (default 0.1)."),
+    band_hi: float = typer.Option(None, "--band-hi", help="pass-band: upper edge (default 0.95)."),
+    band_epochs: int = typer.Option(None, "--band-epochs", help="pass-band: epochs averaged (default 1)."),
 ) -> None:
     """Publish a new version from a run's scores (needs LIMR_API_TOKEN)."""
     body = {"run": run, "strategy": strategy, "threshold": threshold, "top_k": top_k, "fraction": fraction}
-    body |= {"seed": seed, "max_epochs": max_epochs}
+    body |= {"seed": seed, "max_epochs": max_epochs, "band_lo": band_lo, "band_hi": band_hi}
+    body |= {"band_epochs": band_epochs}
     resp = _call(ctx, "POST", f"/v1/datasets/{name}/versions", json={k: v for k, v in body.items() if v is not None})
     m = resp.json()
     what = "published" if resp.status_code == 201 else "unchanged, existing"

@@ -15,6 +15,7 @@ from limr.learner.config import Derived, LearnerConfig
 from limr.learner.data import PromptPlan, PromptTexts, prompt_texts
 from limr.learner.dist import DistCtx
 from limr.learner.early_switch import SwitchedPlan, read_switch
+from limr.learner.greso import Greso
 from limr.store import ObjectStore, open_store
 
 log = logging.getLogger("limr.learner")
@@ -37,6 +38,7 @@ class RunSetup:
     _token_cache: dict[int, list[int]]
     events: EventWriter  # how the run is written (limr.learner.record): the writer any trainer uses
     attempt: int = 0  # 0: the run's first attempt; N: its N-th resume (limr.events.attempts), in event keys
+    greso: Greso | None = None  # curation.mode greso: the pre-rollout skip state (saved with checkpoints)
 
     def encode(self, text: str) -> list[int]:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -94,6 +96,7 @@ def build_setup(cfg: LearnerConfig) -> RunSetup:
         min_step_prompts=cfg.trainer.num_workers,
     )
     return RunSetup(
+        greso=Greso(cfg.curation.greso_settings()) if cfg.curation.mode == "greso" else None,
         cfg=cfg,
         run_id=cfg.run.run_id,
         store=store,
@@ -136,6 +139,8 @@ def save(setup: RunSetup, trainer, ctx: DistCtx, done_steps: int, initial: dict[
     """Checkpoint after `done_steps` completed steps (every rank writes its shard). Returns the pointer."""
     tensors, extra = trainer.checkpoint_state()
     loop = {"step": done_steps, "fingerprint": setup.plan.fingerprint(), "run_id": setup.run_id, "initial": initial}
+    if setup.greso is not None:
+        loop["greso"] = setup.greso.to_dict()
     key = save_checkpoint(setup.store, setup.run_id, done_steps, tensors, {"trainer": extra, "loop": loop}, ctx)
     if ctx.is_main:
         log.info("checkpoint after step %d -> %s/%s", done_steps, setup.store.uri, key)
@@ -159,6 +164,8 @@ def restore(setup: RunSetup, trainer, ctx: DistCtx, key: str | None) -> tuple[in
     load_tensors(setup.store, key, tensors)
     trainer.load_checkpoint_state(tensors, extra["trainer"])
     start = int(loop["step"])
+    if setup.greso is not None:  # the skip state the run had reached (a checkpoint from before greso: fresh)
+        setup.greso.load(loop.get("greso"))
     if ctx.is_main:
         log.info("resumed %s at step %d from %s", setup.run_id, start, key)
     return start, dict(loop.get("initial", {}))
