@@ -274,3 +274,17 @@ def test_scorer_applies_its_correct_setting(run, tmp_path: Path) -> None:
     assert not np.array_equal(want.scores, score_run(store, "r").scores[: len(want.scores)])
     with pytest.raises(ValidationError, match="expected FIELD"):
         ScorerSettings(correct="reward = 1")
+
+
+def test_steps_per_epoch_inferred_from_the_first_repeated_prompt(run, tmp_path: Path) -> None:
+    from limr.importers import infer_steps_per_epoch
+
+    root, pool, _, steps = run
+    dump = write_verl(tmp_path / "d", steps)
+    assert infer_steps_per_epoch(dump_format("verl"), dump, load_pool(pool)) == K
+    store = str(tmp_path / "store")
+    code, out = limr("import", "verl", dump, "--run", "v", "--prompts", pool, "--store", store)
+    assert code == 0 and f"steps per epoch: {K} (inferred" in out and f"{EPOCHS} epochs" in out
+    one = write_verl(tmp_path / "one", {s: r for s, r in steps.items() if s <= K})
+    code, out = limr("import", "verl", one, "--run", "w", "--prompts", pool, "--store", store)
+    assert code == 2 and "give --steps-per-epoch" in out
