@@ -1,6 +1,6 @@
 """What a learner run records in the store: run.json and prompts.parquet at its start, one reward event per rollout
 sample (part `rank` of the step, in the core events layout), the finish marker at its end; and, on resume, the
-removal of events a crashed attempt wrote past the checkpoint. (Per-step metrics: limr.events.metrics.)"""
+record of the new attempt (limr.events.attempts). (Per-step metrics: limr.events.metrics.)"""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 
 import torch
 
+from limr.events.attempts import record_resume
 from limr.events.io import PromptRecord, events_table, write_events, write_prompts
 from limr.events.run import RunMeta, mark_run_finished, write_run_meta
-from limr.events.schema import EVENT_KEY_RE, events_prefix, finished_key
+from limr.events.schema import finished_key
 from limr.learner.batch import Rollout
 from limr.learner.dist import DistCtx
 from limr.learner.setup import RunSetup
-from limr.store import ObjectStore
 
 log = logging.getLogger("limr.learner")
 
@@ -49,7 +49,7 @@ def write_step_events(
         weight_version=[r.weight_version for r in rollouts],
         event_time=[now] * len(rollouts),
     )
-    return write_events(setup.store, setup.run_id, step, rank, table)
+    return write_events(setup.store, setup.run_id, step, rank, table, setup.attempt)
 
 
 def write_run_start(setup: RunSetup) -> None:
@@ -92,21 +92,17 @@ def write_run_finish(setup: RunSetup, ctx: DistCtx) -> None:
 
 def open_run(setup: RunSetup, ctx: DistCtx, start: int, resumed: bool) -> None:
     """Every rank, before the first step. A fresh run: rank 0 writes run.json and prompts.parquet. A resumed one
-    (with any number of workers): the finish marker goes (finished only when this attempt ends) and the events a
-    crashed attempt wrote for steps at or after `start` are deleted, so the run ends with exactly one event per
-    sample."""
+    (with any number of workers): rank 0 removes the finish marker (finished only when this attempt ends), then
+    records the new attempt and the step it starts at (limr.events.attempts); every rank writes its events
+    under that attempt's keys, and the events a crashed attempt wrote for steps at or after `start` no longer
+    count for any reader: the run counts exactly one event per sample, whatever the ranks before and now."""
+    attempt = 0
     if ctx.is_main:
         if not resumed:
             write_run_start(setup)
         else:
+            # The marker goes first, so a scorer that sees the resume record never reads the old attempt's marker.
             setup.store.delete(finished_key(setup.run_id))
-            drop_events_from(setup.store, setup.run_id, start)
-    ctx.barrier()
-
-
-def drop_events_from(store: ObjectStore, run_id: str, step: int) -> None:
-    """Delete the run's events of steps at or after `step` (0-based): a resumed run writes them again."""
-    for info in list(store.list(events_prefix(run_id))):
-        m = EVENT_KEY_RE.match(info.key)
-        if m and int(m.group("step")) >= step:
-            store.delete(info.key)
+            attempt = record_resume(setup.store, setup.run_id, start, ctx.world_size)
+            log.info("run %s: attempt %d from step %d", setup.run_id, attempt, start)
+    setup.attempt = int(ctx.broadcast_object(attempt))  # (a barrier too)

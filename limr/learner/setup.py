@@ -33,6 +33,7 @@ class RunSetup:
     tokenizer: Any
     eval_prompts: PromptTexts | None
     _token_cache: dict[int, list[int]]
+    attempt: int = 0  # 0: the run's first attempt; N: its N-th resume (limr.events.attempts), in event keys
 
     def encode(self, text: str) -> list[int]:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -113,8 +114,8 @@ def save(setup: RunSetup, trainer, ctx: DistCtx, done_steps: int, initial: dict[
 
 def restore(setup: RunSetup, trainer, ctx: DistCtx, key: str | None) -> tuple[int, dict[str, float]]:
     """Load the checkpoint under `key` into `trainer` (any number of workers; None: a fresh start); returns the
-    step to start at and the run's initial figures. What the store records of a resumed attempt (dropping a
-    crashed attempt's later events) is limr.learner.record.open_run's."""
+    step to start at and the run's initial figures. What the store records of a resumed attempt (its resume
+    record, the attempt number its events carry) is limr.learner.record.open_run's."""
     if key is None:
         return 0, {}
     extra = read_extra(setup.store, key)
