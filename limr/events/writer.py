@@ -81,6 +81,7 @@ class EventWriter:
         self.meta = RunMeta.model_validate(fields | meta)
         self._exist_ok = exist_ok
         self.stamp_time = stamp_time
+        self.attempt = 0  # a resumed learner's attempt number (limr.events.attempts), in its event keys
         self.started = False
         self.keys: list[str] = []  # events objects written by this writer, in order
         self.last_epoch = -1
@@ -99,6 +100,11 @@ class EventWriter:
         if self.records is not None:
             write_prompts(self.store, self.run_id, self.records)
         write_run_meta(self.store, self.meta)
+        self.started = True
+
+    def attach(self) -> None:
+        """Continue a run whose run.json and prompts.parquet already exist (a resumed run, another rank of a
+        data-parallel one): `write_step` then writes events only."""
         self.started = True
 
     def write_step(
@@ -164,7 +170,7 @@ class EventWriter:
             **cols,
         )
         self.start()
-        key = write_events(self.store, self.run_id, step, part, table)
+        key = write_events(self.store, self.run_id, step, part, table, self.attempt)
         self.keys.append(key)
         self.last_epoch = max(self.last_epoch, epoch)
         return key
