@@ -10,7 +10,13 @@ from typing import Any
 from limr.experiment.config import ExperimentConfig
 from limr.tracking import TrackerInfo, open_tracker
 
-PLOTS = ("accuracy_vs_step.png", "accuracy_vs_tokens.png", "lim_trajectories.png", "score_histogram.png")
+PLOTS = (
+    "leaderboard.png",
+    "accuracy_vs_step.png",
+    "accuracy_vs_tokens.png",
+    "lim_trajectories.png",
+    "score_histogram.png",
+)
 
 
 def tracked(cfg: ExperimentConfig, spec: str | None) -> ExperimentConfig:
