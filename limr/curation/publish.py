@@ -207,7 +207,9 @@ def publish_version(
     """
     check_dataset_name(name)
     pool_ids = [p.prompt_id for p in prompts] if prompts else None
-    _, selected = select_prompts(result, policy.strategy, policy.criterion(), seed=policy.seed, pool_ids=pool_ids)
+    _, selected = select_prompts(
+        result, policy.strategy, policy.criterion(), seed=policy.seed, pool_ids=pool_ids, band=policy.pass_band()
+    )
     records = build_records(result, selected, prompts)
     jsonl = _jsonl(records)
     digest = content_hash(run_id, result.epochs, policy, jsonl, final)
@@ -245,36 +247,51 @@ def publish_version(
             "previous_version": versions[-1] if versions else None,
             **(extra or {}),
         }
-        store.put(prefix + "manifest.json", json.dumps(manifest, indent=2).encode(), "application/json")
+        if not store.put_if_absent(
+            prefix + "manifest.json", json.dumps(manifest, indent=2).encode(), "application/json"
+        ):
+            raise RuntimeError(
+                f"{store.uri}/{prefix}manifest.json: written by another publisher while we held the claim"
+            )
         store.delete(prefix + "_claim")
         return PublishOutcome(manifest, created=True)
 
 
 def _claim_next_version(store: ObjectStore, name: str, latest: int, owner: str) -> int:
-    """Reserve the first free version number after `latest` (see module docstring).
+    """Reserve the first free version number after `latest`: unique across processes and machines.
 
-    A claim left by a crashed publisher is taken over when it is ours (same `owner`, e.g. the restarted
-    scorer) or older than _STALE_CLAIM_S, so a crash mid-publish leaves no gap in version numbers.
+    The claim is the store's conditional create (`put_if_absent`: exclusive on disk, `If-None-Match: *` on
+    S3), so of racing publishers exactly one holds a number. A claim left by a crashed publisher is taken
+    over when it is ours (same `owner`: the restarted scorer) or older than _STALE_CLAIM_S: the takers race on
+    a conditional `_takeover-{token}` object named after that claim, so exactly one of them gets it. A number
+    whose manifest exists is never claimed (checked again after the claim: a publisher that had just finished
+    may have released its claim between our check and our create).
     """
     version = latest + 1
     while True:
         prefix = version_prefix(name, version)
-        if store.exists(prefix + "manifest.json"):
-            version += 1
-            continue
-        claim = prefix + "_claim"
-        for info in store.list(claim):
-            if info.key != claim:
-                continue
-            try:
-                holder = json.loads(store.get(claim)).get("owner")
-            except (ObjectNotFound, ValueError, AttributeError):
-                holder = None
-            if holder != owner and time.time() - info.last_modified < _STALE_CLAIM_S:
-                break  # someone else is writing this version right now
-        else:
-            token = secrets.token_hex(16)
-            store.put(claim, json.dumps({"owner": owner, "token": token}).encode())
-            if json.loads(store.get(claim)).get("token") == token:
+        if not store.exists(prefix + "manifest.json") and _claim(store, prefix, owner):
+            if not store.exists(prefix + "manifest.json"):
                 return version
+            store.delete(prefix + "_claim")  # it was complete: our claim was on a finished version
         version += 1
+
+
+def _claim(store: ObjectStore, prefix: str, owner: str) -> bool:
+    """Hold `prefix`'s `_claim` (a fresh one, or a stale one taken over); False while another holds it."""
+    claim = prefix + "_claim"
+    mine = json.dumps({"owner": owner, "token": secrets.token_hex(16)}).encode()
+    if store.put_if_absent(claim, mine, "application/json"):
+        return True
+    try:
+        held = json.loads(store.get(claim))
+        holder, token = held.get("owner"), str(held.get("token"))
+        age = next((time.time() - i.last_modified for i in store.list(claim) if i.key == claim), 0.0)
+    except (ObjectNotFound, ValueError, AttributeError):
+        return False  # released (or torn) meanwhile: the caller moves on; a later publish fills the number
+    if holder != owner and age < _STALE_CLAIM_S:
+        return False  # someone else is writing this version right now
+    if not store.put_if_absent(prefix + f"_takeover-{token[:64]}", mine, "application/json"):
+        return False  # another publisher took this stale claim over
+    store.put(claim, mine, "application/json")
+    return True

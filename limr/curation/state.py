@@ -63,6 +63,7 @@ class RunState:
     finished_epochs: int | None = None  # the run's _FINISHED marker was seen (its epoch count); None: running
     final_objects: int | None = None  # objects ingested when the final datasets were last published
     final_error: str | None = None  # why the finished run has no final dataset (e.g. unknown prompt ids)
+    attempt: int = 0  # the run's latest resumed attempt these counts follow (limr.events.attempts)
 
     @property
     def objects(self) -> int:
@@ -101,6 +102,7 @@ def encode_checkpoint(state: RunState) -> bytes:
         "finished_epochs": state.finished_epochs,
         "final_objects": state.final_objects,
         "final_error": state.final_error,
+        "attempt": state.attempt,
         "saved_at": time.time(),
     }
     counts = state.counts.to_bytes()
@@ -140,6 +142,7 @@ def decode_checkpoint(data: bytes, where: str = "checkpoint") -> RunState:
         finished_epochs=header.get("finished_epochs"),  # absent in checkpoints of earlier scorers
         final_objects=header.get("final_objects"),
         final_error=header.get("final_error"),
+        attempt=header.get("attempt", 0),
     )
 
 

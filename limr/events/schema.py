@@ -5,6 +5,8 @@ Layout under a store root:
     runs/{run_id}/run.json                                   run metadata (limr.events.run)
     runs/{run_id}/prompts.parquet                            prompt_id, prompt, answer, source
     runs/{run_id}/events/{step:010d}-{part:04d}.parquet      one row per rollout sample
+    runs/{run_id}/events/{step:010d}-{part:04d}-a{N:04d}.parquet   the same, written by resumed attempt N
+    runs/{run_id}/attempts.json                              resumes: attempt N restarted at step S
     runs/{run_id}/_FINISHED                                  the run-finished marker, its last object
     runs/{run_id}/metrics/{done_steps:010d}.json             the learner's metrics per step (limr.events.metrics)
     runs/{run_id}/checkpoints/{done_steps:010d}/...          a learner checkpoint (limr.learner.checkpoint)
@@ -25,7 +27,10 @@ import pyarrow as pa
 EVENTS_SCHEMA_VERSION = 1
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-EVENT_KEY_RE = re.compile(r"^runs/(?P<run>[^/]+)/events/(?P<step>\d{10})-(?P<part>\d{4})\.parquet$")
+# `-a{attempt:04d}`: events of a resumed attempt (limr.events.attempts); a run's first attempt has none.
+EVENT_KEY_RE = re.compile(
+    r"^runs/(?P<run>[^/]+)/events/(?P<step>\d{10})-(?P<part>\d{4})(?:-a(?P<attempt>\d{4}))?\.parquet$"
+)
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -130,12 +135,29 @@ def curation_key(run_id: str) -> str:
     return f"{run_prefix(run_id)}curation.json"
 
 
+def heldout_prefix(run_id: str) -> str:
+    """Per-problem held-out results of each evaluation (limr.events.heldout)."""
+    return f"{run_prefix(run_id)}heldout/"
+
+
+def heldout_key(run_id: str, done_steps: int) -> str:
+    return f"{heldout_prefix(run_id)}{done_steps:010d}.json"
+
+
 def final_eval_key(run_id: str) -> str:
     """The final model's benchmark summary (`limr experiment`)."""
     return f"{run_prefix(run_id)}final_eval.json"
 
 
-def event_key(run_id: str, step: int, part: int) -> str:
-    if not (0 <= step < 10**10 and 0 <= part < 10**4):
-        raise ValueError(f"step {step} / part {part} out of range for the event key layout")
-    return f"{events_prefix(run_id)}{step:010d}-{part:04d}.parquet"
+def event_key(run_id: str, step: int, part: int, attempt: int = 0) -> str:
+    """`attempt` 0 (a run's first attempt) keeps the plain layout; a resumed attempt N >= 1 adds `-aNNNN`, so
+    its events never share a key with the ones a crashed attempt wrote (limr.events.attempts)."""
+    if not (0 <= step < 10**10 and 0 <= part < 10**4 and 0 <= attempt < 10**4):
+        raise ValueError(f"step {step} / part {part} / attempt {attempt} out of range for the event key layout")
+    suffix = f"-a{attempt:04d}" if attempt else ""
+    return f"{events_prefix(run_id)}{step:010d}-{part:04d}{suffix}.parquet"
+
+
+def attempts_key(run_id: str) -> str:
+    """The run's resume record (limr.events.attempts): which attempt resumed from which step."""
+    return f"{run_prefix(run_id)}attempts.json"

@@ -4,7 +4,8 @@ on GPU) or in-process (local).
 The Ray Train worker function only builds the context and hands over to `limr.learner.loop.train`;
 checkpoints live in the object store, and Ray Train's checkpoint holds just a pointer to the newest one,
 so when a worker dies and Ray Train restarts the group (FailureConfig.max_failures), every worker
-resumes from the last checkpoint through `ray.train.get_checkpoint()`.
+resumes from the store's newest checkpoint (its latest.json: the one truth; Ray's own checkpoint only says
+that this is a restart).
 """
 
 from __future__ import annotations
@@ -82,10 +83,14 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         device=ray.train.torch.get_device(),
     )
     resume_key = config.get("resume_key")
-    restart = ray.train.get_checkpoint()
-    if restart is not None:  # Ray Train restarted us after a failure: continue from the newest checkpoint
-        with restart.as_directory() as d, open(os.path.join(d, POINTER)) as f:
-            resume_key = json.load(f)["key"]
+    if ray.train.get_checkpoint() is not None:
+        # Ray Train restarted us after a failure (or found its own state of an earlier run of this name): the
+        # store's latest.json, written after every complete checkpoint, is the one truth of where to resume.
+        # Ray's pointer may lag it (a report lost in the crash) or come from another machine's local state.
+        from limr.learner.checkpoint import latest_checkpoint
+        from limr.store import open_store
+
+        resume_key = latest_checkpoint(open_store(str(cfg.run.store)), str(cfg.run.run_id)) or resume_key
         log.info("restarting from %s", resume_key)
     setup = build_setup(cfg)
     client = make_generator(cfg, setup, ctx)

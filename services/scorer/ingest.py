@@ -34,6 +34,7 @@ from limr.curation.state import (
     save_checkpoint,
     status_key,
 )
+from limr.events.attempts import Attempts, parse_event_key, read_attempts
 from limr.events.io import EventSchemaError, PromptRecord, read_events_object
 from limr.events.run import list_runs, run_finished
 from limr.events.schema import EVENT_KEY_RE, REQUIRED_EVENT_COLUMNS, events_prefix
@@ -117,6 +118,7 @@ class Ingestor:
                 if self.failing.recovered(run_id):
                     log.info("run %s recovered", run_id)
         self.metrics.runs_failing.set(len(self.failing.runs))
+        self.metrics.retire_due(self.settings.metrics_retention_s, self._runs)
         self.metrics.last_poll.set(time.time())
         return done
 
@@ -130,7 +132,12 @@ class Ingestor:
         self.states.pop(run_id, None)
 
     def poll_run(self, run_id: str) -> int:
+        attempts = read_attempts(self.store, run_id)
         state = self.state(run_id)
+        if state.attempt != attempts.latest:  # the run resumed: recount it under the new record, from scratch
+            log.info("run %s resumed (attempt %d): recounting its events", run_id, attempts.latest)
+            state = self.states[run_id] = RunState(run_id, attempt=attempts.latest)
+            self._last_rescan.pop(run_id, None)
         newly_finished = False
         if state.finished_epochs is None:
             # Read the marker BEFORE listing: it is the run's last object, so this listing sees every event.
@@ -142,7 +149,10 @@ class Ingestor:
         infos = list(self.store.list(events_prefix(run_id), start_after=None if full else state.cursor))
         if full:
             self._last_rescan[run_id] = now
-        pending = [i for i in infos if not state.seen(i.key)]
+        if any((p := parse_event_key(i.key)) and p[1] > attempts.latest for i in infos):
+            self.wake.set()  # events of a resume recorded after we read attempts.json: read it again first
+            return 0
+        pending = [i for i in infos if not state.seen(i.key) and not _superseded(attempts, i.key)]
         # oldest_after[n]: oldest last_modified among pending[n:], so the lag gauge stays O(1) per object.
         oldest_after = [0.0] * (len(pending) + 1)
         oldest_after[-1] = float("inf")
@@ -211,6 +221,8 @@ class Ingestor:
         self.store.put(qkey, json.dumps(record.to_dict(), indent=2).encode(), "application/json")
 
     def _commit(self, state: RunState, new_keys: list[str]) -> None:
+        if new_keys:
+            self.metrics.revive(state.run_id)
         save_checkpoint(self.store, self.settings.state_prefix, state)
         self.failing.recovered(state.run_id)  # it makes progress: a later failure backs off from the start again
         self._last_commit = time.monotonic()
@@ -258,13 +270,14 @@ class Ingestor:
     def _maybe_rescore(self, state: RunState) -> None:
         """A running run: score its completed epochs from the in-memory counts, publish running versions."""
         complete = self.epochs_complete(state)
-        self.metrics.epochs_complete.labels(state.run_id).set(complete)
+        self.metrics.set_run(state.run_id, self.metrics.epochs_complete, complete)
         covered = int(state.counts.total[:, :complete].sum()) if complete else 0
         if complete == 0 or (complete, covered) == (state.scored_epochs, state.scored_events):
             return  # nothing new in the completed epochs (late objects below the newest epoch do count)
         t0 = time.perf_counter()
         result = score_counts(state.counts, complete)
         write_scores_snapshot(self.store, self.settings.state_prefix, state, result)
+        self.metrics.observe_scores(state.run_id, result)
         self.metrics.scoring.observe(time.perf_counter() - t0)
         self._publish(state, result, lambda epochs: score_counts(state.counts, epochs), final=False)
         state.scored_epochs, state.scored_events = complete, covered
@@ -273,8 +286,9 @@ class Ingestor:
     def _maybe_finalize(self, state: RunState) -> None:
         """A finished run: score every epoch exactly as `limr score` does (`count_run` over the ingested
         objects, gap filling, left-out prompts) and publish final versions, once per set of ingested objects."""
-        self.metrics.epochs_complete.labels(state.run_id).set(self.epochs_complete(state))
+        self.metrics.set_run(state.run_id, self.metrics.epochs_complete, self.epochs_complete(state))
         if state.final_objects == state.objects:
+            self.metrics.finished(state.run_id)
             return
         t0 = time.perf_counter()
         try:
@@ -286,6 +300,7 @@ class Ingestor:
             return
         result = run.score()
         write_scores_snapshot(self.store, self.settings.state_prefix, state, result)
+        self.metrics.observe_scores(state.run_id, result)
         self.metrics.scoring.observe(time.perf_counter() - t0)
         self._publish(state, result, run.score, final=True)
         state.scored_epochs, state.scored_events = result.epochs, int(state.counts.total.sum())
@@ -335,6 +350,7 @@ class Ingestor:
                 log.error("policy %s on run %s failed: %s", policy.name, state.run_id, e)
                 self.metrics.errors.inc()
                 continue
+            self.metrics.observe_version(state.run_id, outcome.manifest)
             if outcome.created:
                 self.metrics.published.labels(name).inc()
                 log.info("published %s v%s%s", name, outcome.manifest["version"], " (final)" if final else "")
@@ -342,12 +358,12 @@ class Ingestor:
     # -- observability ---------------------------------------------------------------------------
     def _set_lag(self, run_id: str, oldest: float, pending: int) -> None:
         """Lag = age of the oldest object listed but not yet ingested (0 when caught up)."""
-        self.metrics.lag.labels(run_id).set(max(0.0, time.time() - oldest) if pending else 0.0)
-        self.metrics.behind.labels(run_id).set(pending)
+        self.metrics.set_run(run_id, self.metrics.lag, max(0.0, time.time() - oldest) if pending else 0.0)
+        self.metrics.set_run(run_id, self.metrics.behind, pending)
 
     def _publish_gauges(self, state: RunState) -> None:
-        self.metrics.prompts.labels(state.run_id).set(state.counts.num_prompts)
-        self.metrics.epochs.labels(state.run_id).set(state.counts.num_epochs)
+        self.metrics.set_run(state.run_id, self.metrics.prompts, state.counts.num_prompts)
+        self.metrics.set_run(state.run_id, self.metrics.epochs, state.counts.num_epochs)
 
     def _write_status(self, state: RunState) -> None:
         """A small JSON summary for the query API (informational; the checkpoint is the truth)."""
@@ -371,6 +387,11 @@ class Ingestor:
             if not busy:
                 self.wake.wait(self.settings.poll_interval_s)
                 self.wake.clear()
+
+
+def _superseded(attempts: Attempts, key: str) -> bool:
+    parsed = parse_event_key(key)
+    return parsed is not None and attempts.superseded(*parsed)
 
 
 def run_status(state: RunState, epochs_complete: int) -> dict:

@@ -44,6 +44,10 @@ class FaultyStore:
         self._maybe_fail("put", key)
         return self._store.put(key, data, content_type)
 
+    def put_if_absent(self, key, data, content_type="application/octet-stream"):
+        self._maybe_fail("put", key)
+        return self._store.put_if_absent(key, data, content_type)
+
     def get(self, key):
         self._maybe_fail("get", key)
         return self._store.get(key)
