@@ -136,11 +136,13 @@ def up(settings: Settings, log: Callable[[str], None] = _say) -> dict[str, Any]:
         start(c, detach=False)
     head, workers = p.ray[0], p.ray[1:]
     start(head)
-    d.wait("the Ray head", lambda: d.exec_ok(head.name, "ray", "status"), 180, lambda: d.logs(head.name))
+    # Generous: on a loaded 2-core machine GCS and raylets start slowly (measured: a head restarted once by its
+    # restart policy after its client server timed out, and the workers took minutes to rejoin).
+    d.wait("the Ray head", lambda: d.exec_ok(head.name, "ray", "status"), 600, lambda: d.logs(head.name))
     for c in workers:
         start(c)
     d.wait(
-        f"{len(p.ray)} Ray nodes", lambda: _ray_nodes(head.name) >= len(p.ray), 180, lambda: d.logs(workers[-1].name)
+        f"{len(p.ray)} Ray nodes", lambda: _ray_nodes(head.name) >= len(p.ray), 600, lambda: d.logs(workers[-1].name)
     )
     log(f"Ray cluster up: {head.name} + {len(workers)} workers")
     for c in p.services:
