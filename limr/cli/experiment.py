@@ -34,6 +34,14 @@ def experiment_cmd(
             "--results", help="Train nothing: rank the arms of this results.json (e.g. a committed study) into --out."
         ),
     ] = None,
+    tracking: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking",
+            help="Experiment tracker for every run and the study: mlflow[:URI] (./mlruns by default) or"
+            " tensorboard:DIR.",
+        ),
+    ] = None,
 ) -> None:
     """Train every arm and seed (finished runs in the store are reused), then write out/experiment/."""
     from limr.cli.common import CliError, user_errors
@@ -44,13 +52,17 @@ def experiment_cmd(
         return
     from limr.console import quiet_terminal
     from limr.experiment.config import ExperimentConfigError, load_experiment
+    from limr.experiment.tracking import log_study, tracked
     from limr.learner.config import ConfigError
     from limr.store import open_store
+    from limr.tracking import TrackingError, parse_spec
 
     with user_errors():
         try:
-            cfg = load_experiment(config, quick=quick)
-        except ExperimentConfigError as e:
+            cfg = tracked(load_experiment(config, quick=quick), tracking)
+            if tracking:
+                parse_spec(tracking)
+        except (ExperimentConfigError, TrackingError) as e:
             raise CliError(str(e)) from None
         from limr.plan.check import Limits
         from limr.plan.estimate import Assumptions
@@ -78,6 +90,9 @@ def experiment_cmd(
                 raise CliError(f"{config}: {e}") from None
             downloads = state.api_downloads
             arms, summary = write_results(cfg, st, inputs, plans, state, out, downloads, time.monotonic() - t0)
+            if tracking:
+                info = log_study(tracking, cfg, out, summary)
+                term.echo(f"tracked in {info.uri} ({info.backend} run {info.run_id} and one per training run)")
             if not json_out:
                 term.echo(_table(arms))
                 term.echo(_leaderboard_table(summary["leaderboard"]))

@@ -63,7 +63,7 @@ class EventWriter:
         """
         self.store = store
         self.run_id = check_run_id(run_id)
-        self.records = _records(prompts)
+        self.records = prompt_records(prompts)
         self.steps_per_epoch = steps_per_epoch
         self.correct_rule = parse_correct(correct)
         fields: dict[str, Any] = {
@@ -222,8 +222,8 @@ def sample_numbers(ids: Sequence[str]) -> np.ndarray:
     return out
 
 
-def _records(prompts: Any) -> list[PromptRecord] | None:
-    """PromptRecords of whatever pool the caller has."""
+def prompt_records(prompts: Any) -> list[PromptRecord] | None:
+    """PromptRecords of whatever pool the caller has (a `limr.data.Pool`, PromptRecords or texts; None)."""
     if prompts is None:
         return None
     if hasattr(prompts, "records") and hasattr(prompts, "ids"):  # limr.data.Pool

@@ -14,7 +14,7 @@ from limr.experiment.arms import RunPlan
 from limr.experiment.config import ExperimentConfig
 from limr.experiment.final_eval import read_final_eval
 from limr.experiment.leaderboard import array_to_bits, from_results
-from limr.experiment.plots import plot_accuracy, plot_leaderboard, plot_score_histogram
+from limr.experiment.plots import plot_accuracy, plot_leaderboard
 from limr.experiment.results import (
     ArmResult,
     aggregate,
@@ -26,6 +26,7 @@ from limr.experiment.results import (
     verdict,
 )
 from limr.experiment.runner import StudyInputs, StudyState
+from limr.view.plots import plot_score_histogram
 
 
 def write_results(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -202,6 +202,20 @@ class CurationSection(_Section):
 class MetricsSection(_Section):
     port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port on rank 0 (0: off).")
     progress: bool = Field(True, description="Progress bar with reward/KL/throughput.")
+    tracking: str | None = Field(
+        None,
+        description="Experiment tracker: mlflow[:URI] (a server URL or a local file store, ./mlruns by default)"
+        " or tensorboard:DIR; metrics every step, the config, and the LIM plots at the end.",
+    )
+
+    @field_validator("tracking")
+    @classmethod
+    def _known_tracker(cls, v: str | None) -> str | None:
+        from limr.tracking import parse_spec
+
+        if v:
+            parse_spec(v)  # TrackingError (a ValueError) names what is accepted
+        return v or None
 
 
 class LearnerConfig(_Section):

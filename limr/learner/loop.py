@@ -32,7 +32,14 @@ from limr.learner.dynamic import Groups, dynamic_sample
 from limr.learner.early_switch import switch_if_due
 from limr.learner.generator import Generator, Sampling
 from limr.learner.metrics import Progress, TrainMetrics
-from limr.learner.record import open_run, write_run_finish, write_step_events
+from limr.learner.record import (
+    close_tracking,
+    open_run,
+    open_tracking,
+    track_step,
+    write_run_finish,
+    write_step_events,
+)
 from limr.learner.setup import RunSetup, restore, save
 from limr.learner.trainer import PPOTrainer
 
@@ -67,9 +74,11 @@ def train(
     # A resumed run's engine still serves the initial weights, and a shared service (rollout.app_name, e.g. one
     # service for every arm of `limr experiment`) may serve another run's: start from this run's own.
     version = push_weights(trainer, client, ctx)
-    metrics = TrainMetrics(cfg.metrics.port) if ctx.is_main else None
+    metrics = TrainMetrics(cfg.metrics.port, setup.run_id) if ctx.is_main else None
+    tracker = open_tracking(cfg, setup) if ctx.is_main else None  # None unless metrics.tracking names one
     bar = Progress(setup.derived.total_steps, start, cfg.metrics.progress and ctx.is_main)
     last: dict[str, float] = {}
+    done = start
     if start == 0 and setup.eval_prompts is not None:
         initial["eval/accuracy_initial"] = evaluate(cfg, ctx, setup, client, 0)["eval/accuracy"]
     try:
@@ -92,15 +101,20 @@ def train(
             if ctx.is_main:
                 write_step_metrics(setup.store, setup.run_id, done, last)
                 metrics.observe(done, setup.plan.for_step(step).epoch, last, last_phases(last), int(last["n_samples"]))
+                track_step(tracker, last, done)
                 bar.update(last)
                 log.info("step %d/%d %s", done, setup.derived.total_steps, _brief(last))
             if report is not None:
                 report(last, pointer)
+    except BaseException:
+        close_tracking(tracker, setup, done, failed=True)
+        raise
     finally:
         bar.close()
         if metrics is not None:
             metrics.close()
     write_run_finish(setup, ctx)
+    close_tracking(tracker, setup, done)
     if cfg.run.output_dir and ctx.is_main:
         save_actor_pretrained(trainer, setup, cfg.run.output_dir)
     return last

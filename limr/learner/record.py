@@ -5,14 +5,20 @@ record of the new attempt (limr.events.attempts). (Per-step metrics: limr.events
 from __future__ import annotations
 
 import logging
+import tempfile
+from pathlib import Path
 
 import torch
 
 from limr.events.attempts import record_resume
+from limr.events.run import RunMeta, read_run_meta, write_run_meta
 from limr.events.schema import finished_key
 from limr.learner.batch import Rollout
+from limr.learner.config import LearnerConfig
 from limr.learner.dist import DistCtx
 from limr.learner.setup import RunSetup
+from limr.tracking import Tracker, open_tracker
+from limr.tracking.lim import log_lim_picture
 
 log = logging.getLogger("limr.learner")
 
@@ -50,6 +56,40 @@ def write_step_events(
 def write_run_start(setup: RunSetup) -> None:
     """run.json and prompts.parquet, the first objects of a run (rank 0, fresh runs only)."""
     setup.events.start()
+
+
+def open_tracking(cfg: LearnerConfig, setup: RunSetup) -> Tracker | None:
+    """Rank 0: the run's experiment-tracker run (`metrics.tracking`), named and tagged with the limr run id,
+    with the config logged; run.json records the tracker's run (`tracking`), so the store leads to it."""
+    if not cfg.metrics.tracking:
+        return None
+    tracker = open_tracker(cfg.metrics.tracking, setup.run_id, experiment=cfg.name)
+    tracker.log_params(cfg.model_dump(mode="json"))
+    meta = read_run_meta(setup.store, setup.run_id).model_dump(mode="json")
+    write_run_meta(setup.store, RunMeta.model_validate({**meta, "tracking": tracker.info.model_dump()}))
+    log.info("tracking run %s in %s (%s run %s)", setup.run_id, tracker.info.uri, tracker.info.backend,
+             tracker.info.run_id)  # fmt: skip
+    return tracker
+
+
+def track_step(tracker: Tracker | None, metrics: dict[str, float], step: int) -> None:
+    """One step's metrics to the tracker; a tracker that fails mid-run is logged, never fatal to training."""
+    if tracker is None:
+        return
+    try:
+        tracker.log_metrics(metrics, step)
+    except Exception as e:  # noqa: BLE001 - the tracker's transport (HTTP, disk) must not stop the run
+        log.warning("tracker: step %d not logged: %s", step, e)
+
+
+def close_tracking(tracker: Tracker | None, setup: RunSetup, step: int, failed: bool = False) -> None:
+    """End the tracker run; a finished one first gets the run's LIM picture (scored from its events)."""
+    if tracker is None:
+        return
+    if not failed:
+        with tempfile.TemporaryDirectory(prefix="limr-lim-") as tmp:
+            log_lim_picture(tracker, setup.store, setup.run_id, Path(tmp), step)
+    tracker.close(failed=failed)
 
 
 def write_run_finish(setup: RunSetup, ctx: DistCtx) -> None:

@@ -400,12 +400,18 @@ def test_should_ship_a_grafana_dashboard_with_valid_queries(render, tmp_path):
     cm = one(render("values.yaml"), "ConfigMap", "limr-dashboard")
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
     dash = json.loads(cm["data"]["limr.json"])
-    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
-    assert len(exprs) >= 8
+    lim = json.loads(cm["data"]["limr-lim.json"])  # the LIM dashboard, next to the ops one
+    assert lim["uid"] == "limr-lim" and {v["name"] for v in lim["templating"]["list"]} >= {"namespace", "run"}
+    exprs = [t["expr"] for d in (dash, lim) for p in d["panels"] for t in p["targets"]]
+    assert len(exprs) >= 18
     promtool = shutil.which("promtool") or "/usr/bin/promtool"
     if not shutil.os.path.exists(promtool):
         pytest.skip("promtool not installed")
-    rules = [{"record": f"limr:panel{i}", "expr": e.replace("$namespace", "limr")} for i, e in enumerate(exprs)]
+    rules = [
+        {"record": f"limr:panel{i}", "expr": e.replace("$namespace", "limr").replace("$run", ".+")
+         .replace("$__rate_interval", "1m")}
+        for i, e in enumerate(exprs)
+    ]  # fmt: skip
     f = tmp_path / "panels.yaml"
     f.write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]}))
     proc = v.subprocess.run([promtool, "check", "rules", str(f)], capture_output=True, text=True)
