@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from limr.curation.policy import DATASET_NAME_RE, SelectionPolicy
 from limr.curation.progress import complete_epochs, read_run_prompts
 from limr.curation.publish import (
+    CorruptManifest,
     DatasetNotFound,
     data_key,
     final_version,
@@ -97,7 +98,12 @@ def datasets(
 @router.get("/{name}/versions", response_model=VersionList, dependencies=_read)
 def versions(name: Name, store: StoreDep, cache: CacheDep) -> VersionList:
     found = _versions(store, name)
-    items = [_version_info(cache.read_manifest(store, name, v)) for v in found]
+    items = []
+    for v in found:
+        try:
+            items.append(_version_info(cache.read_manifest(store, name, v)))
+        except CorruptManifest:  # listed with the others, described by none: GET of that version says why (404)
+            continue
     final = max((i.version for i in items if i.status == "final"), default=None)
     return VersionList(name=name, versions=found, final=final, items=items)
 
