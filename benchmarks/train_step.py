@@ -220,15 +220,15 @@ def measure_trl(args: argparse.Namespace) -> dict:
 
 
 def _client(cfg, setup, ctx, backend: str):
-    from limr.learner.worker import make_client
+    from limr.learner.worker import make_generator
 
     if backend == "local":
-        c = make_client(cfg, setup, ctx)
+        c = make_generator(cfg, setup, ctx)
         return c, c.close
     import ray
     from ray import serve
 
-    from limr.learner.service_rollout import ServiceRollout, rollout_args
+    from limr.learner.generator.service import ServiceGenerator, rollout_args
     from limr.rollout.app import build_app
 
     # address="local": a new head of our own, never a cluster another process on this machine left behind
@@ -239,7 +239,7 @@ def _client(cfg, setup, ctx, backend: str):
         serve.delete("limr-bench-rollout")
         ray.shutdown()
 
-    return ServiceRollout("limr-bench-rollout"), stop
+    return ServiceGenerator("limr-bench-rollout"), stop
 
 
 def _tiny_model(work: Path) -> Path:

@@ -231,7 +231,7 @@ def bench_model(name: str, path: Path, rounds: int) -> dict[str, Any]:
     model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     n_params = sum(p.numel() for p in model.parameters())
     client = ActorsClient(replicas)
-    from limr.learner.weight_sync import _endpoint
+    from limr.learner.generator.publisher import _endpoint
 
     address, port = _endpoint()
     info = GlooTrainerInitInfo(rank=0, master_address=address, master_port=port, world_size=1 + len(replicas))

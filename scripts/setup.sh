@@ -41,6 +41,14 @@ if ! command -v prometheus >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v a
     >/dev/null 2>&1 || echo "warning: could not install prometheus; metrics-scrape tests will be skipped" >&2
 fi
 
+# Chromium and its WebDriver (Debian packages) for the web view's browser tests (tests/services/test_ui.py).
+if ! { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } && [ "$(id -u)" = 0 ] \
+  && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    --no-install-recommends chromium chromium-driver) >/dev/null 2>&1 \
+    || echo "warning: could not install chromium; the web view's browser tests will be skipped" >&2
+fi
+
 flock -u 9
 bash scripts/fetch-helm.sh >>"$SETUP_LOG" 2>&1 || echo "warning: helm could not be fetched; chart tests will be skipped" >&2
 bash scripts/fetch-checkov.sh >>"$SETUP_LOG" 2>&1 || echo "warning: checkov could not be installed; the chart security scan will be skipped" >&2

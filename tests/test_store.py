@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
@@ -65,7 +66,47 @@ def test_put_if_absent(store) -> None:
     assert store.get("x/y") == b"1"
 
 
-@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "dir/"])
+def test_put_if_absent_has_exactly_one_winner_among_racing_writers(store) -> None:
+    """The store's conditional create (exclusive link on disk, `If-None-Match: *` on S3) is the lock that
+    dataset version numbers rest on: of 16 simultaneous writers of one key exactly one wins, every time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for round_ in range(5):
+        barrier = threading.Barrier(16)
+
+        def write(i: int, r: int = round_, barrier: threading.Barrier = barrier) -> bool:
+            barrier.wait()
+            return store.put_if_absent(f"race/{r}", f"writer {i}".encode())
+
+        with ThreadPoolExecutor(16) as pool:
+            won = list(pool.map(write, range(16)))
+        assert won.count(True) == 1
+        assert store.get(f"race/{round_}") == f"writer {won.index(True)}".encode()
+    assert [k for k in store.list_keys("race/")] == [f"race/{r}" for r in range(5)]  # no temp files left
+
+
+@pytest.mark.parametrize("prefix", ["../", "a/../../", "/etc", "x\x00"])
+def test_listing_prefixes_outside_the_root_are_refused(store, prefix: str) -> None:
+    with pytest.raises(InvalidKey):
+        list(store.list(prefix))
+
+
+def test_exists_reports_errors_that_are_not_missing_objects(s3_uri, monkeypatch) -> None:
+    from limr.store import StoreError
+
+    store = open_store(s3_uri)
+    store.put("k", b"1")
+    assert store.exists("k") and not store.exists("nope")
+
+    def fail():  # noqa: ANN202
+        raise StoreError("stat k: InternalError: disk 404 offline")  # "404" in the text, not a missing object
+
+    monkeypatch.setattr(store, "_call", lambda what, fn, key=None: fail())
+    with pytest.raises(StoreError, match="disk 404"):
+        store.exists("k")
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "dir/", "nul\x00byte"])
 def test_bad_keys_rejected(store, key: str) -> None:
     with pytest.raises(InvalidKey):
         store.put(key, b"x")

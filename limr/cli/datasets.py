@@ -2,48 +2,25 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
-from rich import box
-from rich.console import Console, RenderableType
 from rich.table import Table
 
-from limr.secrets import env_secret
-
-DEFAULT_URL = "http://127.0.0.1:8080"
-
-
-class _Client:
-    def __init__(self, url: str, token: str | None) -> None:
-        import httpx
-
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60.0)
-
-    def call(self, method: str, path: str, **kw: Any) -> Any:
-        import httpx
-
-        try:
-            resp = self.http.request(method, path, **kw)
-        except httpx.HTTPError as e:
-            typer.echo(f"error: {self.http.base_url}{path}: {e}", err=True)
-            raise typer.Exit(1) from None
-        if resp.status_code >= 400:
-            try:
-                detail = resp.json().get("detail")
-            except ValueError:
-                detail = resp.text
-            typer.echo(f"error: {method} {path}: HTTP {resp.status_code}: {detail}", err=True)
-            raise typer.Exit(1)
-        return resp
+from limr.cli.common import JsonOpt, fields_table, print_result, rows_table, when
+from limr.data.api_client import DEFAULT_URL, DatasetAPIError, DatasetsClient
 
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON (for scripts) instead of a table.")]
+def _call(ctx: typer.Context, method: str, path: str, **kw: Any) -> Any:
+    """One API call of a command: its response, or the client's error on stderr and exit code 1."""
+    client: DatasetsClient = ctx.obj
+    try:
+        return client.call(method, path, **kw)
+    except DatasetAPIError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+
 
 group = typer.Typer(help="Query and publish curated datasets (client of `limr serve datasets`).", no_args_is_help=True)
 
@@ -60,62 +37,22 @@ def main(
         None, envvar="LIMR_API_TOKEN", show_default=False, help="Bearer token (env LIMR_API_TOKEN)."
     ),
 ) -> None:
-    # LIMR_API_TOKEN_FILE / LIMR_READ_TOKEN_FILE: Secrets mounted as files (limr.secrets)
-    ctx.obj = _Client(url, token or env_secret("LIMR_API_TOKEN") or env_secret("LIMR_READ_TOKEN"))
-
-
-def _show(value: Any, as_json: bool, table: Callable[[Any], RenderableType]) -> None:
-    """JSON for scripts, else a table for people (as `kubectl get` / `gh` print them)."""
-    if as_json:
-        typer.echo(json.dumps(value, indent=2))
-    else:
-        Console(highlight=False).print(table(value))
-
-
-def _table(rows: list[dict[str, Any]], columns: dict[str, str], title: str | None = None) -> Table:
-    """A table of `rows` with `columns` {key: header}; numbers right-aligned, floats to 4 places, None as '-'."""
-    t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-    numeric = {k for k in columns if any(isinstance(r.get(k), int | float) for r in rows)}
-    for key, header in columns.items():
-        t.add_column(header, justify="right" if key in numeric else "left")
-    for r in rows:
-        t.add_row(*(_cell(r.get(k)) for k in columns))
-    return t
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.4f}"
-    return str(v)
-
-
-def _when(unix: float | None) -> str | None:
-    return None if unix is None else datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _fields(pairs: list[tuple[str, Any]], title: str) -> Table:
-    """A two-column table of one object's fields, no header."""
-    t = Table(title=title, box=None, show_header=False, title_justify="left")
-    t.add_column(style="bold")
-    t.add_column()
-    for k, v in pairs:
-        t.add_row(k, _cell(v))
-    return t
+    # no --token: LIMR_API_TOKEN, else LIMR_READ_TOKEN, or the Secret files their _FILE twins name (limr.secrets)
+    ctx.obj = DatasetsClient(url, token, write=True)
+    ctx.call_on_close(ctx.obj.close)
 
 
 @group.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Datasets with their version counts."""
-    items = ctx.obj.call("GET", "/v1/datasets", params={"limit": 1000}).json()["items"]
-    _show(items, as_json, lambda v: _table(v, {"name": "NAME", "versions": "VERSIONS", "latest": "LATEST"}))
+    items = _call(ctx, "GET", "/v1/datasets", params={"limit": 1000}).json()["items"]
+    print_result(items, as_json, lambda v: rows_table(v, {"name": "NAME", "versions": "VERSIONS", "latest": "LATEST"}))
 
 
 @group.command("versions")
 def versions(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
     """Published versions of a dataset: provisional (predicted by early LIM), interim or final."""
-    body = ctx.obj.call("GET", f"/v1/datasets/{name}/versions").json()
+    body = _call(ctx, "GET", f"/v1/datasets/{name}/versions").json()
     items = body.get("items") or [{"version": x} for x in body["versions"]]
     columns = {
         "version": "VERSION",
@@ -126,13 +63,13 @@ def versions(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
         "predicted_precision": "PRED. PREC.",
         "run": "RUN",
     }
-    _show(items, as_json, lambda v: _table(v, columns, name))
+    print_result(items, as_json, lambda v: rows_table(v, columns, name))
 
 
 @group.command("show")
 def show(ctx: typer.Context, name: str, version: str = typer.Argument("latest"), as_json: JsonOpt = False) -> None:
     """A version's manifest (run, epochs, policy, counts, histogram, content hash)."""
-    m = ctx.obj.call("GET", f"/v1/datasets/{name}/versions/{version}").json()
+    m = _call(ctx, "GET", f"/v1/datasets/{name}/versions/{version}").json()
 
     def table(m: dict[str, Any]) -> Table:
         counts = m.get("counts") or {}
@@ -148,9 +85,9 @@ def show(ctx: typer.Context, name: str, version: str = typer.Argument("latest"),
             ("created", m.get("created_at")),
             ("previous version", m.get("previous_version")),
         ]
-        return _fields(pairs, f"{m.get('name')} v{m.get('version')}")
+        return fields_table(pairs, f"{m.get('name')} v{m.get('version')}")
 
-    _show(m, as_json, table)
+    print_result(m, as_json, table)
 
 
 @group.command("download")
@@ -162,18 +99,17 @@ def download(
     out: Path = typer.Option(..., "--out", "-o", help="Output file (written atomically)."),  # noqa: B008
 ) -> None:
     """Download a version's records (streamed; the file appears only when complete)."""
-    c: _Client = ctx.obj
+    client: DatasetsClient = ctx.obj
     tmp = out.with_name(f".{out.name}.part")
     path = f"/v1/datasets/{name}/versions/{version}/data"
     try:
-        with c.http.stream("GET", path, params={"format": fmt}) as resp:
-            if resp.status_code >= 400:
-                resp.read()
-                c.call("GET", path, params={"format": fmt})  # reports the error and exits
-            with open(tmp, "wb") as f:
-                for chunk in resp.iter_bytes():
-                    f.write(chunk)
+        with client.stream("GET", path, params={"format": fmt}) as resp, open(tmp, "wb") as f:
+            for chunk in resp.iter_bytes():
+                f.write(chunk)
         tmp.replace(out)
+    except DatasetAPIError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
     finally:
         tmp.unlink(missing_ok=True)
     typer.echo(f"wrote {out}")
@@ -182,15 +118,15 @@ def download(
 @group.command("diff")
 def diff(ctx: typer.Context, name: str, a: int, b: int, as_json: JsonOpt = False) -> None:
     """Prompts added/removed from version A to version B."""
-    d = ctx.obj.call("GET", f"/v1/datasets/{name}/diff", params={"from": a, "to": b}).json()
+    d = _call(ctx, "GET", f"/v1/datasets/{name}/diff", params={"from": a, "to": b}).json()
 
     def table(d: dict[str, Any]) -> Table:
         more = " (lists truncated)" if d.get("truncated") else ""
         pairs = [("added", d["added_count"]), ("removed", d["removed_count"]), ("kept", d["kept_count"])]
         pairs += [("added ids", " ".join(d["added"][:20])), ("removed ids", " ".join(d["removed"][:20]))]
-        return _fields(pairs, f"{d['name']} v{d['from_version']} -> v{d['to_version']}{more}")
+        return fields_table(pairs, f"{d['name']} v{d['from_version']} -> v{d['to_version']}{more}")
 
-    _show(d, as_json, table)
+    print_result(d, as_json, table)
 
 
 @group.command("publish")
@@ -208,7 +144,7 @@ def publish(
     """Publish a new version from a run's scores (needs LIMR_API_TOKEN)."""
     body = {"run": run, "strategy": strategy, "threshold": threshold, "top_k": top_k, "fraction": fraction}
     body |= {"seed": seed, "max_epochs": max_epochs}
-    resp = ctx.obj.call("POST", f"/v1/datasets/{name}/versions", json={k: v for k, v in body.items() if v is not None})
+    resp = _call(ctx, "POST", f"/v1/datasets/{name}/versions", json={k: v for k, v in body.items() if v is not None})
     m = resp.json()
     what = "published" if resp.status_code == 201 else "unchanged, existing"
     typer.echo(f"{what} {m['name']} v{m['version']}: {m['counts']['selected']} prompts ({m['content_hash']})")
@@ -217,19 +153,19 @@ def publish(
 @group.command("runs")
 def runs(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Runs in the store."""
-    items = ctx.obj.call("GET", "/v1/runs", params={"limit": 1000}).json()["items"]
+    items = _call(ctx, "GET", "/v1/runs", params={"limit": 1000}).json()["items"]
     cols = {"run_id": "RUN", "created_at": "CREATED", "model": "MODEL", "source": "SOURCE"}
-    _show(items, as_json, lambda v: _table(v, cols))
+    print_result(items, as_json, lambda v: rows_table(v, cols))
 
 
 @group.command("run")
 def run(ctx: typer.Context, run_id: str, as_json: JsonOpt = False) -> None:
     """One run's progress (events, epochs, prompts, last update)."""
-    p = ctx.obj.call("GET", f"/v1/runs/{run_id}").json()
+    p = _call(ctx, "GET", f"/v1/runs/{run_id}").json()
     keys = ("scored", "events", "objects", "quarantined", "prompts", "epochs_seen", "epochs_complete")
     pairs = [(k.replace("_", " "), p.get(k)) for k in keys]
-    pairs += [("last update", _when(p.get("last_update"))), ("model", p.get("model")), ("source", p.get("source"))]
-    _show(p, as_json, lambda p: _fields(pairs, f"run {p['run_id']}"))
+    pairs += [("last update", when(p.get("last_update"))), ("model", p.get("model")), ("source", p.get("source"))]
+    print_result(p, as_json, lambda p: fields_table(pairs, f"run {p['run_id']}"))
 
 
 @group.command("scores")
@@ -238,17 +174,50 @@ def scores(
     run_id: str,
     min_score: float = typer.Option(None, "--min"),
     max_score: float = typer.Option(None, "--max"),
+    search: str = typer.Option(None, "--search", "-q", help="Only prompts whose text or id contains this."),
+    source: str = typer.Option(None, "--source", help="Only prompts of this source (e.g. synthetic/level3)."),
     sort: str = typer.Option("-score", help="score, -score or prompt_id"),
     limit: int = typer.Option(20),
     as_json: JsonOpt = False,
 ) -> None:
-    """A run's LIM scores (completed epochs), filtered and sorted."""
-    params = {"min_score": min_score, "max_score": max_score, "sort": sort, "limit": limit}
-    page = ctx.obj.call("GET", f"/v1/runs/{run_id}/scores", params={k: v for k, v in params.items() if v is not None})
+    """A run's LIM scores (completed epochs) with prompt text and source, filtered and sorted."""
+    params = {"min_score": min_score, "max_score": max_score, "q": search, "source": source, "sort": sort}
+    params["limit"] = limit
+    page = _call(ctx, "GET", f"/v1/runs/{run_id}/scores", params={k: v for k, v in params.items() if v is not None})
 
     def table(p: dict[str, Any]) -> Table:
         shown = f"{len(p['items'])} of {p['total']}"
         title = f"LIM scores of run {p['run_id']} ({p['epochs']} epochs; {shown})"
-        return _table(p["items"], {"prompt_id": "PROMPT", "score": "SCORE", "left_out": "LEFT OUT"}, title)
+        rows = [{**i, "prompt": _short(i.get("prompt"))} for i in p["items"]]
+        columns = {"prompt_id": "ID", "score": "SCORE", "source": "SOURCE", "prompt": "PROMPT", "left_out": "LEFT OUT"}
+        return rows_table(rows, columns, title)
 
-    _show(page.json(), as_json, table)
+    print_result(page.json(), as_json, table)
+
+
+def _short(text: str | None, width: int = 60) -> str | None:
+    """One line of at most `width` characters (prompt texts can be pages long)."""
+    if text is None:
+        return None
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+@group.command("trajectory")
+def trajectory(ctx: typer.Context, run_id: str, prompt_id: str, as_json: JsonOpt = False) -> None:
+    """One prompt's learning trajectory: accuracy per epoch against the run's average (r_avg), its LIM score,
+    text and source."""
+    t = _call(ctx, "GET", f"/v1/runs/{run_id}/prompts/{prompt_id}").json()
+
+    def table(t: dict[str, Any]) -> Table:
+        r_avg = t.get("r_avg") or []
+        rows = [
+            {"epoch": e, "correct": c, "total": n, "accuracy": a, "r_avg": r_avg[e] if e < len(r_avg) else None}
+            for e, (c, n, a) in enumerate(zip(t["correct"], t["total"], t["accuracy"], strict=True))
+        ]
+        score = "left out: " + str(t["left_out"]) if t.get("score") is None else f"LIM score {t['score']:.4f}"
+        title = f"{t['prompt_id']} of run {t['run_id']} ({score}; source {t.get('source') or '-'})\n{t.get('prompt')}"
+        cols = {"epoch": "EPOCH", "correct": "CORRECT", "total": "SAMPLES", "accuracy": "ACCURACY", "r_avg": "R_AVG"}
+        return rows_table(rows, cols, title)
+
+    print_result(t, as_json, table)

@@ -52,7 +52,7 @@ def demo_cmd(
     ] = False,
 ) -> None:
     """Train (or simulate) a run, score it with LIM, select, print a summary and plot trajectories."""
-    from limr.cli.lim import user_errors
+    from limr.cli.common import user_errors
     from limr.console import quiet_terminal
     from limr.store import open_store
 
@@ -80,7 +80,7 @@ def _simulate(
     seed: int,
 ) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
     """Simulated reward events (no model): returns (prompt groups, pool records, training metrics)."""
-    from limr.cli.lim import CliError
+    from limr.cli.common import CliError
     from limr.demo import write_synthetic_run
 
     try:
@@ -97,7 +97,7 @@ def _train(
     term: Terminal, out: Path, store_uri: str, run_id: str, opts: dict[str, Any]
 ) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
     """Warm-start and train the tiny model: returns (prompt groups, pool records by id, training metrics)."""
-    from limr.learner.demo import DemoTrainingOptions, train_demo_run
+    from limr.demo.training import DemoTrainingOptions, train_demo_run
 
     options = DemoTrainingOptions(**opts)
     trained = train_demo_run(out, store_uri, run_id, options)
@@ -122,7 +122,7 @@ def _select_and_report(
 ) -> None:
     """Score the run, select by LIM, write scores/selection/summary/plot under `out`, print the table."""
     from limr.algo.selection import Criterion, select_lim
-    from limr.cli.lim import write_atomic
+    from limr.cli.common import write_atomic
     from limr.demo import plot_trajectories, report
     from limr.scoring import score_run
 

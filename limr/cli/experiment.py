@@ -29,7 +29,7 @@ def experiment_cmd(
     ] = False,
 ) -> None:
     """Train every arm and seed (finished runs in the store are reused), then write out/experiment/."""
-    from limr.cli.lim import CliError, user_errors
+    from limr.cli.common import CliError, user_errors
     from limr.console import quiet_terminal
     from limr.experiment.config import ExperimentConfigError, load_experiment
     from limr.learner.config import ConfigError

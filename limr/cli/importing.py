@@ -4,13 +4,15 @@ reward events, imported once or followed live (`--follow`); `limr import-openrlh
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from limr.cli.lim import CliError, StoreOpt, _progress_bar, user_errors
+from limr.cli.common import CliError, StoreOpt, user_errors
+from limr.console import progress
 
 CorrectOpt = Annotated[
     str | None,
@@ -71,13 +73,10 @@ def import_cmd(
         if live is not None:
             signal.signal(signal.SIGINT, lambda *_: stop.set())
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        bar = _progress_bar(0, "step", f"import {fmt}")
-        try:
+        with progress(f"import {fmt}", enabled=sys.stderr.isatty()) as bar:  # quiet in tests and pipelines
             summary = import_dump(
-                st, reader, path, run, steps_per_epoch, pool, rule, live, lambda _s: bar.update(), epochs
+                st, reader, path, run, steps_per_epoch, pool, rule, live, lambda _s: bar.advance(), epochs
             )
-        finally:
-            bar.close()
         state = "finished" if summary.finished else "not finished (stopped before the finish signal)"
         typer.echo(
             f"imported {fmt} run {summary.run_id} into {st.uri}: {summary.steps} steps, {summary.epochs} epochs,"

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from limr.atomic import atomic_file
+from limr.cli.common import CliError, StoreOpt, user_errors, write_atomic, write_atomic_bytes
+from limr.console import progress
 
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store URI: a path, file://..., or s3://bucket/prefix [env LIMR_STORE]")
-]
 MaxEpochsOpt = Annotated[
     int | None, typer.Option("--max-epochs", min=1, help="Score only the first E epochs (released script: 21).")
 ]
@@ -45,81 +42,8 @@ EpochsTotalOpt = Annotated[
 ]
 
 
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit status 2."""
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the library's input errors into one `error: ...` line on stderr and exit status 2 (1 when the store
-    could not be reached)."""
-    from limr.algo.selection import SelectionError
-    from limr.data.pool import PoolError
-    from limr.events.correct import CorrectRuleError
-    from limr.events.io import EventSchemaError
-    from limr.events.writer import RunExists
-    from limr.importers.base import DumpError
-    from limr.scoring import EmptyRun, EventDataError, RunNotFound
-    from limr.store import InvalidKey, ObjectNotFound, StoreError
-
-    try:
-        yield
-    except (
-        CliError,
-        SelectionError,
-        PoolError,
-        EventSchemaError,
-        DumpError,
-        CorrectRuleError,
-        RunExists,
-        EventDataError,
-        RunNotFound,
-        EmptyRun,
-        StoreError,
-    ) as e:
-        typer.echo(f"error: {e}", err=True)
-        # 2: the input is at fault (file, field, argument); 1: the store could not be reached or refused us.
-        transient = isinstance(e, StoreError) and not isinstance(e, ObjectNotFound | InvalidKey)
-        raise typer.Exit(1 if transient else 2) from None
-
-
-def write_atomic(path: str | Path, lines: Iterable[str]) -> int:
-    """Write lines to `path` via a temp file in the same directory + rename; returns the line count."""
-    n = 0
-    with atomic_file(path, "w") as f:
-        for line in lines:
-            f.write(line)
-            n += 1
-    return n
-
-
-def write_atomic_bytes(path: str | Path, chunks: Iterable[Any]) -> int:
-    """`write_atomic` for bytes-like chunks (e.g. Arrow buffers, written without a copy); returns the size.
-
-    A chunk is written in a thread while the next one is made: writing a 200 MB file takes as long as
-    making it, and both release the GIL.
-    """
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    n = 0
-    with atomic_file(path, "wb") as f, ThreadPoolExecutor(1) as pool:
-        pending: Future[int] | None = None
-        for chunk in chunks:
-            n += pending.result() if pending else 0
-            pending = pool.submit(f.write, chunk)
-        n += pending.result() if pending else 0
-    return n
-
-
 def _json_line(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-def _progress_bar(total: int, unit: str, desc: str):  # -> tqdm
-    from tqdm import tqdm
-
-    # Only on a terminal and only when it may take a while: quiet in tests and pipelines.
-    return tqdm(total=total, unit=unit, desc=desc, disable=None, leave=False, mininterval=0.5)
 
 
 # ---- commands ----------------------------------------------------------------------------------------------
@@ -207,16 +131,13 @@ def _print_early_summary(er, threshold: float) -> None:
 def _score_run_with_progress(st, run: str, max_epochs: int | None, rule=None):
     from limr.scoring import score_run
 
-    bar = _progress_bar(0, "obj", "score")
+    # Only on a terminal (or the active progress display): quiet in tests and pipelines.
+    with progress("score", enabled=sys.stderr.isatty()) as bar:
 
-    def progress(events: int, done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
+        def advance(events: int, done: int, total: int) -> None:
+            bar.update(completed=done, total=total)
 
-    try:
-        return score_run(st, run, max_epochs=max_epochs, progress=progress, correct=rule)
-    finally:
-        bar.close()
+        return score_run(st, run, max_epochs=max_epochs, progress=advance, correct=rule)
 
 
 def _print_score_summary(result, out: Path) -> None:

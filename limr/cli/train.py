@@ -110,7 +110,8 @@ def resolve(cfg, resume: bool):
         run.store = os.path.abspath(run.store)
     if not cfg.data.prompts:
         raise ValueError("no prompt pool: give --prompts FILE or data.prompts in the config")
-    from limr.data.api_pool import api_url, is_api_pool, pin
+    from limr.data.api_client import api_url
+    from limr.data.api_pool import is_api_pool, pin
 
     api_pool = is_api_pool(cfg.data.prompts)  # dataset://NAME@VERSION or the URL of a version, via the API
     remote_pool = api_pool or cfg.data.prompts.startswith(("s3://", "file://"))  # e.g. a curated dataset version

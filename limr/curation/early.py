@@ -19,7 +19,7 @@ from limr.curation.policy import PublishPolicy
 from limr.curation.progress import complete_epochs, read_run_prompts
 from limr.events.correct import CorrectRule
 from limr.events.run import read_run_meta, run_finished
-from limr.events.schema import run_json_key
+from limr.events.schema import run_json_key, run_prefix
 from limr.scoring import EpochCounts, ScoreResult, accumulate_run, score_counts
 from limr.scoring.run import EmptyRun, RunNotFound
 from limr.store import ObjectNotFound, ObjectStore
@@ -121,7 +121,7 @@ def early_score_run(
         )
     counts, _, _ = accumulate_run(store, run_id, rule=correct)
     if counts.events == 0:
-        if not store.list_keys(f"runs/{run_id}/"):
+        if not store.list_keys(run_prefix(run_id)):
             raise RunNotFound(f"{store.uri}: no run {run_id!r} (no {run_json_key(run_id)}, no events)")
         raise EmptyRun(f"{store.uri}: run {run_id!r} has no events")
     records, pool_size = read_run_prompts(store, run_id)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +30,8 @@ from limr.curation.selecting import select_prompts
 from limr.events.io import PromptRecord
 from limr.scoring import ScoreResult
 from limr.store import ObjectNotFound, ObjectStore
+
+VersionStatus = Literal["provisional", "final", "interim"]  # see version_status
 
 DATASETS_PREFIX = "datasets/"
 MANIFEST_VERSION = 1
@@ -64,11 +66,8 @@ def list_datasets(store: ObjectStore) -> dict[str, list[int]]:
 
 
 def list_versions(store: ObjectStore, name: str) -> list[int]:
+    """The published versions of dataset `name` (ascending); only versions with a manifest count."""
     check_dataset_name(name)
-    return list_datasets_under(store, name)
-
-
-def list_datasets_under(store: ObjectStore, name: str) -> list[int]:
     found = []
     for info in store.list(f"{DATASETS_PREFIX}{name}/"):
         m = _VERSION_KEY_RE.match(info.key)
@@ -86,7 +85,7 @@ def read_manifest(store: ObjectStore, name: str, version: int) -> dict[str, Any]
         raise DatasetNotFound(f"dataset {name!r} has no version {version}") from None
 
 
-def version_status(manifest: dict[str, Any]) -> str:
+def version_status(manifest: dict[str, Any]) -> VersionStatus:
     """Which kind of version a manifest describes.
 
     - `provisional`: the final LIM selection predicted from a run's first epochs (early LIM, `provisional: true`);
@@ -213,7 +212,7 @@ def publish_version(
     jsonl = _jsonl(records)
     digest = content_hash(run_id, result.epochs, policy, jsonl, final)
     with _local_lock:
-        versions = list_datasets_under(store, name)
+        versions = list_versions(store, name)
         for v in reversed(versions):
             manifest = read_manifest(store, name, v)
             if manifest.get("content_hash") == digest:
@@ -246,36 +245,51 @@ def publish_version(
             "previous_version": versions[-1] if versions else None,
             **(extra or {}),
         }
-        store.put(prefix + "manifest.json", json.dumps(manifest, indent=2).encode(), "application/json")
+        if not store.put_if_absent(
+            prefix + "manifest.json", json.dumps(manifest, indent=2).encode(), "application/json"
+        ):
+            raise RuntimeError(
+                f"{store.uri}/{prefix}manifest.json: written by another publisher while we held the claim"
+            )
         store.delete(prefix + "_claim")
         return PublishOutcome(manifest, created=True)
 
 
 def _claim_next_version(store: ObjectStore, name: str, latest: int, owner: str) -> int:
-    """Reserve the first free version number after `latest` (see module docstring).
+    """Reserve the first free version number after `latest`: unique across processes and machines.
 
-    A claim left by a crashed publisher is taken over when it is ours (same `owner`, e.g. the restarted
-    scorer) or older than _STALE_CLAIM_S, so a crash mid-publish leaves no gap in version numbers.
+    The claim is the store's conditional create (`put_if_absent`: exclusive on disk, `If-None-Match: *` on
+    S3), so of racing publishers exactly one holds a number. A claim left by a crashed publisher is taken
+    over when it is ours (same `owner`: the restarted scorer) or older than _STALE_CLAIM_S: the takers race on
+    a conditional `_takeover-{token}` object named after that claim, so exactly one of them gets it. A number
+    whose manifest exists is never claimed (checked again after the claim: a publisher that had just finished
+    may have released its claim between our check and our create).
     """
     version = latest + 1
     while True:
         prefix = version_prefix(name, version)
-        if store.exists(prefix + "manifest.json"):
-            version += 1
-            continue
-        claim = prefix + "_claim"
-        for info in store.list(claim):
-            if info.key != claim:
-                continue
-            try:
-                holder = json.loads(store.get(claim)).get("owner")
-            except (ObjectNotFound, ValueError, AttributeError):
-                holder = None
-            if holder != owner and time.time() - info.last_modified < _STALE_CLAIM_S:
-                break  # someone else is writing this version right now
-        else:
-            token = secrets.token_hex(16)
-            store.put(claim, json.dumps({"owner": owner, "token": token}).encode())
-            if json.loads(store.get(claim)).get("token") == token:
+        if not store.exists(prefix + "manifest.json") and _claim(store, prefix, owner):
+            if not store.exists(prefix + "manifest.json"):
                 return version
+            store.delete(prefix + "_claim")  # it was complete: our claim was on a finished version
         version += 1
+
+
+def _claim(store: ObjectStore, prefix: str, owner: str) -> bool:
+    """Hold `prefix`'s `_claim` (a fresh one, or a stale one taken over); False while another holds it."""
+    claim = prefix + "_claim"
+    mine = json.dumps({"owner": owner, "token": secrets.token_hex(16)}).encode()
+    if store.put_if_absent(claim, mine, "application/json"):
+        return True
+    try:
+        held = json.loads(store.get(claim))
+        holder, token = held.get("owner"), str(held.get("token"))
+        age = next((time.time() - i.last_modified for i in store.list(claim) if i.key == claim), 0.0)
+    except (ObjectNotFound, ValueError, AttributeError):
+        return False  # released (or torn) meanwhile: the caller moves on; a later publish fills the number
+    if holder != owner and age < _STALE_CLAIM_S:
+        return False  # someone else is writing this version right now
+    if not store.put_if_absent(prefix + f"_takeover-{token[:64]}", mine, "application/json"):
+        return False  # another publisher took this stale claim over
+    store.put(claim, mine, "application/json")
+    return True

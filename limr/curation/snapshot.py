@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from limr.curation.checkpoint import RunState
+from limr.curation.state import RunState
 from limr.scoring import ScoreResult
 from limr.store import ObjectStore
 

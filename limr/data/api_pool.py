@@ -16,15 +16,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from limr.secrets import env_secret
+from limr.data.api_client import DatasetsClient
 
 SCHEME = "dataset://"
-DEFAULT_URL = "http://127.0.0.1:8080"
 _REF_RE = re.compile(r"^dataset://(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,127})(?:@(?P<version>latest|[1-9]\d{0,8}))?$")
 
 
 class DatasetRefError(ValueError):
-    """A dataset reference that does not parse or cannot be fetched; the message names it."""
+    """A dataset reference that does not parse, or a version with bad records; the message names it. (A failed
+    fetch raises limr.data.api_client.DatasetAPIError.)"""
 
 
 @dataclass(frozen=True)
@@ -48,34 +48,8 @@ def parse_ref(uri: str) -> DatasetRef:
     return DatasetRef(m["name"], m["version"] or "latest")
 
 
-def api_url(base_url: str | None = None) -> str:
-    """The API base URL: the argument, else $LIMR_DATASETS_URL, else the local default."""
-    return (base_url or os.environ.get("LIMR_DATASETS_URL") or DEFAULT_URL).rstrip("/")
-
-
-def _client(base_url: str | None):
-    import httpx
-
-    # the reader (or writer) token, from the variable or the file its _FILE twin names (the chart mounts files)
-    token = env_secret("LIMR_READ_TOKEN") or env_secret("LIMR_API_TOKEN")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=api_url(base_url), headers=headers, timeout=60.0)
-
-
-def _get(client, path: str, what: str):
-    import httpx
-
-    try:
-        resp = client.get(path)
-    except httpx.HTTPError as e:
-        raise DatasetRefError(f"{what}: dataset API {client.base_url} unreachable: {e}") from None
-    if resp.status_code >= 400:
-        try:
-            detail = resp.json().get("detail")
-        except ValueError:
-            detail = resp.text
-        raise DatasetRefError(f"{what}: HTTP {resp.status_code} from {client.base_url}{path}: {detail}")
-    return resp
+def _client(base_url: str | None) -> DatasetsClient:
+    return DatasetsClient(base_url)
 
 
 def pin(uri: str, base_url: str | None = None) -> str:
@@ -87,20 +61,20 @@ def pin(uri: str, base_url: str | None = None) -> str:
     if ref.version != "latest":
         return str(ref)
     with _client(base_url) as client:
-        versions = _get(client, f"/v1/datasets/{ref.name}/versions", uri).json()["versions"]
+        versions = client.versions(ref.name)
+    if not versions:
+        raise DatasetRefError(f"{uri}: the dataset has no version yet")
     return str(DatasetRef(ref.name, str(versions[-1])))
 
 
 def fetch_records(uri: str, base_url: str | None = None) -> list[dict]:
     """The version's records (JSONL from the API), each with `id` set from its `prompt_id`."""
-    if uri.startswith(SCHEME):
-        ref = parse_ref(uri)
-        path = f"/v1/datasets/{ref.name}/versions/{ref.version}/data"
-        client = _client(base_url)
-    else:
-        path, client = "", _client(uri)
-    with client:
-        text = _get(client, path, uri).text
+    with _client(base_url) as client:
+        if uri.startswith(SCHEME):
+            ref = parse_ref(uri)
+            text = client.data(ref.name, ref.version, what=uri)
+        else:  # a full URL: the token goes with it only if it is the configured API's (limr.data.api_client)
+            text = client.call("GET", uri, what=uri).text
     records = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():

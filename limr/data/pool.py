@@ -121,12 +121,13 @@ def load_pool(path: str | Path, datasets_url: str | None = None) -> Pool:
 def _load_pool_api(uri: str, datasets_url: str | None) -> Pool:
     import tempfile
 
+    from limr.data.api_client import DatasetAPIError
     from limr.data.api_pool import DatasetRefError, fetch_to_file
 
     with tempfile.TemporaryDirectory(prefix="limr-pool-") as tmp:
         try:
             local = fetch_to_file(uri, tmp, datasets_url)
-        except DatasetRefError as e:
+        except (DatasetRefError, DatasetAPIError) as e:
             raise PoolError(str(e)) from None
         try:
             pool = build_pool(local, read_rows(local))

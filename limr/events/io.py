@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from limr.events.attempts import read_attempts
 from limr.events.schema import (
     EVENT_KEY_RE,
     EVENT_SCHEMA,
@@ -76,9 +77,9 @@ def events_table(
     return table
 
 
-def write_events(store: ObjectStore, run_id: str, step: int, part: int, table: pa.Table) -> str:
-    """Write one immutable events object; returns its key."""
-    key = event_key(run_id, step, part)
+def write_events(store: ObjectStore, run_id: str, step: int, part: int, table: pa.Table, attempt: int = 0) -> str:
+    """Write one immutable events object; returns its key (`attempt`: limr.events.attempts)."""
+    key = event_key(run_id, step, part, attempt)
     validate_events_table(table, key)
     store.put(key, _to_parquet_bytes(table), "application/vnd.apache.parquet")
     return key
@@ -143,10 +144,17 @@ def validate_events_table(table: pa.Table | pa.Schema, where: str) -> None:
 
 
 def list_event_keys(store: ObjectStore, run_id: str, start_after: str | None = None) -> Iterator[str]:
-    """Event object keys of a run in (step, part) order; foreign files under events/ are skipped."""
-    for info in store.list(events_prefix(run_id), start_after=start_after):
-        if EVENT_KEY_RE.match(info.key):
-            yield info.key
+    """The run's event object keys that count, in key order: foreign files under events/ are skipped, and so
+    are objects a resumed attempt redid (limr.events.attempts)."""
+    attempts = read_attempts(store, run_id)
+    while True:  # a resume recorded during the listing: list again under the new record
+        listed = store.list(events_prefix(run_id), start_after=start_after)
+        keys = [i.key for i in listed if EVENT_KEY_RE.match(i.key)]
+        now = read_attempts(store, run_id)
+        if now == attempts:
+            break
+        attempts = now
+    yield from attempts.effective(keys)
 
 
 def read_events_object(store: ObjectStore, key: str, columns: Sequence[str] = REQUIRED_EVENT_COLUMNS) -> pa.Table:

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from limr.events.schema import EVENTS_SCHEMA_VERSION, check_run_id, finished_key, run_json_key
+from limr.events.schema import EVENTS_SCHEMA_VERSION, RUNS_PREFIX, check_run_id, finished_key, run_json_key
 from limr.store import ObjectNotFound, ObjectStore
 
 # run.json is a few KiB (the learner's config included); anything much larger is refused before it is parsed,
@@ -65,7 +65,7 @@ def list_runs(store: ObjectStore) -> list[str]:
     """Run ids that have a run.json, in key order."""
     return [
         info.key.split("/")[1]
-        for info in store.list("runs/")
+        for info in store.list(RUNS_PREFIX)
         if info.key.count("/") == 2 and info.key.endswith("/run.json")
     ]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from limr.events.schema import metrics_prefix, run_prefix
+from limr.events.schema import metrics_key, run_prefix
 from limr.experiment.config import Arm, ExperimentConfig
 from limr.store import ObjectStore
 
@@ -66,7 +66,7 @@ def plan_runs(cfg: ExperimentConfig, steps: int) -> list[RunPlan]:
 
 def is_finished(store: ObjectStore, plan: RunPlan) -> bool:
     """The run reached its last step: its metrics for that step are in the store."""
-    return store.exists(f"{metrics_prefix(plan.run_id)}{plan.steps:010d}.json")
+    return store.exists(metrics_key(plan.run_id, plan.steps))
 
 
 def clear_run(store: ObjectStore, run: str) -> int:

@@ -7,12 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from limr.events.schema import run_prefix
+from limr.events.schema import final_eval_key
 from limr.experiment.config import FinalEval
-
-
-def final_eval_key(run_id: str) -> str:
-    return f"{run_prefix(run_id)}final_eval.json"
 
 
 def has_final_eval(store, run_id: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from limr.learner.events_out import read_run_metrics
+from limr.events.metrics import read_run_metrics
 
 
 @dataclass

@@ -68,7 +68,7 @@ def prepare_inputs(cfg: ExperimentConfig, out: Path) -> StudyInputs:
     if cfg.warm_start.model:
         model = Path(cfg.warm_start.model)
     else:
-        from limr.learner.demo import build_warm_start
+        from limr.demo.training import build_warm_start
 
         w = cfg.warm_start
         model = build_warm_start(
@@ -209,7 +209,7 @@ class SharedRollout:
         if not self.started:
             from ray import serve
 
-            from limr.learner.service_rollout import rollout_args
+            from limr.learner.generator.service import rollout_args
             from limr.rollout.app import build_app
 
             self.ray()

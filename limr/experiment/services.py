@@ -23,9 +23,12 @@ from typing import Any
 
 import httpx
 
+from limr.data.api_client import DatasetsClient
+
 
 class ServiceError(RuntimeError):
-    """A service that did not come up, or an API call that failed; the message says which and why."""
+    """A service that did not come up, or a version that did not appear in time; the message says which and why.
+    (A failed API call raises limr.data.api_client.DatasetAPIError.)"""
 
 
 @dataclass
@@ -34,36 +37,29 @@ class Services:
     scorer_url: str
     token: str  # the API's write token (LIMR_API_TOKEN of the datasets process)
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.datasets_url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60)
+    def client(self) -> DatasetsClient:
+        """A client of the dataset API with this experiment's write token (sent to that API only)."""
+        return DatasetsClient(self.datasets_url, self.token)
 
     def versions(self, name: str) -> list[int]:
         with self.client() as c:
-            r = c.get(f"/v1/datasets/{name}/versions")
-        if r.status_code == 404:
-            return []
-        _check(r, f"versions of {name}")
-        return list(r.json()["versions"])
+            return c.versions(name, missing_ok=True)
 
     def manifest(self, name: str, version: int | str) -> dict[str, Any]:
         with self.client() as c:
-            r = c.get(f"/v1/datasets/{name}/versions/{version}")
-        _check(r, f"manifest of {name} v{version}")
-        return r.json()
+            return c.manifest(name, version)
 
     def publish(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST /v1/datasets/{name}/versions (the authenticated publish endpoint); returns the manifest."""
         with self.client() as c:
-            r = c.post(f"/v1/datasets/{name}/versions", json=body)
-        _check(r, f"publish {name}")
-        return r.json()
+            return c.publish(name, body)[0]
 
     def data_downloads(self) -> int:
         """Successful downloads of a version's data served by the API so far (its limr_datasets_requests)."""
         from prometheus_client.parser import text_string_to_metric_families
 
-        r = httpx.get(f"{self.datasets_url}/metrics", timeout=10)
-        _check(r, "datasets /metrics")
+        with self.client() as c:
+            r = c.call("GET", "/metrics", what="datasets /metrics")
         n = 0.0
         for family in text_string_to_metric_families(r.text):
             for sample in family.samples:
@@ -87,11 +83,6 @@ class Services:
             if time.monotonic() > deadline:
                 raise ServiceError(f"no ready version of dataset {name!r} after {timeout_s:.0f} s (scorer log)")
             time.sleep(poll_s)
-
-
-def _check(r: httpx.Response, what: str) -> None:
-    if r.status_code >= 400:
-        raise ServiceError(f"{what}: HTTP {r.status_code}: {r.text[:300]}")
 
 
 def free_port() -> int:

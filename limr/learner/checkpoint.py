@@ -28,20 +28,11 @@ from typing import Any
 import torch
 import torch.distributed.checkpoint as dcp
 
-from limr.events.schema import run_prefix
+from limr.events.schema import checkpoint_key, checkpoints_prefix, latest_checkpoint_key
 from limr.learner.dist import DistCtx
 from limr.store import ObjectNotFound, ObjectStore
 
 EXTRA = "extra.pt"
-
-
-def checkpoint_key(run_id: str, step: int) -> str:
-    """The key prefix of the checkpoint after `step` completed steps (ends with '/')."""
-    return f"{run_prefix(run_id)}checkpoints/{step:010d}/"
-
-
-def latest_key(run_id: str) -> str:
-    return f"{run_prefix(run_id)}checkpoints/latest.json"
 
 
 def save_checkpoint(
@@ -68,7 +59,7 @@ def save_checkpoint(
         shutil.rmtree(local, ignore_errors=True)
     ctx.barrier()  # every shard is in the store before the pointer names the checkpoint
     if ctx.is_main:
-        store.put(latest_key(run_id), json.dumps({"step": step, "key": key}).encode(), "application/json")
+        store.put(latest_checkpoint_key(run_id), json.dumps({"step": step, "key": key}).encode(), "application/json")
         if keep:
             prune_checkpoints(store, run_id, keep)
     return key
@@ -84,11 +75,11 @@ def prune_checkpoints(store: ObjectStore, run_id: str, keep: int) -> list[int]:
     if keep < 1:
         raise ValueError(f"keep must be >= 1, got {keep}")
     try:
-        pointer = json.loads(store.get(latest_key(run_id)))
+        pointer = json.loads(store.get(latest_checkpoint_key(run_id)))
     except ObjectNotFound:
         return []
     latest_step = int(pointer["step"])
-    prefix = f"{run_prefix(run_id)}checkpoints/"
+    prefix = checkpoints_prefix(run_id)
     objects: dict[int, list[str]] = {}
     for info in store.list(prefix):
         head = info.key[len(prefix) :].split("/", 1)[0]
@@ -106,7 +97,7 @@ def prune_checkpoints(store: ObjectStore, run_id: str, keep: int) -> list[int]:
 def latest_checkpoint(store: ObjectStore, run_id: str) -> str | None:
     """Key of the newest complete checkpoint of a run, or None."""
     try:
-        pointer = json.loads(store.get(latest_key(run_id)))
+        pointer = json.loads(store.get(latest_checkpoint_key(run_id)))
     except ObjectNotFound:
         return None
     return str(pointer["key"])

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from limr.events.schema import run_prefix
+from limr.data.api_client import DatasetAPIError, DatasetsClient
+from limr.events.schema import curation_key
 from limr.learner.data import PromptPlan, StepPrompts
 from limr.store import ObjectNotFound, ObjectStore
 
@@ -48,10 +48,6 @@ class PoolSwitch:
         d = json.loads(data)
         d.pop("mode", None)
         return cls(**d)
-
-
-def curation_key(run_id: str) -> str:
-    return f"{run_prefix(run_id)}curation.json"
 
 
 def read_switch(store: ObjectStore, run_id: str) -> PoolSwitch | None:
@@ -108,22 +104,16 @@ def pick_version(items: list[dict[str, Any]], run_id: str, epochs: int) -> dict[
 
 
 def wait_for_subset(
-    get_json: Callable[[str], Any],
-    get_text: Callable[[str], str],
-    dataset: str,
-    run_id: str,
-    epochs: int,
-    timeout_s: float,
-    poll_s: float = 2.0,
+    client: DatasetsClient, dataset: str, run_id: str, epochs: int, timeout_s: float, poll_s: float = 2.0
 ) -> tuple[dict[str, Any], list[str]]:
     """Poll the dataset API until `dataset` has a version of this run from >= `epochs` epochs; return its
-    listing entry and prompt ids. `get_json(path)` returns the decoded body or None on 404."""
+    listing entry and prompt ids. A dataset that does not exist yet is waited for like a missing version."""
     deadline = time.monotonic() + timeout_s
     while True:
-        listing = get_json(f"/v1/datasets/{dataset}/versions")
+        listing = client.version_listing(dataset, missing_ok=True)
         found = pick_version((listing or {}).get("items") or [], run_id, epochs)
         if found is not None:
-            text = get_text(f"/v1/datasets/{dataset}/versions/{found['version']}/data?format=jsonl")
+            text = client.data(dataset, found["version"])
             ids = [json.loads(line)["prompt_id"] for line in text.splitlines() if line.strip()]
             return found, ids
         if time.monotonic() >= deadline:
@@ -159,42 +149,6 @@ def make_switch(
     )
 
 
-def api_readers(base_url: str) -> tuple[Callable[[str], Any], Callable[[str], str]]:
-    """(get_json, get_text) against the dataset API, with the read token of the environment if any
-    (LIMR_READ_TOKEN, else LIMR_API_TOKEN). get_json returns None on 404 (no such dataset yet)."""
-    import os
-
-    import httpx
-
-    token = os.environ.get("LIMR_READ_TOKEN") or os.environ.get("LIMR_API_TOKEN")
-    client = httpx.Client(
-        base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"} if token else {}, timeout=60.0
-    )
-
-    def get(path: str) -> httpx.Response | None:
-        try:
-            resp = client.get(path)
-        except httpx.HTTPError as e:
-            raise SwitchError(f"{client.base_url}{path}: {e}") from None
-        if resp.status_code == 404:
-            return None
-        if resp.status_code >= 400:
-            raise SwitchError(f"{client.base_url}{path}: HTTP {resp.status_code}: {resp.text[:200]}")
-        return resp
-
-    def get_json(path: str) -> Any:
-        resp = get(path)
-        return None if resp is None else resp.json()
-
-    def get_text(path: str) -> str:
-        resp = get(path)
-        if resp is None:
-            raise SwitchError(f"{client.base_url}{path}: HTTP 404")
-        return resp.text
-
-    return get_json, get_text
-
-
 def switch_if_due(
     step: int,
     plan: SwitchedPlan,
@@ -215,12 +169,12 @@ def switch_if_due(
     made: PoolSwitch | None = None
     error: str | None = None
     if ctx.is_main:
-        try:
-            get_json, get_text = api_readers(api_url)
-            found, ids = wait_for_subset(get_json, get_text, dataset, run_id, epochs, timeout_s)
+        try:  # the read token from the environment (limr.secrets), sent to `api_url` only
+            with DatasetsClient(api_url) as client:
+                found, ids = wait_for_subset(client, dataset, run_id, epochs, timeout_s)
             made = make_switch(found, ids, pool_ids, step, epochs, dataset)
             write_switch(store, run_id, made)
-        except SwitchError as e:
+        except (SwitchError, DatasetAPIError) as e:
             error = str(e)
     made, error = ctx.broadcast_object((made, error))  # every rank fails the same way, none waits forever
     if error is not None:

@@ -41,7 +41,7 @@ def run_with_ray(cfg: LearnerConfig, resume_key: str | None = None) -> dict[str,
     import ray
     from ray import serve
 
-    from limr.learner.service_rollout import rollout_args
+    from limr.learner.generator.service import rollout_args
 
     started_ray = ensure_ray(cfg)
     app_name, started_app = cfg.rollout.app_name, False

@@ -5,7 +5,9 @@
               -> reward events + metrics -> checkpoint every K steps
 
 Each rank works on its own contiguous share of the step's prompts and writes its events as part
-`rank` of the step; the update is data-parallel (DDP). Rank 0 pushes weights, serves metrics, checkpoints.
+`rank` of the step; the update is data-parallel (DDP, or FSDP with `trainer.strategy: fsdp`). Every rank takes part
+in a weight sync (rank 0 sends to a shared service) and writes its own shard of a checkpoint; rank 0 serves metrics
+and writes the checkpoint's pointer, the step's metrics and the run's finish marker.
 """
 
 from __future__ import annotations
@@ -20,17 +22,18 @@ from typing import Any
 import torch
 
 from limr.curation.policy import check_dataset_name
-from limr.data.api_pool import api_url
+from limr.data.api_client import api_url
+from limr.events.metrics import write_step_metrics
 from limr.learner.batch import Rollout
 from limr.learner.config import LearnerConfig
 from limr.learner.data import shard
 from limr.learner.dist import DistCtx
 from limr.learner.dynamic import Groups, dynamic_sample
 from limr.learner.early_switch import switch_if_due
-from limr.learner.events_out import write_step_events, write_step_metrics
+from limr.learner.generator import Generator, Sampling
 from limr.learner.metrics import Progress, TrainMetrics
-from limr.learner.rollout_client import RolloutClient, Sampling
-from limr.learner.setup import RunSetup, restore, save, write_run_finish
+from limr.learner.record import open_run, write_run_finish, write_step_events
+from limr.learner.setup import RunSetup, restore, save
 from limr.learner.trainer import PPOTrainer
 
 log = logging.getLogger("limr.learner")
@@ -53,13 +56,14 @@ def train(
     cfg: LearnerConfig,
     ctx: DistCtx,
     setup: RunSetup,
-    client: RolloutClient,
+    client: Generator,
     resume_key: str | None = None,
     report: Report | None = None,
 ) -> dict[str, float]:
     """Run (or continue) the training run described by `setup`; returns the last step's metrics."""
     trainer = PPOTrainer(cfg, setup.derived, ctx, setup.tokenizer.pad_token_id)
     start, initial = restore(setup, trainer, ctx, resume_key)  # initial: the run's before-training figures
+    open_run(setup, ctx, start, resumed=resume_key is not None)
     # A resumed run's engine still serves the initial weights, and a shared service (rollout.app_name, e.g. one
     # service for every arm of `limr experiment`) may serve another run's: start from this run's own.
     version = push_weights(trainer, client, ctx)
@@ -72,8 +76,7 @@ def train(
         for step in range(start, setup.derived.total_steps):
             if cfg.curation.mode == "early-lim":
                 switch_pool(step, cfg, ctx, setup)
-            last = train_step(step, cfg, ctx, setup, trainer, client, version)
-            version = int(last["rollout/weight_version"])
+            last, version = train_step(step, cfg, ctx, setup, trainer, client, version)
             if cfg.curation.mode == "early-lim":
                 last["curation/pool_size"] = len(setup.plan.switch.indices if setup.plan.switch else setup.texts.ids)
             if step == 0:
@@ -99,7 +102,7 @@ def train(
             metrics.close()
     write_run_finish(setup, ctx)
     if cfg.run.output_dir and ctx.is_main:
-        trainer_actor_save(trainer, setup, cfg.run.output_dir)
+        save_actor_pretrained(trainer, setup, cfg.run.output_dir)
     return last
 
 
@@ -134,10 +137,11 @@ def train_step(
     ctx: DistCtx,
     setup: RunSetup,
     trainer: PPOTrainer,
-    client: RolloutClient,
+    client: Generator,
     version: int = 0,
-) -> dict[str, float]:
-    """One step; `version` is the weight version the rollouts must come from (the last one pushed)."""
+) -> tuple[dict[str, float], int]:
+    """One step; `version` is the weight version the rollouts must come from (the last one pushed). Returns the
+    step's metrics and the weight version pushed after the update (-1 when that push failed)."""
     timer = Timer()
     t0 = time.perf_counter()
     torch.manual_seed(_seed(cfg.run.seed, step, ctx.rank))
@@ -203,12 +207,12 @@ def train_step(
             "n_samples": n_samples,
         }
     )
-    return stats
+    return stats, version
 
 
 def generate_on(
     version: int,
-    client: RolloutClient,
+    client: Generator,
     setup: RunSetup,
     indices: list[int],
     cfg: LearnerConfig,
@@ -221,13 +225,12 @@ def generate_on(
     or a restarted replica serves older weights) every rank drops its attempt, the weights are sent again to
     the replicas alive now (a new transfer group), and the step generates again with the same seed. Returns the
     rollouts and the version they come from. Not `coordinated`: no retry, a failure raises on this rank."""
-    shared = getattr(client, "shared", False)
     for attempt in range(cfg.rollout.retries + 1):
         error = None
         try:
             rollouts = generate(client, setup, indices, cfg, seed)
             stale = {ro.weight_version for ro in rollouts} - {version}
-            if shared and stale:
+            if client.shared and stale:
                 error = f"rollouts from weight versions {sorted(stale)}, expected {version}"
         except Exception as e:  # noqa: BLE001 (any service failure: the replica's actor, the engine, the node)
             error = f"{type(e).__name__}: {e}"
@@ -244,7 +247,7 @@ def generate_on(
     raise AssertionError("unreachable")
 
 
-def generate(client: RolloutClient, setup: RunSetup, indices: list[int], cfg: LearnerConfig, seed: int):
+def generate(client: Generator, setup: RunSetup, indices: list[int], cfg: LearnerConfig, seed: int):
     r = cfg.rollout
     prompts = [setup.prompt_tokens(i) for i in indices]
     sampling = Sampling(r.samples_per_prompt, r.temperature, r.top_p, r.max_new_tokens, seed)
@@ -265,16 +268,16 @@ def task_reward(setup: RunSetup, indices: list[int], rollouts: list[Rollout]):
     return scores, [g.reason == Reason.CORRECT for g in grades]
 
 
-def push_weights(trainer: PPOTrainer, client: RolloutClient, ctx: DistCtx, final: bool = False) -> int:
+def push_weights(trainer: PPOTrainer, client: Generator, ctx: DistCtx, final: bool = False) -> int:
     """Send the updated actor to the rollout engine(s): a shared service gets them once, from rank 0 (every
     rank takes part: under FSDP gathering the full weights is a collective). `final`: the run's last weights,
     exported for cold replicas whatever the export cadence."""
-    version = client.sync_weights(trainer, ctx, final=final)
+    version = client.sync_weights(trainer.actor, ctx, final=final)
     ctx.barrier()  # nobody generates the next step on stale weights
     return version
 
 
-def evaluate(cfg: LearnerConfig, ctx: DistCtx, setup: RunSetup, client: RolloutClient) -> dict[str, float]:
+def evaluate(cfg: LearnerConfig, ctx: DistCtx, setup: RunSetup, client: Generator) -> dict[str, float]:
     """Greedy accuracy on the held-out prompts (each rank takes a share)."""
     from limr.reward import Reason, grade_batch
 
@@ -293,7 +296,8 @@ def evaluate(cfg: LearnerConfig, ctx: DistCtx, setup: RunSetup, client: RolloutC
     return {"eval/accuracy": acc}
 
 
-def trainer_actor_save(trainer: PPOTrainer, setup: RunSetup, out_dir: str) -> None:
+def save_actor_pretrained(trainer: PPOTrainer, setup: RunSetup, out_dir: str) -> None:
+    """The trained actor and its tokenizer as a HF model directory (`run.output_dir`), for evaluation and serving."""
     from limr.learner.models import unwrap
 
     unwrap(trainer.actor).save_pretrained(out_dir, safe_serialization=True)

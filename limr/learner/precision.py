@@ -109,7 +109,7 @@ def grad_scaler(dtype: str, device: torch.device) -> Any:
     return torch.amp.GradScaler(device.type, enabled=dtype == "float16")
 
 
-def compute_state(state: dict[str, torch.Tensor], dtype: str) -> dict[str, torch.Tensor]:
+def compute_state(state: dict[str, torch.Tensor], dtype: str | torch.dtype) -> dict[str, torch.Tensor]:
     """A state dict with its floating tensors in the compute dtype (what the rollout engine loads)."""
-    target = DTYPES[dtype]
+    target = DTYPES[dtype] if isinstance(dtype, str) else dtype
     return {k: v.to(target) if v.is_floating_point() else v for k, v in state.items()}

@@ -1,4 +1,5 @@
-"""Run set-up shared by every rank (store, prompt pool, data plan, tokenizer), run metadata, save/restore."""
+"""Run set-up shared by every rank (store, prompt pool, data plan, tokenizer), and checkpoint save/restore.
+What a run records in the store (run.json, prompts, events, the finish marker) is limr.learner.record's."""
 
 from __future__ import annotations
 
@@ -7,9 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from limr.data.pool import load_pool
-from limr.events.io import PromptRecord, write_prompts
-from limr.events.run import RunMeta, mark_run_finished, write_run_meta
-from limr.events.schema import EVENT_KEY_RE, events_prefix, finished_key
 from limr.learner.checkpoint import load_tensors, read_extra, save_checkpoint
 from limr.learner.config import Derived, LearnerConfig
 from limr.learner.data import PromptPlan, PromptTexts, prompt_texts
@@ -35,6 +33,7 @@ class RunSetup:
     tokenizer: Any
     eval_prompts: PromptTexts | None
     _token_cache: dict[int, list[int]]
+    attempt: int = 0  # 0: the run's first attempt; N: its N-th resume (limr.events.attempts), in event keys
 
     def encode(self, text: str) -> list[int]:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -59,7 +58,10 @@ def build_setup(cfg: LearnerConfig) -> RunSetup:
     """Load everything a rank needs. `cfg.run.run_id`, `cfg.run.store` and `cfg.data.prompts` are resolved."""
     from transformers import AutoTokenizer
 
-    assert cfg.run.run_id and cfg.run.store and cfg.data.prompts, "resolve run id, store and prompts first"
+    fields = {"run.run_id": cfg.run.run_id, "run.store": cfg.run.store, "data.prompts": cfg.data.prompts}
+    missing = [name for name, value in fields.items() if not value]
+    if missing:
+        raise ValueError(f"{', '.join(missing)} not set: resolve them first (limr.cli.train.resolve does)")
     tokenizer = AutoTokenizer.from_pretrained(cfg.model.actor)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -100,44 +102,6 @@ def build_setup(cfg: LearnerConfig) -> RunSetup:
     )
 
 
-def write_run_start(setup: RunSetup) -> None:
-    """run.json and prompts.parquet, the first objects of a run (rank 0, fresh runs only)."""
-    cfg, t = setup.cfg, setup.texts
-    write_prompts(
-        setup.store,
-        setup.run_id,
-        (
-            PromptRecord(pid, raw, ans, src)
-            for pid, raw, ans, src in zip(t.ids, t.raw, t.answers, t.sources, strict=True)
-        ),
-    )
-    meta = RunMeta(
-        run_id=setup.run_id,
-        model=cfg.model.actor,
-        samples_per_prompt=cfg.rollout.samples_per_prompt,
-        num_prompts=len(t.ids),
-        steps_per_epoch=setup.derived.steps_per_epoch,
-        source="learner",
-        config=cfg.model_dump(mode="json"),
-        epochs=cfg.run.epochs,
-        total_steps=setup.derived.total_steps,
-        estimator=cfg.algorithm.estimator,
-        data_fingerprint=setup.plan.fingerprint(),
-    )
-    write_run_meta(setup.store, meta)
-
-
-def write_run_finish(setup: RunSetup, ctx: DistCtx) -> None:
-    """Mark the run finished (the scorer then publishes its final datasets), once every rank has written
-    its last step's events: a barrier first, then rank 0 writes the marker, the run's last object."""
-    ctx.barrier()
-    if ctx.is_main:
-        total = setup.derived.total_steps
-        epochs = setup.plan.for_step(total - 1).epoch + 1 if total else 0
-        mark_run_finished(setup.store, setup.run_id, epochs, steps=total, source="learner")
-        log.info("run %s finished after %d steps (%d epochs)", setup.run_id, total, epochs)
-
-
 def save(setup: RunSetup, trainer, ctx: DistCtx, done_steps: int, initial: dict[str, float]) -> dict[str, Any]:
     """Checkpoint after `done_steps` completed steps (every rank writes its shard). Returns the pointer."""
     tensors, extra = trainer.checkpoint_state()
@@ -150,16 +114,10 @@ def save(setup: RunSetup, trainer, ctx: DistCtx, done_steps: int, initial: dict[
 
 
 def restore(setup: RunSetup, trainer, ctx: DistCtx, key: str | None) -> tuple[int, dict[str, float]]:
-    """Load a checkpoint (or start fresh); returns the step to start at and the run's initial figures.
-
-    Fresh start: rank 0 writes run.json and prompts.parquet. Resume (with any number of workers): events a
-    crashed attempt wrote for steps at or after the checkpoint are deleted, so the run ends with exactly one
-    event per sample.
-    """
+    """Load the checkpoint under `key` into `trainer` (any number of workers; None: a fresh start); returns the
+    step to start at and the run's initial figures. What the store records of a resumed attempt (its resume
+    record, the attempt number its events carry) is limr.learner.record.open_run's."""
     if key is None:
-        if ctx.is_main:
-            write_run_start(setup)
-        ctx.barrier()
         return 0, {}
     extra = read_extra(setup.store, key)
     loop = extra["loop"]
@@ -173,15 +131,5 @@ def restore(setup: RunSetup, trainer, ctx: DistCtx, key: str | None) -> tuple[in
     trainer.load_checkpoint_state(tensors, extra["trainer"])
     start = int(loop["step"])
     if ctx.is_main:
-        setup.store.delete(finished_key(setup.run_id))  # running again: finished only when this attempt ends
-        _drop_events_from(setup, start)
         log.info("resumed %s at step %d from %s", setup.run_id, start, key)
-    ctx.barrier()
     return start, dict(loop.get("initial", {}))
-
-
-def _drop_events_from(setup: RunSetup, step: int) -> None:
-    for info in list(setup.store.list(events_prefix(setup.run_id))):
-        m = EVENT_KEY_RE.match(info.key)
-        if m and int(m.group("step")) >= step:
-            setup.store.delete(info.key)

@@ -19,19 +19,23 @@ from limr.algo.advantages import (
     AdaptiveKLController,
     FixedKLController,
     RunningMoments,
-    gae,
-    grpo_advantages,
     kl_estimate,
     masked_sums,
     masked_whiten,
-    token_level_rewards,
+)
+from limr.algo.experience import (
+    advantages_and_returns,
+    logprob_gap_sums,
+    mean_var_from_sums,
+    value_fit_sums,
+    value_sums,
 )
 from limr.algo.ppo import explained_variance_from_sums, policy_loss, value_loss, warmup_lr_factor
 from limr.learner.batch import Experience, Rollout, TokenBatch, collate, rollout_logprobs_tensor
 from limr.learner.config import Derived, LearnerConfig
 from limr.learner.dist import DistCtx
-from limr.learner.models import Critic, load_actor, load_reference, response_logprobs, response_values, unwrap
-from limr.learner.precision import autocast, clip_grad_norm, compute_state, grad_scaler, gradient_sync, shard
+from limr.learner.models import Critic, load_actor, load_reference, response_logprobs, response_values
+from limr.learner.precision import autocast, clip_grad_norm, grad_scaler, gradient_sync, shard
 
 # Losses every rank adds its share of the global mini-batch to; summed over ranks before they are reported.
 _SUMMED_LOSSES = ("losses/policy", "losses/approx_kl", "losses/clipfrac", "losses/value", "losses/value_clipfrac")
@@ -107,8 +111,7 @@ class PPOTrainer:
         stats: dict[str, float] = {}
         engine_lp = rollout_logprobs_tensor(rollouts, mask.shape[1])  # (B, R) or None
         if engine_lp is not None:
-            gap = (engine_lp - actor_lp).abs() * mask
-            s, mx, cnt = gap.sum().item(), gap.max().item(), mask.sum().item()
+            s, mx, cnt = logprob_gap_sums(engine_lp, actor_lp, mask)
             s, cnt = self.ctx.all_sum([s, cnt])
             stats["rollout/logprob_gap_mean"] = s / max(cnt, 1)
             stats["rollout/logprob_gap_max"] = float(max(self.ctx.all_gather_objects(mx)))
@@ -116,17 +119,14 @@ class PPOTrainer:
 
         kl = kl_estimate(actor_lp, ref_lp, a.kl_estimator) * mask  # (B, R)
         shaped_scores = scores.clone()  # (B,)
-        if a.normalize_reward:
-            s, ss, c = self.ctx.all_sum([scores.sum().item(), (scores**2).sum().item(), scores.numel()])
-            mean = s / c
-            self.reward_moments.update(mean, max(ss / c - mean * mean, 0.0), int(c))
+        if a.normalize_reward:  # with the moments of all ranks
+            s, ss, c = self.ctx.all_sum(list(value_sums(scores)))
+            mean, var = mean_var_from_sums(s, ss, c)
+            self.reward_moments.update(mean, var, int(c))
             shaped_scores = self.reward_moments.normalize(scores)
-        token_rewards = token_level_rewards(shaped_scores, kl, mask, self.kl_ctl.value)  # (B, R)
-        if self.critic is not None:
-            advantages, returns = gae(token_rewards, values, mask, a.gamma, a.lam)
-        else:
-            advantages = grpo_advantages(shaped_scores, kl, mask, self.kl_ctl.value, n)  # (B, R)
-            returns = torch.zeros_like(mask)
+        advantages, returns = advantages_and_returns(  # (B, R) each: GAE with a critic, GRPO without
+            shaped_scores, kl, mask, self.kl_ctl.value, n, values if self.critic is not None else None, a.gamma, a.lam
+        )
         if a.normalize_advantages:  # with the statistics of all ranks
             s, ss, c = self.ctx.all_sum(list(masked_sums(advantages, mask)))
             advantages = masked_whiten(advantages, mask, (s, ss, c))
@@ -143,11 +143,7 @@ class PPOTrainer:
             }
         )
         if self.critic is not None:
-            resid = (returns - values) * mask
-            moments = self.ctx.all_sum(
-                [(returns * mask).sum().item(), (returns**2 * mask).sum().item(), resid.sum().item()]
-                + [(resid**2).sum().item()]
-            )
+            moments = self.ctx.all_sum(value_fit_sums(returns, values, mask))
             stats["train/explained_var"] = explained_variance_from_sums(*moments, tok)
         self.kl_ctl.update(kl_sum / max(n_seq, 1), int(n_seq))  # mean sequence KL of the global batch
         exp = Experience(tb, old_lp, ref_lp, advantages, returns, values, scores.float())
@@ -234,17 +230,6 @@ class PPOTrainer:
         return norm
 
     # ---- weights and state --------------------------------------------------------------------------------
-    def actor_state_for_rollout(self) -> dict[str, torch.Tensor]:
-        """Full actor weights on CPU (gathered under FSDP) in the compute dtype, for the rollout engine."""
-        return compute_state(self._full_state(self.actor), self.cfg.model.dtype)
-
-    def _full_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
-        if self._fsdp():
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-            return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-        return {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
-
     def _fsdp(self) -> bool:
         return self.cfg.trainer.strategy == "fsdp" and self.ctx.distributed
 

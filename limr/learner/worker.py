@@ -4,7 +4,8 @@ on GPU) or in-process (local).
 The Ray Train worker function only builds the context and hands over to `limr.learner.loop.train`;
 checkpoints live in the object store, and Ray Train's checkpoint holds just a pointer to the newest one,
 so when a worker dies and Ray Train restarts the group (FailureConfig.max_failures), every worker
-resumes from the last checkpoint through `ray.train.get_checkpoint()`.
+resumes from the store's newest checkpoint (its latest.json: the one truth; Ray's own checkpoint only says
+that this is a restart).
 """
 
 from __future__ import annotations
@@ -17,27 +18,28 @@ from typing import Any
 
 from limr.learner.config import LearnerConfig
 from limr.learner.dist import DistCtx
+from limr.learner.generator import Generator
 
 log = logging.getLogger("limr.learner")
 POINTER = "limr_checkpoint.json"
 
 
-def make_client(cfg: LearnerConfig, setup, ctx: DistCtx):
+def make_generator(cfg: LearnerConfig, setup, ctx: DistCtx) -> Generator:
     """The generator of this rank: the shared rollout service, or a private HF sampler (local backend)."""
     if cfg.rollout.backend == "local":
-        from limr.learner.rollout_client import LocalRollout
+        from limr.learner.generator.local import LocalGenerator
 
         tok = setup.tokenizer
         eos = {tok.eos_token_id, tok.pad_token_id} - {None}
-        return LocalRollout(cfg.model.actor, sorted(eos), tok.pad_token_id, cfg.model.dtype)
-    from limr.learner.service_rollout import ServiceRollout
-    from limr.learner.weight_export import WeightExporter
+        return LocalGenerator(cfg.model.actor, sorted(eos), tok.pad_token_id, cfg.model.dtype)
+    from limr.learner.generator.exporter import WeightExporter
+    from limr.learner.generator.service import ServiceGenerator
 
     if not cfg.rollout.app_name:
         raise ValueError("rollout.app_name is not set: start the rollout service first (limr train does this)")
     every = cfg.rollout.export_every
     exporter = WeightExporter(setup.store, setup.run_id, every, setup.tokenizer) if every else None
-    return ServiceRollout(cfg.rollout.app_name, exporter=exporter)
+    return ServiceGenerator(cfg.rollout.app_name, exporter=exporter)
 
 
 def run_local(cfg: LearnerConfig, resume_key: str | None = None) -> dict[str, float]:
@@ -53,7 +55,7 @@ def run_local(cfg: LearnerConfig, resume_key: str | None = None) -> dict[str, fl
         torch.set_num_threads(cfg.trainer.torch_threads)
     ctx = DistCtx(device=torch.device("cuda" if cfg.trainer.use_gpu else "cpu"))
     setup = build_setup(cfg)
-    client = make_client(cfg, setup, ctx)
+    client = make_generator(cfg, setup, ctx)
     try:
         return train(cfg, ctx, setup, client, resume_key)
     finally:
@@ -81,13 +83,17 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         device=ray.train.torch.get_device(),
     )
     resume_key = config.get("resume_key")
-    restart = ray.train.get_checkpoint()
-    if restart is not None:  # Ray Train restarted us after a failure: continue from the newest checkpoint
-        with restart.as_directory() as d, open(os.path.join(d, POINTER)) as f:
-            resume_key = json.load(f)["key"]
+    if ray.train.get_checkpoint() is not None:
+        # Ray Train restarted us after a failure (or found its own state of an earlier run of this name): the
+        # store's latest.json, written after every complete checkpoint, is the one truth of where to resume.
+        # Ray's pointer may lag it (a report lost in the crash) or come from another machine's local state.
+        from limr.learner.checkpoint import latest_checkpoint
+        from limr.store import open_store
+
+        resume_key = latest_checkpoint(open_store(str(cfg.run.store)), str(cfg.run.run_id)) or resume_key
         log.info("restarting from %s", resume_key)
     setup = build_setup(cfg)
-    client = make_client(cfg, setup, ctx)
+    client = make_generator(cfg, setup, ctx)
     relay = config.get("progress") if ctx.is_main else None  # the driver's progress display (launch.fit)
 
     def report(metrics: dict[str, float], pointer: dict[str, Any] | None) -> None:

@@ -3,7 +3,8 @@
 One deployment, `RolloutServer`, one vLLM engine per replica. It answers HTTP (FastAPI ingress) and
 deployment-handle calls (`generate`, `load_checkpoint`, `weight_version`, `weight_hub`; the learner's in-cluster
 path). New weights from a learner arrive over vLLM's weight-transfer group, driven through the deployment's
-`WeightHub` (limr.rollout.sync): every replica registers there and runs the hub's commands on a control thread.
+`WeightHub` (limr.rollout.sync): every replica is a `ReplicaMember` there, running the hub's commands on a control
+thread.
 Concurrent /v1/generate requests are coalesced into one engine call (`serve.batch`); weight updates wait for the
 running requests and the next ones start on the new weights (limr.rollout.engine). The OpenAI routes are vLLM's
 own OpenAI serving layer over the same engine (limr.rollout.openai_api).
@@ -22,7 +23,6 @@ import hmac
 import json
 import logging
 import os
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +38,7 @@ from ray.serve import Application
 from limr.rollout.api import GenerateRequest, WeightsRequest, check_limits, errors
 from limr.rollout.config import ADMIN_TOKEN_ENV, RolloutArgs
 from limr.rollout.metrics import RolloutMetrics
-from limr.rollout.sync import HUB_NAMESPACE, get_hub, hub_name
+from limr.rollout.sync import HUB_NAMESPACE, ReplicaMember, get_hub, hub_name
 from limr.rollout.types import GenerateResult, InvalidRequest, RolloutError, SamplingSpec, WeightLoadError
 from limr.secrets import env_secret
 
@@ -116,28 +116,26 @@ class RolloutServer:
         self.engine = RolloutEngine(self.args.engine)
         self.metrics = RolloutMetrics(_replica_id(), self.engine.model_name)
         self._deployment_id = deployment_id
-        self._hub = get_hub(deployment_id)
-        self._id = _replica_id()
-        self._sync_lock = threading.Lock()  # one weight load at a time per replica
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rollout")
         self._created = int(time.time())
-        self._stop = threading.Event()
         from limr.rollout.openai_api import OpenAIServing
 
         self.openai = OpenAIServing.create(self.engine)
-        self._sync_weights()  # a replica started mid-run loads the newest checkpoint or export before serving
-        self._register()
-        threading.Thread(target=self._sync_loop, name="weight-sync", daemon=True).start()
-        threading.Thread(target=self._control_loop, name="weight-transfer", daemon=True).start()
-        threading.Thread(target=self._heartbeat_loop, name="weight-heartbeat", daemon=True).start()
+        self.member = ReplicaMember(
+            get_hub(deployment_id),
+            _replica_id(),
+            self.engine,
+            self.metrics,
+            transfer_timeout_s=self.args.weight_transfer_timeout_s,
+            sync_interval_s=self.args.weight_sync_interval_s,
+        )
+        self.member.start()  # a replica started mid-run loads the newest checkpoint or export before serving
 
     def __del__(self) -> None:
         """Serve's shutdown hook: leave the transfer group at once (else the hub drops us after its TTL)."""
-        self._stop.set()
-        try:
-            self._hub.leave.remote(self._id)
-        except Exception:  # the hub may be gone already
-            pass
+        member = self.__dict__.get("member")  # absent when the constructor failed before joining
+        if member is not None:
+            member.stop()
 
     def check_health(self) -> None:
         """Serve's health probe: a dead engine or half-loaded weights fail it, so Serve replaces the replica
@@ -146,104 +144,10 @@ class RolloutServer:
         if not self.engine.ready:
             raise RuntimeError(self.engine.not_ready_reason)
 
-    # ---- weight versions across replicas ---------------------------------------------------------------
-    def _sync_weights(self) -> None:
-        """Load the hub's newest loadable version if it is newer than what this replica serves (blocking).
-
-        Loadable versions are checkpoints loaded through the service and the learner's periodic exports of
-        transferred versions (limr.learner.weight_export), so a replica that starts or restarts mid-run serves the
-        newest export, not the base checkpoint. A transferred version newer than that export reaches it only with
-        the learner's next update, which includes it in the group; meanwhile its results carry the older version
-        (the learner retries a step whose rollouts are not all of the version it sent, limr.learner.loop).
-        """
-        version, uri = ray.get(self._hub.loadable.remote())
-        if version <= self.engine.weight_version or uri is None:
-            return
-        with self._sync_lock:
-            if version <= self.engine.weight_version:
-                return
-            self.engine.load_checkpoint(uri, version=version)
-            self.metrics.weight_updates.labels("sync", "ok").inc()
-            self.metrics.weight_version.set(self.engine.weight_version)
-
-    def _register(self) -> None:
-        ray.get(self._hub.register.remote(self._id, self.engine.workers, self.engine.shapes))
-
-    def _control_loop(self) -> None:
-        """Run the hub's weight-transfer commands (init / start / update / finish) for this replica, in order.
-
-        The poll is also the replica's heartbeat. An update whose next command does not come within the
-        transfer timeout is aborted (the sender died): the engine refuses to sample until weights are whole.
-        """
-        while not self._stop.is_set():
-            try:
-                commands = ray.get(self._hub.poll.remote(self._id))
-                if commands is None:  # not a member (dropped): the heartbeat thread registers again
-                    self._stop.wait(0.5)
-                    continue
-                if not commands and self.engine.updating_for() > self.args.weight_transfer_timeout_s:
-                    self.engine.abort_update("the learner stopped mid-update")
-                for command in commands:
-                    self._run_command(command)
-            except Exception:  # hub unreachable: keep trying, the learner sees the missing acks
-                log.exception("weight-transfer control loop")
-                self._stop.wait(1.0)
-
-    def _heartbeat_loop(self) -> None:
-        while not self._stop.wait(1.0):
-            try:
-                if not ray.get(self._hub.heartbeat.remote(self._id)):
-                    self._register()  # dropped (e.g. the hub restarted or we stalled): join again
-            except Exception:  # hub unreachable: keep trying
-                log.exception("weight-transfer heartbeat")
-
-    def _run_command(self, command: dict[str, Any]) -> None:
-        error = None
-        try:
-            op = command["op"]
-            if op == "init":
-                self.engine.init_transfer(command["init_info"])
-            elif op == "start":
-                self.engine.begin_update(self.args.weight_transfer_timeout_s)
-            elif op == "update":
-                self.engine.receive_update(command["update_info"])
-            elif op == "finish":
-                self.engine.finish_update(int(command["version"]))
-                self.metrics.weight_updates.labels("transfer", "ok").inc()
-                self.metrics.weight_version.set(self.engine.weight_version)
-            else:
-                raise WeightLoadError(f"unknown weight-transfer command {op!r}")
-        except Exception as e:
-            log.exception("weight-transfer command %s failed", command.get("op"))
-            self.metrics.weight_updates.labels("transfer", "error").inc()
-            error = f"{type(e).__name__}: {e}"
-        ray.get(self._hub.ack.remote(self._id, command["seq"], error))
-
-    def _sync_loop(self) -> None:
-        while not self._stop.wait(self.args.weight_sync_interval_s):
-            try:
-                self._sync_weights()
-            except Exception:  # keep trying; requests sync (and report errors) on their own path too
-                log.exception("weight sync failed")
-
-    def _load(self, uri: str, source: str) -> int:
-        """Load a checkpoint here, then commit its URI so every other replica follows (blocking)."""
-        with self._sync_lock:
-            version = ray.get(self._hub.reserve.remote())
-            try:
-                self.engine.load_checkpoint(uri, version=version)
-            except Exception:
-                self.metrics.weight_updates.labels(source, "error").inc()
-                raise
-            ray.get(self._hub.commit.remote(version, uri))
-            self.metrics.weight_updates.labels(source, "ok").inc()
-            self.metrics.weight_version.set(version)
-            return version
-
     # ---- generation ------------------------------------------------------------------------------------
     def _run_batch(self, items: list[tuple[Any, SamplingSpec]]) -> list[Any]:
         try:
-            self._sync_weights()
+            self.member.sync()
         except (ray.exceptions.RayError, WeightLoadError):
             # Hub unreachable or its latest checkpoint unloadable: keep serving what this replica has; every
             # result still names its weight version, so callers can tell. The sync loop keeps retrying.
@@ -296,7 +200,7 @@ class RolloutServer:
 
     async def load_checkpoint(self, uri: str) -> int:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._load, uri, "handle")
+        return await loop.run_in_executor(self._executor, self.member.load, uri, "handle")
 
     async def weight_hub(self) -> tuple[str, str]:
         """(name, namespace) of this deployment's WeightHub actor: where a learner forms its transfer group."""
@@ -305,7 +209,7 @@ class RolloutServer:
     async def weight_version(self) -> int:
         """The version this replica serves next: it first catches up with the hub's newest loadable version, so a
         read right after a checkpoint load (which may have landed on another replica) already sees it."""
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._sync_weights)
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.member.sync)
         return self.engine.weight_version
 
     # ---- HTTP ------------------------------------------------------------------------------------------
@@ -353,7 +257,7 @@ class RolloutServer:
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong admin token (Authorization: Bearer ...)")
         loop = asyncio.get_running_loop()
-        version = await loop.run_in_executor(self._executor, self._load, req.uri, "http")
+        version = await loop.run_in_executor(self._executor, self.member.load, req.uri, "http")
         return {"weight_version": version}
 
     @api.get("/v1/weights", responses=errors(400, 503))

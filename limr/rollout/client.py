@@ -139,7 +139,7 @@ class HandleRolloutClient:
         return self.handle.weight_version.remote().result(timeout_s=self.timeout_s)
 
     def weight_hub(self) -> Any:
-        """The deployment's WeightHub actor, where a learner (limr.learner.weight_sync) sends weights from."""
+        """The deployment's WeightHub actor, where a learner (limr.learner.generator.publisher) sends weights from."""
         import ray
 
         name, namespace = self.handle.weight_hub.remote().result(timeout_s=self.timeout_s)

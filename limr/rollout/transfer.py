@@ -34,6 +34,8 @@ from vllm.distributed.weight_transfer.base import (
 )
 from vllm.distributed.weight_transfer.factory import WeightTransferEngineFactory, WeightTransferTrainerFactory
 
+from limr.rollout.buckets import bucket_plan
+
 GLOO = "gloo"
 DEFAULT_BUCKET_BYTES = 64 << 20  # 64 MiB: large enough to amortise a broadcast, small next to any model
 DEFAULT_TIMEOUT_S = 300.0
@@ -71,21 +73,6 @@ class GlooUpdateInfo(WeightTransferUpdateInfo):
     names: list[str]
     dtype_names: list[str]
     shapes: list[list[int]]
-
-
-def bucket_plan(nbytes: list[int], bucket_bytes: int) -> list[range]:
-    """Split tensors (their byte sizes, in stream order) into consecutive buckets of at most `bucket_bytes`
-    (a larger tensor travels alone). Sender and receivers both derive the plan from the round's metadata."""
-    buckets: list[range] = []
-    start, size = 0, 0
-    for i, n in enumerate(nbytes):
-        if i > start and size + n > bucket_bytes:
-            buckets.append(range(start, i))
-            start, size = i, 0
-        size += n
-    if start < len(nbytes):
-        buckets.append(range(start, len(nbytes)))
-    return buckets
 
 
 def _nbytes(dtype: torch.dtype, shape: list[int] | tuple[int, ...]) -> int:

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from limr.events.correct import REWARD, CorrectRule
-from limr.scoring.counts import EventDataError
+from limr.scoring.tables import EventDataError
 
 #: The rule that keeps the `correct` column as the writer decided it.
 AS_RECORDED = "correct"

@@ -20,12 +20,13 @@ from limr.events.io import (
     validate_events_table,
 )
 from limr.events.run import read_run_meta
-from limr.events.schema import events_prefix, prompts_key, run_json_key
-from limr.scoring.counts import MAX_EPOCHS, EpochCounts, EventDataError, TableSummary, summarize_table
+from limr.events.schema import events_prefix, prompts_key, run_json_key, run_prefix
+from limr.scoring.counts import EpochCounts
 from limr.scoring.memory import keep_freed_memory
 from limr.scoring.ordered import ordered_map
 from limr.scoring.result import ScoreResult, score_counts
 from limr.scoring.rule import apply_rule, rule_columns
+from limr.scoring.tables import MAX_EPOCHS, EventDataError, TableSummary, summarize_table
 from limr.store import ObjectNotFound, ObjectStore
 
 SCORING_COLUMNS = ("prompt_id", "epoch", "correct", "reward")
@@ -229,7 +230,7 @@ def count_run(
     has_meta = store.exists(run_json_key(run_id))
     counts, _, introduced = accumulate_run(store, run_id, threads=threads, progress=progress, keys=keys, rule=correct)
     if counts.events == 0:
-        if not has_meta and not store.list_keys(f"runs/{run_id}/"):
+        if not has_meta and not store.list_keys(run_prefix(run_id)):
             raise RunNotFound(f"{store.uri}: no run {run_id!r} (no {run_json_key(run_id)}, no events)")
         raise EmptyRun(f"{store.uri}/{events_prefix(run_id)}: run {run_id!r} has no events")
     prompts: dict[str, str] = {}

@@ -17,6 +17,7 @@ from limr.store.base import (
     ObjectInfo,
     ObjectNotFound,
     ObjectStore,
+    PreconditionFailed,
     StoreError,
 )
 from limr.store.local import LocalStore
@@ -32,6 +33,7 @@ __all__ = [
     "ObjectInfo",
     "ObjectNotFound",
     "ObjectStore",
+    "PreconditionFailed",
     "StoreError",
     "default_store_uri",
     "open_store",

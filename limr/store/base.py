@@ -33,6 +33,10 @@ class AccessDenied(StoreError):
     """Credentials were rejected or lack permission."""
 
 
+class PreconditionFailed(StoreError):
+    """A conditional write found the object already there."""
+
+
 class InvalidKey(StoreError, ValueError):
     """A key that could escape the store root or is otherwise unusable."""
 
@@ -53,7 +57,20 @@ def check_key(key: str) -> str:
     parts = key.split("/")
     if any(p in ("", ".", "..") for p in parts):
         raise InvalidKey(f"invalid object key {key!r}: empty, '.' or '..' path segment")
+    if "\x00" in key:
+        raise InvalidKey(f"invalid object key {key!r}: NUL character")
     return key
+
+
+def check_prefix(prefix: str) -> str:
+    """A listing prefix: empty, or a key's beginning that cannot leave the root ('..', '.', '/', NUL)."""
+    if not prefix:
+        return prefix
+    if prefix.startswith("/") or "\x00" in prefix:
+        raise InvalidKey(f"invalid listing prefix {prefix!r}: must be relative, without NUL")
+    if any(p in (".", "..") for p in prefix.split("/")) or "//" in prefix:
+        raise InvalidKey(f"invalid listing prefix {prefix!r}: empty, '.' or '..' path segment")
+    return prefix
 
 
 class ObjectStore(abc.ABC):
@@ -96,16 +113,14 @@ class ObjectStore(abc.ABC):
         with self.open(key) as src, open(path, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
 
+    @abc.abstractmethod
     def put_if_absent(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> bool:
-        """Write unless the key exists; returns whether it wrote. Used for immutable objects.
+        """Create `key` with `data` unless it exists; returns whether this call created it.
 
-        Not a cross-process compare-and-swap on every backend; callers that race must tolerate the
-        other writer's identical content (limr's immutable objects are content-determined).
+        Atomic across processes and machines: of any number of concurrent callers exactly one gets True
+        (an exclusive create on local disk; S3's conditional `If-None-Match: *` PUT). Readers never see a
+        partial object. Version numbers of datasets rest on this (limr.curation.publish).
         """
-        if self.exists(key):
-            return False
-        self.put(key, data, content_type)
-        return True
 
     def list_keys(self, prefix: str = "", start_after: str | None = None) -> builtins.list[str]:
         return [o.key for o in self.list(prefix, start_after)]

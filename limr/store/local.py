@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from limr.atomic import atomic_file
-from limr.store.base import ObjectInfo, ObjectNotFound, ObjectStore, check_key
+from limr.store.base import ObjectInfo, ObjectNotFound, ObjectStore, check_key, check_prefix
 
 _TMP_PREFIX = ".limr-tmp-"
 
@@ -27,6 +28,24 @@ class LocalStore(ObjectStore):
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         with atomic_file(self._path(key), "wb", prefix=_TMP_PREFIX, fsync=True) as f:
             f.write(data)
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> bool:
+        """Exclusive create: the data goes to a temp file beside the target (fsynced), then `link(2)` gives it
+        the target's name, which fails when the name exists; so the object appears whole, and only once."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
 
     def put_file(self, key: str, path: str, content_type: str = "application/octet-stream") -> None:
         import shutil
@@ -47,6 +66,7 @@ class LocalStore(ObjectStore):
             raise ObjectNotFound(f"{self.uri}/{key}: no such object") from None
 
     def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[ObjectInfo]:
+        check_prefix(prefix)  # a prefix with '..' would walk outside the root
         # Walk only the directory that can hold the prefix, then sort: S3 lists in key order.
         base_dir = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         top = self.root / base_dir if base_dir else self.root

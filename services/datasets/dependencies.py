@@ -10,11 +10,15 @@ from fastapi.dependencies.utils import get_flat_dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from pydantic import SecretStr
 
 from limr.store import ObjectStore
 from services.datasets.cache import VersionCache
 from services.datasets.config import DatasetsSettings, get_settings
 
+# The web view's sign-in keeps the token in this cookie (HttpOnly, SameSite=Strict); reads accept it like
+# the Authorization header, so a browser can follow the view's links (downloads included).
+TOKEN_COOKIE = "limr_token"
 _bearer = HTTPBearer(auto_error=False, description="Bearer token (LIMR_API_TOKEN for writes)")
 
 
@@ -58,7 +62,7 @@ MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
 CacheDep = Annotated[VersionCache, Depends(get_cache)]
 
 
-def _matches(given: str, *tokens) -> bool:  # noqa: ANN002 - SecretStr | None
+def _matches(given: str, *tokens: SecretStr | None) -> bool:
     return any(t is not None and hmac.compare_digest(given.encode(), t.get_secret_value().encode()) for t in tokens)
 
 
@@ -88,13 +92,20 @@ def known_query_only(request: Request) -> None:
         )
 
 
-def require_read(creds: Credentials, settings: SettingsDep) -> None:
-    """Reads are open unless LIMR_READ_TOKEN is set; then the read or the write token is needed."""
+def reader_token_ok(given: str, settings: DatasetsSettings) -> bool:
+    """The read or the write token (constant-time comparison)."""
+    return _matches(given, settings.read_token, settings.api_token)
+
+
+def require_read(request: Request, creds: Credentials, settings: SettingsDep) -> None:
+    """Reads are open unless LIMR_READ_TOKEN is set; then the read or the write token is needed, as a bearer
+    token or the web view's sign-in cookie."""
     if settings.read_token is None:
         return
-    if creds is None:
+    given = creds.credentials if creds is not None else request.cookies.get(TOKEN_COOKIE)
+    if given is None:
         raise _unauthorized("missing bearer token")
-    if not _matches(creds.credentials, settings.read_token, settings.api_token):
+    if not reader_token_ok(given, settings):
         raise _unauthorized("invalid bearer token")
 
 

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from limr.curation.checkpoint import CheckpointError
 from limr.curation.policy import PolicyError
 from limr.curation.publish import DatasetNotFound
+from limr.curation.state import CheckpointError
 from limr.store import InvalidKey, ObjectNotFound, ObjectStore, StoreError, open_store
+from limr.view.scores import RunNotFound, RunNotScored
 from services.datasets.cache import VersionCache
 from services.datasets.config import DatasetsSettings, get_settings
 from services.datasets.dependencies import ApiMetrics, known_query_only
-from services.datasets.routers import datasets, health, runs
+from services.datasets.routers import datasets, health, runs, ui
 
 _ERRORS: tuple[tuple[type[Exception], int], ...] = (
     (DatasetNotFound, 404),
+    (RunNotFound, 404),
+    (RunNotScored, 409),
     (ObjectNotFound, 404),
     (InvalidKey, 400),
     (PolicyError, 422),
@@ -60,9 +65,11 @@ def create_app(settings: DatasetsSettings | None = None, store: ObjectStore | No
     app.include_router(health.router)
     app.include_router(runs.router)
     app.include_router(datasets.router)
+    app.include_router(ui.router)
 
     for exc_type, code in _ERRORS:
         app.add_exception_handler(exc_type, _handler(code))
+    app.add_exception_handler(StarletteHTTPException, _http_error)
 
     app.add_middleware(_Observe, metrics=app.state.metrics)
     return app
@@ -96,8 +103,17 @@ class _Observe:
             self.metrics.latency.labels(scope["method"], path).observe(time.perf_counter() - t0)
 
 
-def _handler(code: int):  # noqa: ANN202
-    async def handle(request: Request, exc: Exception) -> JSONResponse:
+def _handler(code: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handle(request: Request, exc: Exception) -> Response:
+        if ui.is_page(request):
+            return ui.error_page(request, code, str(exc))
         return JSONResponse({"detail": str(exc)}, status_code=code)
 
     return handle
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """The web view answers errors with a page (401: the sign-in form); the API keeps FastAPI's JSON."""
+    if ui.is_page(request) and isinstance(exc, StarletteHTTPException):
+        return ui.error_page(request, exc.status_code, str(exc.detail))
+    return await http_exception_handler(request, exc)  # type: ignore[arg-type]

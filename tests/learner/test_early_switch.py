@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
+from limr.data.api_client import DatasetsClient
+from limr.learner import early_switch
 from limr.learner.data import PromptPlan
 from limr.learner.early_switch import (
     PoolSwitch,
@@ -57,22 +60,60 @@ def test_pick_version_takes_the_newest_of_the_run_from_enough_epochs():
 
 
 def test_wait_for_subset_polls_until_the_version_exists():
-    listings = iter([None, {"items": [{"version": 1, "run": "r", "epochs_used": 1}]}])
-    final = {"items": [{"version": 2, "run": "r", "epochs_used": 2, "status": "provisional"}]}
+    listings = iter([None, {"versions": [1], "items": [{"version": 1, "run": "r", "epochs_used": 1}]}])
+    final = {"versions": [2], "items": [{"version": 2, "run": "r", "epochs_used": 2, "status": "provisional"}]}
     paths = []
 
-    def get_json(path: str):
-        paths.append(path)
-        return next(listings, final)
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        if request.url.path == "/v1/datasets/r-early/versions":
+            body = next(listings, final)
+            if body is None:
+                return httpx.Response(404, json={"detail": "no dataset"})
+            return httpx.Response(200, json=body)
+        assert request.url.path == "/v1/datasets/r-early/versions/2/data" and request.url.params["format"] == "jsonl"
+        lines = [json.dumps({"prompt_id": p, "score": 0.7}) + "\n" for p in ["p003", "p001"]]
+        return httpx.Response(200, text="".join(lines))
 
-    def get_text(path: str) -> str:
-        assert path == "/v1/datasets/r-early/versions/2/data?format=jsonl"
-        return "".join(json.dumps({"prompt_id": p, "score": 0.7}) + "\n" for p in ["p003", "p001"])
+    with DatasetsClient("http://api", transport=httpx.MockTransport(handler)) as client:
+        found, ids = wait_for_subset(client, "r-early", "r", 2, timeout_s=5, poll_s=0.01)
+        assert found["version"] == 2 and ids == ["p003", "p001"] and len(paths) == 4
+        with pytest.raises(SwitchError, match="has no version of run 'r' from 3 epochs"):
+            wait_for_subset(client, "r-early", "r", 3, timeout_s=0.05, poll_s=0.01)
 
-    found, ids = wait_for_subset(get_json, get_text, "r-early", "r", 2, timeout_s=5, poll_s=0.01)
-    assert found["version"] == 2 and ids == ["p003", "p001"] and len(paths) == 3
-    with pytest.raises(SwitchError, match="has no version of run 'r' from 3 epochs"):
-        wait_for_subset(lambda p: final, get_text, "r-early", "r", 3, timeout_s=0.05, poll_s=0.01)
+
+def test_switch_reads_the_token_from_a_secret_file_and_sends_it_to_the_api_only(tmp_path, monkeypatch):
+    """The early-LIM switch reads LIMR_READ_TOKEN_FILE through env_secret and sends the token to its API."""
+    (tmp_path / "reader").write_text("r-token\n")
+    monkeypatch.delenv("LIMR_READ_TOKEN", raising=False)
+    monkeypatch.delenv("LIMR_API_TOKEN", raising=False)
+    monkeypatch.delenv("LIMR_API_TOKEN_FILE", raising=False)
+    monkeypatch.setenv("LIMR_READ_TOKEN_FILE", str(tmp_path / "reader"))
+    seen: list[tuple[str, str | None]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers.get("Authorization")))
+        if request.url.path.endswith("/versions"):
+            return httpx.Response(200, json={"versions": [1], "items": [{"version": 1, "run": "r", "epochs_used": 2}]})
+        return httpx.Response(200, text=json.dumps({"prompt_id": "p001"}) + "\n")
+
+    real = early_switch.DatasetsClient
+    monkeypatch.setattr(early_switch, "DatasetsClient", lambda url: real(url, transport=httpx.MockTransport(handler)))
+
+    class Ctx:
+        is_main = True
+
+        def broadcast_object(self, obj):
+            return obj
+
+    plan = SwitchedPlan(PromptPlan(POOL, rollout_batch_size=10, seed=0))
+    store = open_store(str(tmp_path / "store"))
+    made = early_switch.switch_if_due(
+        8, plan, POOL, store, "r", Ctx(), epochs=2, dataset="d", api_url="http://api:8080", timeout_s=1
+    )
+    assert made is not None and made.indices == [1] and read_switch(store, "r") == made
+    assert [auth for _, auth in seen] == ["Bearer r-token", "Bearer r-token"]
+    assert all(url.startswith("http://api:8080/v1/datasets/d/versions") for url, _ in seen)
 
 
 def test_make_switch_maps_ids_to_pool_rows_and_refuses_strangers(tmp_path):

@@ -14,6 +14,7 @@ from limr.learner.batch import Rollout
 from limr.learner.checkpoint import load_tensors, read_full, save_checkpoint
 from limr.learner.config import LearnerConfig
 from limr.learner.dist import DistCtx
+from limr.learner.generator.local import full_state
 from limr.learner.models import response_logprobs
 from limr.learner.trainer import PPOTrainer
 from limr.store import open_store
@@ -103,9 +104,9 @@ def test_bf16_masters_move_like_fp32_at_the_paper_lr_and_pure_bf16_does_not(tiny
 
 def test_weights_for_the_rollout_engine_are_in_the_compute_dtype(tiny_model):
     tr = _trainer(tiny_model, "bfloat16")
-    state = tr.actor_state_for_rollout()
+    state = full_state(tr.actor)
     assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.bfloat16}
-    from limr.learner.weight_sync import weight_source
+    from limr.learner.generator.publisher import weight_source
 
     src = weight_source(tr.actor)
     assert {m.dtype for m in src.metadata()} == {torch.bfloat16}
@@ -169,11 +170,11 @@ def _fsdp_rank(rank: int, world: int, port: int, model: str, out: str) -> None:
         )
         tr = PPOTrainer(cfg, cfg.derive(2), DistCtx(rank, world), pad_token_id=0)
         _train(tr, STEPS, part=slice(2 * rank, 2 * rank + 2))  # one prompt's group per rank: the same global batch
-        from limr.learner.weight_sync import weight_source
+        from limr.learner.generator.publisher import weight_source
 
         src = weight_source(tr.actor)
         sent = {n: t for n, t in src}  # every rank gathers in lockstep
-        state = tr.actor_state_for_rollout()  # the full state on rank 0
+        state = full_state(tr.actor)  # the full state, gathered onto every rank
         store = open_store(out + "/store")
         tensors, extra = tr.checkpoint_state()
         key = save_checkpoint(store, "fsdp", STEPS, tensors, {"trainer": extra}, DistCtx(rank, world))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from limr.learner.config import load_config
-from limr.learner.service_rollout import rollout_args
+from limr.learner.generator.service import rollout_args
 from limr.rollout.config import RolloutArgs
 
 REPO = Path(__file__).resolve().parents[2]

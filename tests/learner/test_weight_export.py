@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from limr.events.schema import weights_key
 from limr.learner.dist import DistCtx
-from limr.learner.weight_export import (
+from limr.learner.generator.exporter import (
     INDEX,
     WeightExporter,
-    export_key,
     export_uri,
     hf_files,
     prune_exports,
@@ -39,7 +39,7 @@ def test_export_is_a_sharded_hf_directory_a_replica_loads(tmp_path: Path, tiny_m
     with torch.no_grad():
         model.model.norm.weight.add_(0.5)  # weights the base checkpoint does not have
     store = LocalStore(tmp_path / "store")
-    key = export_key("run-a", 7)
+    key = weights_key("run-a", 7)
     write_export(_source(model), store, key, DistCtx(), hf_files(model, tokenizer), shard_bytes=1 << 18)
 
     local = fetch_checkpoint(export_uri(store, key), tmp_path / "unused")
@@ -81,7 +81,7 @@ def test_a_store_failure_still_drains_the_source_and_writes_no_index(tmp_path: P
 
     store = Failing(tmp_path)
     with pytest.raises(StoreError, match="disk full"):
-        write_export(Counting(), store, export_key("run-a", 1), DistCtx(), {}, shard_bytes=1 << 10)
+        write_export(Counting(), store, weights_key("run-a", 1), DistCtx(), {}, shard_bytes=1 << 10)
     assert seen == [n for n, _ in model.named_parameters()]
     assert store.list_keys() == []
 
@@ -90,18 +90,18 @@ def test_prune_keeps_the_newest_and_the_advertised(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     for version in (1, 2, 3, 4, 5):
         for name in ("model-00001-of-00001.safetensors", INDEX):
-            store.put(export_key("run-a", version) + name, b"x")
-    store.put(export_key("run-b", 1) + INDEX, b"x")  # another run's exports are not this run's to prune
-    advertised = export_uri(store, export_key("run-a", 2))
+            store.put(weights_key("run-a", version) + name, b"x")
+    store.put(weights_key("run-b", 1) + INDEX, b"x")  # another run's exports are not this run's to prune
+    advertised = export_uri(store, weights_key("run-a", 2))
     assert prune_exports(store, "run-a", 2, advertised) == [1, 3]
     left = {k.split("/")[3] for k in store.list_keys("runs/run-a/weights/")}
     assert left == {f"{v:010d}" for v in (2, 4, 5)}
-    assert store.exists(export_key("run-b", 1) + INDEX)
+    assert store.exists(weights_key("run-b", 1) + INDEX)
     assert prune_exports(store, "run-a", 1, None) == [2, 4]
 
 
 def test_exports_every_n_syncs_from_the_first(tmp_path: Path) -> None:
     exporter = WeightExporter(LocalStore(tmp_path), "run-a", every=3)
-    assert [exporter.due() for _ in range(7)] == [True, False, False, True, False, False, True]
+    assert [exporter.count_sync() for _ in range(7)] == [True, False, False, True, False, False, True]
     with pytest.raises(ValueError, match="at least 1"):
         WeightExporter(LocalStore(tmp_path), "run-a", every=0)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from limr.learner.rollout_client import Sampling
-from limr.learner.service_rollout import ServiceRollout
+from limr.learner.generator import Sampling
+from limr.learner.generator.service import ServiceGenerator
 from limr.rollout.engine import prompt_seed
 
 
@@ -19,8 +19,8 @@ def test_prompt_and_sample_streams_never_collide() -> None:
 
 def test_service_requests_carry_seeds_per_chunk() -> None:
     sampling = Sampling(n=4, temperature=1.0, top_p=1.0, max_new_tokens=8, seed=77)
-    a, b = ServiceRollout._spec(sampling, 0), ServiceRollout._spec(sampling, 16)
+    a, b = ServiceGenerator._spec(sampling, 0), ServiceGenerator._spec(sampling, 16)
     assert a.seed is not None and b.seed is not None and a.seed != b.seed
-    assert ServiceRollout._spec(sampling, 16) == b  # a function of (step seed, chunk) only
+    assert ServiceGenerator._spec(sampling, 16) == b  # a function of (step seed, chunk) only
     unseeded = Sampling(n=4, temperature=1.0, top_p=1.0, max_new_tokens=8)
-    assert ServiceRollout._spec(unseeded, 0).seed is None
+    assert ServiceGenerator._spec(unseeded, 0).seed is None

@@ -121,7 +121,7 @@ def _hf_model(ckpt: Path):  # noqa: ANN202
 def publisher(service):  # noqa: ANN001
     """The learner's sender (rank 0 of a one-rank learner) for the module's deployment: gloo transfer group."""
     from limr.learner.dist import DistCtx
-    from limr.learner.weight_sync import WeightPublisher
+    from limr.learner.generator.publisher import WeightPublisher
 
     pub = WeightPublisher(service.handle_client.weight_hub(), DistCtx(), bucket_bytes=1 << 20)
     yield pub
@@ -149,7 +149,7 @@ def test_weight_updates_switch_checkpoints_and_back(service, tiny_ckpts, refs, s
     assert greedy_of(http) == (v1, refs["B"])
 
     # A bad update changes nothing: unknown tensor names (refused before any transfer) and a missing checkpoint.
-    from limr.learner.weight_sync import WeightSyncError
+    from limr.learner.generator.publisher import WeightSyncError
 
     with pytest.raises(WeightSyncError, match="WeightLoadError: parameters the served checkpoint does not have"):
         publisher.publish(torch.nn.Linear(2, 2))
@@ -345,7 +345,8 @@ def test_replica_started_after_an_export_serves_it(service, tiny_ckpts, refs, s3
     import ray
     import transformers
 
-    from limr.learner.weight_export import WeightExporter, export_key, export_uri
+    from limr.events.schema import weights_key
+    from limr.learner.generator.exporter import WeightExporter, export_uri
     from limr.store import open_store
     from tests.conftest import unique_name
 
@@ -353,12 +354,12 @@ def test_replica_started_after_an_export_serves_it(service, tiny_ckpts, refs, s3
     hub = service.handle_client.weight_hub()
     store, run_id = open_store(f"{s3_uri}/cold"), unique_name("cold")
     tokenizer = transformers.AutoTokenizer.from_pretrained(b)
-    publisher.exporter = WeightExporter(store, run_id, every=1, tokenizer=tokenizer, shard_bytes=1 << 20)
-    try:
-        version = publisher.publish(_hf_model(b))  # transfer B, then export it
-    finally:
-        publisher.exporter = None
-    assert ray.get(hub.loadable.remote()) == (version, export_uri(store, export_key(run_id, version)))
+    exporter = WeightExporter(store, run_id, every=1, tokenizer=tokenizer, shard_bytes=1 << 20)
+    model = _hf_model(b)
+    version = publisher.publish(model)  # transfer B, then export it (as ServiceGenerator.sync_weights does)
+    assert exporter.count_sync()
+    exporter.export(model, version, publisher.hub, publisher.ctx)
+    assert ray.get(hub.loadable.remote()) == (version, export_uri(store, weights_key(run_id, version)))
 
     # Lose a replica: Serve starts a new one, which has never been in the transfer group.
     before = {rid for rid, _ in ray.get(hub.members.remote())}

@@ -8,15 +8,6 @@ import torch
 transfer = pytest.importorskip("limr.rollout.transfer")
 
 
-def test_bucket_plan_is_consecutive_bounded_and_complete() -> None:
-    sizes = [4, 4, 4, 10, 1, 3]
-    plan = transfer.bucket_plan(sizes, 8)
-    assert [list(b) for b in plan] == [[0, 1], [2], [3], [4, 5]]  # a tensor over the bound travels alone
-    assert [i for b in plan for i in b] == list(range(len(sizes)))
-    assert all(sum(sizes[i] for i in b) <= 8 or len(b) == 1 for b in plan)
-    assert transfer.bucket_plan([], 8) == []
-
-
 def test_mixed_dtypes_round_trip_through_one_bucket() -> None:
     tensors = [torch.randn(3).bfloat16(), torch.randn(2, 2), torch.arange(5, dtype=torch.int64)]
     raw = torch.cat([t.contiguous().view(-1).view(torch.uint8) for t in tensors])  # what the sender broadcasts
@@ -42,7 +33,7 @@ def test_transfer_into_a_running_engine_matches_transformers(tiny_ckpts) -> None
     import transformers
     from vllm.distributed.weight_transfer import ModuleSource, WeightTransferTrainerFactory
 
-    from limr.learner.weight_sync import _endpoint
+    from limr.learner.generator.publisher import _endpoint
     from limr.rollout.config import EngineConfig
     from limr.rollout.engine import RolloutEngine
     from limr.rollout.types import SamplingSpec

@@ -156,7 +156,7 @@ def test_locate_in_reader_threads_then_add_equals_plain_add() -> None:
     """Rows looked up before other objects were added (stale: -1 for ids added since) still count right."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from limr.scoring.counts import summarize_table
+    from limr.scoring.tables import summarize_table
 
     rng = np.random.default_rng(4)
     ids = [f"{i:016x}" for i in range(400)]
@@ -177,7 +177,7 @@ def test_locate_in_reader_threads_then_add_equals_plain_add() -> None:
 
 def test_duplicate_dictionary_entries_add_up() -> None:
     """A dictionary naming one id twice: locate finds the rows but they repeat, so add falls back to add.at."""
-    from limr.scoring.counts import summarize_table
+    from limr.scoring.tables import summarize_table
 
     d = pa.DictionaryArray.from_arrays(pa.array([0, 1, 2, 1], pa.int32()), pa.array(["a", "a", "b"]))
     table = pa.table(

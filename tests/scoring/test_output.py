@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from limr.cli.lim import write_atomic_bytes
+from limr.cli.common import write_atomic_bytes
 from limr.scoring.output import score_chunks
 from limr.scoring.result import ScoreResult
 

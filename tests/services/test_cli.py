@@ -95,10 +95,19 @@ def test_client_commands(live_api, tmp_path):
     table = [line.split() for line in _cli(live_api, "list").output.splitlines() if line.strip()]
     assert table[0] == ["NAME", "VERSIONS", "LATEST"] and ["cli-lim-0.6", "1", "1"] in table
     rows = [line.split() for line in _cli(live_api, "scores", "cli", "--limit", "3").output.splitlines()]
-    assert ["PROMPT", "SCORE", "LEFT", "OUT"] in rows
+    assert ["ID", "SCORE", "SOURCE", "PROMPT", "LEFT", "OUT"] in rows
+    n = int(top[0]["prompt_id"][1:])
     assert [r for r in rows if r and r[0] == top[0]["prompt_id"]] == [
-        [top[0]["prompt_id"], f"{top[0]['score']:.4f}", "-"]
+        [top[0]["prompt_id"], f"{top[0]['score']:.4f}", "synthetic", "What", "is", f"{n}", "+", f"{n}?", "-"]
     ]
+    found = json.loads(_cli(live_api, "scores", "cli", "-q", "is 3 +", "--source", "synthetic", "--json").output)
+    assert [i["prompt_id"] for i in found["items"]] == ["p0003"] and found["sources"] == ["synthetic"]
+    traj = json.loads(_cli(live_api, "trajectory", "cli", "p0003", "--json").output)
+    assert traj["prompt"] == "What is 3 + 3?" and traj["answer"] == "6" and len(traj["accuracy"]) == 2
+    lines = [line.split() for line in _cli(live_api, "trajectory", "cli", "p0003").output.splitlines()]
+    assert "What is 3 + 3?".split() in lines and ["EPOCH", "CORRECT", "SAMPLES", "ACCURACY", "R_AVG"] in lines
+    assert [r for r in lines if r[:1] == ["1"]][0][:3] == ["1", str(traj["correct"][1]), "4"]
+    assert _cli(live_api, "trajectory", "cli", "nope").exit_code == 1
     shown = _cli(live_api, "show", "cli-lim-0.6").output
     assert "cli-lim-0.6 v1" in shown and "content hash" in shown and "{" not in shown
     assert "events" in _cli(live_api, "run", "cli").output and "RUN" in _cli(live_api, "runs").output

@@ -25,10 +25,10 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from limr.curation.checkpoint import load_checkpoint
 from limr.curation.policy import PublishPolicy
 from limr.curation.publish import list_datasets, read_manifest
 from limr.curation.snapshot import read_scores_snapshot
+from limr.curation.state import load_checkpoint
 from limr.scoring import score_counts
 from limr.store import ObjectNotFound, open_store
 from services.scorer.config import ScorerSettings

@@ -63,6 +63,15 @@ def test_runs_progress_scores_and_trajectory(api):
     traj = api.get(f"/v1/runs/run-a/prompts/{pid}").json()
     assert traj["score"] == scores[0] and len(traj["accuracy"]) == 3 and traj["total"] == [4, 4, 4]
     assert traj["accuracy"] == [c / 4 for c in traj["correct"]] and len(traj["r_avg"]) == 3
+    n = int(pid[1:])
+    assert (traj["prompt"], traj["answer"], traj["source"]) == (f"What is {n} + {n}?", str(2 * n), "synthetic")
+    assert page["items"][0]["prompt"] == traj["prompt"] and page["items"][0]["source"] == "synthetic"
+    assert gap_traj["prompt"] is None and gap_traj["source"] is None  # not in prompts.parquet
+    found = api.get("/v1/runs/run-a/scores", params={"q": "WHAT IS 1", "source": "synthetic", "sort": "prompt_id"})
+    assert [i["prompt_id"] for i in found.json()["items"]] == ["p0001"] + [f"p{i:04d}" for i in range(10, 20)]
+    assert found.json()["sources"] == ["synthetic"]
+    assert api.get("/v1/runs/run-a/scores", params={"q": "p0002"}).json()["total"] == 1  # ids match too
+    assert api.get("/v1/runs/run-a/scores", params={"source": "math"}).json()["total"] == 0
     assert api.get("/v1/runs/run-a/prompts/nope").status_code == 404
     assert api.get("/v1/runs/nope").status_code == 404
     assert api.get("/v1/runs/nope/scores").status_code == 404

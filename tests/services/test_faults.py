@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from limr.curation.checkpoint import load_checkpoint
 from limr.curation.policy import PublishPolicy
 from limr.curation.publish import final_version, list_datasets, read_manifest
+from limr.curation.state import load_checkpoint
 from limr.store import LocalStore, StoreError
 from services.scorer.config import ScorerSettings
 from services.scorer.ingest import Ingestor
@@ -43,6 +43,10 @@ class FaultyStore:
     def put(self, key, data, content_type="application/octet-stream"):
         self._maybe_fail("put", key)
         return self._store.put(key, data, content_type)
+
+    def put_if_absent(self, key, data, content_type="application/octet-stream"):
+        self._maybe_fail("put", key)
+        return self._store.put_if_absent(key, data, content_type)
 
     def get(self, key):
         self._maybe_fail("get", key)

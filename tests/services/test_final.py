@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from limr.cli.main import app
-from limr.curation.checkpoint import load_checkpoint
 from limr.curation.policy import PublishPolicy
 from limr.curation.publish import final_version, list_datasets, read_manifest, wait_for_final
+from limr.curation.state import load_checkpoint
 from limr.scoring import score_run
 from limr.store import LocalStore
 from services.scorer.config import ScorerSettings

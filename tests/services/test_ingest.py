@@ -10,7 +10,7 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from limr.curation.checkpoint import load_checkpoint
+from limr.curation.state import load_checkpoint
 from limr.events.io import read_events_object
 from limr.scoring import EpochCounts
 from limr.store import StoreError, open_store

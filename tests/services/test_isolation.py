@@ -6,7 +6,7 @@ import json
 
 from fastapi.testclient import TestClient
 
-from limr.curation.checkpoint import load_checkpoint
+from limr.curation.state import load_checkpoint
 from limr.events.io import events_table, write_events
 from limr.events.run import RunMeta, write_run_meta
 from limr.store import LocalStore

@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from limr.curation.checkpoint import load_checkpoint
 from limr.curation.policy import PublishPolicy, SelectionPolicy
 from limr.curation.publish import list_datasets, publish_version, read_manifest, version_prefix
 from limr.curation.selecting import select_prompts
+from limr.curation.state import load_checkpoint
 from limr.events.io import read_prompts
 from limr.scoring import score_counts, score_run
 from limr.store import open_store

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from limr.curation.checkpoint import load_checkpoint
 from limr.curation.policy import PublishPolicy
 from limr.curation.publish import final_version, list_datasets, read_manifest
+from limr.curation.state import load_checkpoint
 from limr.store import open_store
 from services.scorer.config import ScorerSettings
 from services.scorer.ingest import Ingestor

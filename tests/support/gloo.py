@@ -29,9 +29,10 @@ def _entry(rank: int, world: int, port: int, fn: Callable[..., None], args: tupl
             dist.destroy_process_group()
 
 
-def run_ranks(fn: Callable[..., None], world: int, *args: Any, timeout_s: float = 300) -> None:
-    """fn(rank, world, *args) on `world` processes joined in a gloo group (none for world 1); fails on any
-    non-zero exit. `fn` must be importable (module level): the processes are spawned."""
+def run_ranks(fn: Callable[..., None], world: int, *args: Any, timeout_s: float = 300, exit_code: int = 0) -> None:
+    """fn(rank, world, *args) on `world` processes joined in a gloo group (none for world 1); fails unless every
+    process exits with `exit_code` (-9: each was SIGKILLed). `fn` must be importable (module level): the processes
+    are spawned."""
     port = _free_port()
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_entry, args=(r, world, port, fn, args)) for r in range(world)]
@@ -43,4 +44,4 @@ def run_ranks(fn: Callable[..., None], world: int, *args: Any, timeout_s: float 
     for p in procs:
         if p.is_alive():
             p.kill()
-    assert codes == [0] * world, f"rank processes exited with {codes}"
+    assert codes == [exit_code] * world, f"rank processes exited with {codes}"

@@ -4,9 +4,9 @@ The crash test needs to know where each SIGKILL landed, and to make sure some la
 checkpoint and in the middle of a publish, without any hook in the scorer itself. This wrapper runs the real
 CLI command with the store the scorer opens wrapped in `TracedStore`:
 
-- every write-side call (put, delete) appends `B op key` before and `E op key` after to the file named by
-  `LIMR_TEST_TRACE` (one unbuffered write each, so the lines survive a SIGKILL), and the trace tells the
-  test what the scorer was doing when it died (`phase_at_kill`);
+- every write-side call (put, put_if_absent as `put`, delete) appends `B op key` before and `E op key` after
+  to the file named by `LIMR_TEST_TRACE` (one unbuffered write each, so the lines survive a SIGKILL), and the
+  trace tells the test what the scorer was doing when it died (`phase_at_kill`);
 - with `LIMR_TEST_PAUSE=POINT` (a name in PAUSE_POINTS), the first call matching that point appends
   `P POINT key` and blocks the ingestion thread for good, so the test can SIGKILL it exactly there.
 """
@@ -65,6 +65,9 @@ class TracedStore:
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         self._traced("put", key, lambda: self._store.put(key, data, content_type))
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> bool:
+        return bool(self._traced("put", key, lambda: self._store.put_if_absent(key, data, content_type)))
 
     def delete(self, key: str) -> None:
         self._traced("delete", key, lambda: self._store.delete(key))

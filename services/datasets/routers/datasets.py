@@ -12,7 +12,6 @@ import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from limr.curation.checkpoint import load_checkpoint
 from limr.curation.policy import DATASET_NAME_RE, SelectionPolicy
 from limr.curation.progress import complete_epochs, read_run_prompts
 from limr.curation.publish import (
@@ -24,8 +23,10 @@ from limr.curation.publish import (
     publish_version,
     version_status,
 )
+from limr.curation.state import load_checkpoint
 from limr.events.io import EventSchemaError
 from limr.events.run import run_finished
+from limr.events.schema import run_json_key
 from limr.scoring import EmptyRun, EventDataError, count_run, score_counts
 from limr.store import ObjectNotFound, ObjectStore
 from services.datasets.cache import Cached, VersionCache
@@ -224,7 +225,7 @@ def publish(
     """Select from the run's completed epochs (as ingested by the scorer) and publish a new version.
 
     A finished run is scored whole, as `limr select --run` does, and the version is final."""
-    if not store.exists(f"runs/{request.run}/run.json"):
+    if not store.exists(run_json_key(request.run)):
         raise HTTPException(404, f"no run {request.run!r}")
     policy = SelectionPolicy.model_validate(request.model_dump(exclude={"run"}))
     prompts, pool_size = read_run_prompts(store, request.run)

@@ -1,28 +1,33 @@
-"""The learner's adapter to the rollout service (limr.rollout.app): a Serve deployment handle in the cluster.
+"""`ServiceGenerator`: the learner's adapter to the rollout service (limr.rollout.app), a Serve deployment handle.
 
 Requests are chunked to the service's per-request limits and sent concurrently, so Serve spreads them
 over replicas and each replica's engine batches them. Weights travel over vLLM's weight-transfer API, from the
-learner's rank 0 to every replica at once (limr.learner.weight_sync), never through Ray's object store.
+learner's rank 0 to every replica at once (limr.learner.generator.publisher), never through Ray's object store;
+after a sync the exporter (limr.learner.generator.exporter) writes the version to the store when it is due.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from limr.learner.batch import Rollout
 from limr.learner.config import LearnerConfig
-from limr.learner.rollout_client import Sampling
+from limr.learner.generator.base import Sampling
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from limr.learner.dist import DistCtx
-    from limr.learner.trainer import PPOTrainer
-    from limr.learner.weight_export import WeightExporter
-    from limr.learner.weight_sync import WeightPublisher
+    from limr.learner.generator.exporter import WeightExporter
+    from limr.learner.generator.publisher import WeightPublisher
+
+log = logging.getLogger("limr.learner")
 
 DEPLOYMENT = "rollout"
 
 
-class ServiceRollout:
+class ServiceGenerator:
     shared = True  # one service for all ranks: rank 0 pushes weights
 
     def __init__(
@@ -39,10 +44,6 @@ class ServiceRollout:
         self.max_prompts, self.max_samples = max_prompts, max_samples
         self.exporter = exporter  # exports the actor for replicas that start cold (None: never)
         self._publisher: WeightPublisher | None = None
-
-    @property
-    def weight_version(self) -> int:
-        return int(self.handle.weight_version.remote().result())
 
     def generate(self, prompt_token_ids: list[list[int]], sampling: Sampling) -> list[Rollout]:
         if not prompt_token_ids:
@@ -87,20 +88,33 @@ class ServiceRollout:
             logprobs=True,
         )
 
-    def sync_weights(self, trainer: PPOTrainer, ctx: DistCtx, final: bool = False) -> int:
-        """Send the actor to every replica (all ranks call this; rank 0 sends); returns the new version. `final`:
-        the run's last weights, exported whatever the cadence (a replica restarted after the run serves them)."""
+    def sync_weights(self, actor: nn.Module, ctx: DistCtx, final: bool = False) -> int:
+        """Send the actor to every replica (all ranks call this; rank 0 sends); returns the new version. Then the
+        exporter, if any, writes that version to the store when it is due, and always when `final` (the run's last
+        weights: a replica restarted after the run serves them)."""
         if self._publisher is None:
             import ray
 
-            from limr.learner.weight_sync import WeightPublisher
+            from limr.learner.generator.publisher import WeightPublisher
 
             hub = None
             if ctx.is_main:
                 name, namespace = self.handle.weight_hub.remote().result()
                 hub = ray.get_actor(name, namespace=namespace)
-            self._publisher = WeightPublisher(hub, ctx, exporter=self.exporter)
-        return self._publisher.publish(trainer.actor, export=final)
+            self._publisher = WeightPublisher(hub, ctx)
+        version = self._publisher.publish(actor)
+        if self.exporter is not None and (self.exporter.count_sync() or final):
+            self._export(self.exporter, actor, version, self._publisher.hub, ctx)
+        return version
+
+    @staticmethod
+    def _export(exporter: WeightExporter, actor: nn.Module, version: int, hub: Any, ctx: DistCtx) -> None:
+        """Export the version just sent for cold replicas. Best effort: the running replicas have it already, so a
+        failed export (store unreachable) only leaves starting replicas on the previous export; it is logged."""
+        try:
+            exporter.export(actor, version, hub, ctx)
+        except Exception:  # noqa: BLE001
+            log.exception("exporting weight version %d failed; replicas that start now load an older one", version)
 
     def close(self) -> None:
         if self._publisher is not None:

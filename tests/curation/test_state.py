@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from limr.curation.checkpoint import (
+from limr.curation.state import (
     CheckpointError,
     QuarantineRecord,
     RunState,

@@ -1,8 +1,8 @@
 """The learner's periodic export of the actor's weights to the run's store, for rollout replicas that start cold.
 
-Weights reach running replicas over the transfer group (limr.learner.weight_sync), and a transferred version has no
-URI: a replica that starts or restarts mid-run (Serve replaced it, autoscaling added it) is not in the group until
-the learner's next sync, and without an export it would serve the base checkpoint until then. So every
+Weights reach running replicas over the transfer group (limr.learner.generator.publisher), and a transferred
+version has no URI: a replica that starts or restarts mid-run (Serve replaced it, autoscaling added it) is not in
+the group until the learner's next sync, and without an export it would serve the base checkpoint until then. So every
 `rollout.export_every` syncs the learner also writes the version it has just sent to the run's store,
 
     runs/{run_id}/weights/{version:010d}/model-00001-of-0000N.safetensors   HF parameter names, the actor's dtype
@@ -30,7 +30,7 @@ from typing import Any
 
 from torch import nn
 
-from limr.events.schema import run_prefix
+from limr.events.schema import weights_key, weights_prefix
 from limr.learner.dist import DistCtx
 from limr.store import ObjectStore
 
@@ -39,15 +39,6 @@ log = logging.getLogger("limr.learner")
 SHARD_BYTES = 1 << 30  # 1 GiB: a 7B bf16 actor is ~15 shards; on GPUs the export's extra host memory is one
 KEEP_EXPORTS = 2  # the newest and the one before: a replica may still be downloading it when the next one lands
 INDEX = "model.safetensors.index.json"
-
-
-def exports_prefix(run_id: str) -> str:
-    return f"{run_prefix(run_id)}weights/"
-
-
-def export_key(run_id: str, version: int) -> str:
-    """Key prefix (ends with '/') of the export of weight `version`."""
-    return f"{exports_prefix(run_id)}{version:010d}/"
 
 
 def export_uri(store: ObjectStore, key: str) -> str:
@@ -65,7 +56,7 @@ def write_export(
     from safetensors.torch import save_file
     from vllm.distributed.weight_transfer.base import materialize_full_tensor
 
-    from limr.rollout.transfer import bucket_plan
+    from limr.rollout.buckets import bucket_plan
 
     meta = source.metadata()
     shards = bucket_plan([math.prod(m.shape) * m.dtype.itemsize for m in meta], shard_bytes)
@@ -123,14 +114,14 @@ def hf_files(model: nn.Module, tokenizer: Any) -> dict[str, bytes]:
 def prune_exports(store: ObjectStore, run_id: str, keep: int, advertised: str | None) -> list[int]:
     """Delete the run's exports but the newest `keep` and the one at URI `advertised` (the hub's loadable one,
     which a replica may load at any moment). Returns the versions deleted."""
-    prefix = exports_prefix(run_id)
+    prefix = weights_prefix(run_id)
     keys: dict[int, list[str]] = {}
     for info in store.list(prefix):
         head = info.key[len(prefix) :].split("/", 1)[0]
         if head.isdigit():
             keys.setdefault(int(head), []).append(info.key)
     kept = set(sorted(keys)[-keep:]) if keep > 0 else set()
-    kept |= {v for v in keys if export_uri(store, export_key(run_id, v)) == advertised}
+    kept |= {v for v in keys if export_uri(store, weights_key(run_id, v)) == advertised}
     gone = sorted(set(keys) - kept)
     for version in gone:
         for key in keys[version]:
@@ -157,7 +148,7 @@ class WeightExporter:
         self.shard_bytes, self.keep = shard_bytes, keep
         self._syncs = 0
 
-    def due(self) -> bool:
+    def count_sync(self) -> bool:
         """Count one weight sync; True when its version is to be exported (the same answer on every rank)."""
         self._syncs += 1
         return (self._syncs - 1) % self.every == 0
@@ -167,10 +158,10 @@ class WeightExporter:
         version already) and prunes older exports. Returns the export's URI on rank 0, None elsewhere."""
         import ray
 
+        from limr.learner.generator.publisher import weight_source
         from limr.learner.models import unwrap
-        from limr.learner.weight_sync import weight_source
 
-        key = export_key(self.run_id, version)
+        key = weights_key(self.run_id, version)
         files = hf_files(unwrap(model), self.tokenizer) if ctx.is_main else {}
         write_export(weight_source(model), self.store, key, ctx, files, self.shard_bytes)
         if not ctx.is_main:

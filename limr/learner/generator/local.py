@@ -1,51 +1,20 @@
-"""How the learner talks to a generator: `generate` n samples per prompt, `sync_weights` after each step.
-
-Two implementations behind one small protocol:
-- `ServiceRollout`: the Ray Serve rollout service (vLLM), the production path (limr.learner.service_rollout);
-- `LocalRollout`: HuggingFace `generate` on the worker's own copy of the actor. No Ray Serve, no vLLM:
-  the no-cluster mode for debugging and for fast tests of the loop, checkpoints and resume.
-"""
+"""`LocalGenerator`: HF `generate` on the rank's own copy of the policy (no Ray Serve, no vLLM), the learner's
+no-cluster mode for debugging and for fast tests of the loop, checkpoints and resume."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
 
 import torch
 from torch import nn
 
 from limr.learner.batch import Rollout
-
-if TYPE_CHECKING:
-    from limr.learner.dist import DistCtx
-    from limr.learner.trainer import PPOTrainer
+from limr.learner.dist import DistCtx
+from limr.learner.generator.base import Sampling
 
 
-@dataclass(frozen=True)
-class Sampling:
-    n: int
-    temperature: float
-    top_p: float
-    max_new_tokens: int
-    seed: int | None = None
-
-
-class RolloutClient(Protocol):
-    def generate(self, prompt_token_ids: list[list[int]], sampling: Sampling) -> list[Rollout]:
-        """n rollouts per prompt, ordered by (prompt, sample)."""
-
-    def sync_weights(self, trainer: PPOTrainer, ctx: DistCtx, final: bool = False) -> int:
-        """Load the trainer's current actor (every rank calls it); returns the new weight version. `final`: the
-        run's last weights (a service also exports them for replicas that start after the run)."""
-
-    @property
-    def weight_version(self) -> int: ...
-
-    def close(self) -> None: ...
-
-
-class LocalRollout:
+class LocalGenerator:
     """Sample with HF `generate` from a private copy of the policy (CPU-friendly, no engine)."""
+
+    shared = False  # every rank samples from its own copy
 
     def __init__(self, model_path: str, eos_token_ids: list[int], pad_token_id: int, dtype: str = "float32"):
         from limr.learner.models import load_reference
@@ -55,13 +24,9 @@ class LocalRollout:
         self.pad = pad_token_id
         self._version = 0
 
-    @property
-    def weight_version(self) -> int:
-        return self._version
-
-    def sync_weights(self, trainer: PPOTrainer, ctx: DistCtx, final: bool = False) -> int:
+    def sync_weights(self, actor: nn.Module, ctx: DistCtx, final: bool = False) -> int:
         """Copy this rank's actor into the private sampler (each rank has its own; nothing to export)."""
-        self.model.load_state_dict(trainer.actor_state_for_rollout())
+        self.model.load_state_dict(full_state(actor))
         self._version += 1
         return self._version
 
@@ -102,6 +67,25 @@ class LocalRollout:
 
     def close(self) -> None:
         pass
+
+
+def full_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A module's full weights on CPU in its compute dtype (limr.learner.precision); under FSDP2 gathered from
+    every rank onto every rank (a collective: every rank calls it)."""
+    from limr.learner.models import unwrap
+    from limr.learner.precision import compute_dtype_of, compute_state, is_sharded
+
+    module = unwrap(model)
+    if is_sharded(module):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        state = {
+            k: v.cpu() for k, v in get_model_state_dict(module, options=StateDictOptions(full_state_dict=True)).items()
+        }
+    else:
+        state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    dtype = compute_dtype_of(module)
+    return state if dtype is None else compute_state(state, dtype)
 
 
 def _top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:

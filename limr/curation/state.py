@@ -1,4 +1,6 @@
-"""The scorer's per-run checkpoint: accumulator, cursor and ingested keys in ONE object.
+"""The scorer's per-run state (its checkpoint): accumulator, cursor and ingested keys in ONE object; and the keys
+of the scorer's state under its `state_prefix` (checkpoints here, status and quarantine records; the scores
+snapshot is limr.curation.snapshot's).
 
 Exactly-once by object key rests on this: an event object counts iff its key is in `ingested`, and the
 counts that include it are written in the same atomic PUT. A crash before the PUT loses only in-memory work
@@ -61,6 +63,7 @@ class RunState:
     finished_epochs: int | None = None  # the run's _FINISHED marker was seen (its epoch count); None: running
     final_objects: int | None = None  # objects ingested when the final datasets were last published
     final_error: str | None = None  # why the finished run has no final dataset (e.g. unknown prompt ids)
+    attempt: int = 0  # the run's latest resumed attempt these counts follow (limr.events.attempts)
 
     @property
     def objects(self) -> int:
@@ -72,6 +75,16 @@ class RunState:
 
 def checkpoint_key(state_prefix: str, run_id: str) -> str:
     return f"{state_prefix}/checkpoints/{check_run_id(run_id)}.ckpt"
+
+
+def status_key(state_prefix: str, run_id: str) -> str:
+    """The scorer's status of one run (JSON; the dataset API's run progress reads it)."""
+    return f"{state_prefix}/status/{check_run_id(run_id)}.json"
+
+
+def quarantine_key(state_prefix: str, run_id: str, name: str) -> str:
+    """The record of one refused object of a run (`name`: a digest of its key)."""
+    return f"{state_prefix}/quarantine/{check_run_id(run_id)}/{name}.json"
 
 
 def encode_checkpoint(state: RunState) -> bytes:
@@ -89,6 +102,7 @@ def encode_checkpoint(state: RunState) -> bytes:
         "finished_epochs": state.finished_epochs,
         "final_objects": state.final_objects,
         "final_error": state.final_error,
+        "attempt": state.attempt,
         "saved_at": time.time(),
     }
     counts = state.counts.to_bytes()
@@ -128,6 +142,7 @@ def decode_checkpoint(data: bytes, where: str = "checkpoint") -> RunState:
         finished_epochs=header.get("finished_epochs"),  # absent in checkpoints of earlier scorers
         final_objects=header.get("final_objects"),
         final_error=header.get("final_error"),
+        attempt=header.get("attempt", 0),
     )
 
 

@@ -5,8 +5,8 @@ Each sync: rank 0 reads the deployment's live members from its `WeightHub` (limr
 forms a new group (vLLM's `WeightTransferTrainerFactory.trainer_init`: NCCL between GPUs, limr's gloo engine on
 CPU), then it reserves the next version and sends the actor's weights (`send_weights`: start, bucketed
 broadcast, finish with the version) and commits the version. Every learner rank takes part (an FSDP gather is a
-collective); only rank 0 sends. Every few syncs the version just sent is also exported to the run's store for
-replicas that start cold (limr.learner.weight_export).
+collective); only rank 0 sends. Exporting a version to the run's store for replicas that start cold is the
+caller's next step (limr.learner.generator.exporter; ServiceGenerator.sync_weights).
 No state dict is ever put in Ray's object store or held by an actor.
 """
 
@@ -16,16 +16,13 @@ import logging
 import socket
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from limr.learner.dist import DistCtx
 from limr.learner.models import unwrap
-
-if TYPE_CHECKING:
-    from limr.learner.weight_export import WeightExporter
 
 log = logging.getLogger("limr.learner")
 
@@ -73,11 +70,10 @@ class WeightPublisher:
         ctx: DistCtx,
         bucket_bytes: int | None = None,
         wait_for_members_s: float = 300.0,
-        exporter: WeightExporter | None = None,
     ) -> None:
         from limr.rollout import transfer
 
-        self.hub, self.ctx, self.exporter = hub, ctx, exporter
+        self.hub, self.ctx = hub, ctx
         self.backend = transfer.backend_for(ctx.device.type)
         self.bucket_bytes = bucket_bytes or transfer.DEFAULT_BUCKET_BYTES
         self.wait_for_members_s = wait_for_members_s
@@ -86,9 +82,8 @@ class WeightPublisher:
         self._engine: Any = None
         self._client: Any = None
 
-    def publish(self, model: nn.Module, export: bool = False) -> int:
+    def publish(self, model: nn.Module) -> int:
         """Send `model`'s weights to every live replica; returns the version they now serve (on every rank).
-        The exporter, if any, also writes the version to the store when it is due or `export` asks for it.
 
         A failure on any rank fails the call on every rank (WeightSyncError) and drops the group, so the next
         call forms a fresh one with whoever is alive then.
@@ -117,17 +112,7 @@ class WeightPublisher:
         version, error = self.ctx.broadcast_object((version, error))
         if error is not None:
             raise WeightSyncError(error)
-        if self.exporter is not None and (self.exporter.due() or export):  # due() counts every sync
-            self._export(self.exporter, model, int(version))
         return int(version)
-
-    def _export(self, exporter: WeightExporter, model: nn.Module, version: int) -> None:
-        """Export the version just sent for cold replicas. Best effort: the running replicas have it already, so a
-        failed export (store unreachable) only leaves starting replicas on the previous export; it is logged."""
-        try:
-            exporter.export(model, version, self.hub, self.ctx)
-        except Exception:  # noqa: BLE001
-            log.exception("exporting weight version %d failed; replicas that start now load an older one", version)
 
     def _live_members(self) -> list[tuple[str, int]]:
         import ray
