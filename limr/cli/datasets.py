@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -93,25 +94,54 @@ def show(ctx: typer.Context, name: str, version: str = typer.Argument("latest"),
 @group.command("download")
 def download(
     ctx: typer.Context,
-    name: str,
-    version: str = typer.Option("latest", "--version", "-v"),
-    fmt: str = typer.Option("jsonl", "--format", help="jsonl or parquet"),
-    out: Path = typer.Option(..., "--out", "-o", help="Output file (written atomically)."),  # noqa: B008
+    name: str = typer.Argument(..., help="NAME or NAME@VERSION (a number or latest)."),
+    version: str = typer.Option(None, "--version", "-v", help="Version (default: latest, or NAME@VERSION)."),
+    fmt: str = typer.Option(
+        "jsonl",
+        "--format",
+        help="jsonl | parquet (the version's files), verl (verl's RL parquet), hf (a datasets folder)",
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file or, for hf, folder (written atomically)."),  # noqa: B008
 ) -> None:
-    """Download a version's records (streamed; the file appears only when complete)."""
+    """Download a version's records, in limr's formats or the trainer's (streamed; nothing appears until complete)."""
+    from limr.curation.export import EXPORT_FORMATS, ExportError, write_hf, write_verl
+
+    if "@" in name:
+        name, at = name.rsplit("@", 1)
+        if version is not None and version != at:
+            typer.echo(f"error: NAME@{at} and --version {version} disagree", err=True)
+            raise typer.Exit(2)
+        version = at
+    version = version or "latest"
+    if fmt not in ("jsonl", "parquet", *EXPORT_FORMATS):
+        typer.echo(f"error: --format must be jsonl, parquet, verl or hf, got {fmt!r}", err=True)
+        raise typer.Exit(2)
     client: DatasetsClient = ctx.obj
-    tmp = out.with_name(f".{out.name}.part")
+    target = out if fmt in ("jsonl", "parquet") else out.with_name(f".{out.name}.jsonl.part")
+    tmp = target.with_name(f".{target.name}.part")
     path = f"/v1/datasets/{name}/versions/{version}/data"
     try:
-        with client.stream("GET", path, params={"format": fmt}) as resp, open(tmp, "wb") as f:
-            for chunk in resp.iter_bytes():
-                f.write(chunk)
-        tmp.replace(out)
+        with client.stream("GET", path, params={"format": "jsonl" if fmt in EXPORT_FORMATS else fmt}) as resp:
+            with open(tmp, "wb") as f:
+                for chunk in resp.iter_bytes():
+                    f.write(chunk)
+        tmp.replace(target)
+        if fmt in EXPORT_FORMATS:
+            records = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines() if line.strip()]
+            if fmt == "verl":
+                write_verl(records, out, name)
+            else:
+                write_hf(records, out)
     except DatasetAPIError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
+    except ExportError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     finally:
         tmp.unlink(missing_ok=True)
+        if target != out:
+            target.unlink(missing_ok=True)
     typer.echo(f"wrote {out}")
 
 
@@ -134,16 +164,20 @@ def publish(
     ctx: typer.Context,
     name: str,
     run: str = typer.Option(..., "--run"),
-    strategy: str = typer.Option("lim", help="lim, rand or linear"),
+    strategy: str = typer.Option("lim", help="lim, rand, linear, variance, learnability or pass-band"),
     threshold: float = typer.Option(None),
     top_k: int = typer.Option(None, "--top-k"),
     fraction: float = typer.Option(None),
     seed: int = typer.Option(0),
     max_epochs: int = typer.Option(None, "--max-epochs"),
+    band_lo: float = typer.Option(None, "--band-lo", help="pass-band: lower edge (default 0.1)."),
+    band_hi: float = typer.Option(None, "--band-hi", help="pass-band: upper edge (default 0.95)."),
+    band_epochs: int = typer.Option(None, "--band-epochs", help="pass-band: epochs averaged (default 1)."),
 ) -> None:
     """Publish a new version from a run's scores (needs LIMR_API_TOKEN)."""
     body = {"run": run, "strategy": strategy, "threshold": threshold, "top_k": top_k, "fraction": fraction}
-    body |= {"seed": seed, "max_epochs": max_epochs}
+    body |= {"seed": seed, "max_epochs": max_epochs, "band_lo": band_lo, "band_hi": band_hi}
+    body |= {"band_epochs": band_epochs}
     resp = _call(ctx, "POST", f"/v1/datasets/{name}/versions", json={k: v for k, v in body.items() if v is not None})
     m = resp.json()
     what = "published" if resp.status_code == 201 else "unchanged, existing"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -27,18 +28,41 @@ def experiment_cmd(
     verbose: Annotated[
         bool, typer.Option("--verbose", help="Ray/Serve/vLLM logs on the terminal, not in a file.")
     ] = False,
+    results: Annotated[
+        Path | None,
+        typer.Option(
+            "--results", help="Train nothing: rank the arms of this results.json (e.g. a committed study) into --out."
+        ),
+    ] = None,
+    tracking: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking",
+            help="Experiment tracker for every run and the study: mlflow[:URI] (./mlruns by default) or"
+            " tensorboard:DIR.",
+        ),
+    ] = None,
 ) -> None:
     """Train every arm and seed (finished runs in the store are reused), then write out/experiment/."""
     from limr.cli.common import CliError, user_errors
+
+    if results is not None:
+        with user_errors():
+            _leaderboard_only(results, out, json_out)
+        return
     from limr.console import quiet_terminal
     from limr.experiment.config import ExperimentConfigError, load_experiment
+    from limr.experiment.tracking import log_study, tracked
     from limr.learner.config import ConfigError
     from limr.store import open_store
+    from limr.tracking import TrackingError, parse_spec
 
     with user_errors():
         try:
-            cfg = load_experiment(config, quick=quick)
-        except ExperimentConfigError as e:
+            cfg = tracked(load_experiment(config, quick=quick), tracking)
+            if tracking:
+                parse_spec(tracking)
+        except (ExperimentConfigError, TrackingError) as e:
             raise CliError(str(e)) from None
         from limr.plan.check import Limits
         from limr.plan.estimate import Assumptions
@@ -56,18 +80,25 @@ def experiment_cmd(
         with quiet_terminal(out / "limr-experiment.log", verbose=verbose) as term:
             from limr.experiment.report import write_results
             from limr.experiment.runner import run_study
+            from limr.tasks.skills import SkillMixError
 
             try:
                 inputs, plans, state = run_study(cfg, st.uri, out, term.echo)
             except ConfigError as e:
                 raise CliError(str(e)) from None
+            except SkillMixError as e:
+                raise CliError(f"{config}: {e}") from None
             downloads = state.api_downloads
             arms, summary = write_results(cfg, st, inputs, plans, state, out, downloads, time.monotonic() - t0)
+            if tracking:
+                info = log_study(tracking, cfg, out, summary)
+                term.echo(f"tracked in {info.uri} ({info.backend} run {info.run_id} and one per training run)")
             if not json_out:
                 term.echo(_table(arms))
+                term.echo(_leaderboard_table(summary["leaderboard"]))
                 if summary["verdict"]:  # FULL-only studies have none
                     term.echo(f"goal: {json.dumps(summary['verdict'])}")
-                term.echo(f"wrote {out}/results.json, results.md and 4 plots ({summary['wall_seconds'] / 60:.1f} min)")
+                term.echo(f"wrote {out}/results.json, results.md and 5 plots ({summary['wall_seconds'] / 60:.1f} min)")
         if json_out:
             typer.echo((out / "results.json").read_text())
 
@@ -83,6 +114,46 @@ def _table(arms):
     for row in table_rows(arms):
         t.add_row(*row)
     return t
+
+
+def _leaderboard_table(lb):
+    from rich.table import Table
+
+    from limr.experiment.leaderboard import LEADERBOARD_HEADER, leaderboard_rows
+
+    t = Table(title=f"leaderboard: 95% intervals, {lb['method']} ({lb['problems']} held-out problems)")
+    for h in LEADERBOARD_HEADER:
+        t.add_column(h, justify="left" if h == "arm" else "right")
+    for row in leaderboard_rows(lb):
+        t.add_row(*row)
+    return t
+
+
+def _leaderboard_only(results: Path, out: Path, json_out: bool) -> None:
+    """`--results`: the leaderboard of a stored study (leaderboard.json, leaderboard.md, leaderboard.png)."""
+    from rich.console import Console
+
+    from limr.cli.common import CliError
+    from limr.experiment.leaderboard import from_results, leaderboard_markdown
+    from limr.experiment.plots import plot_leaderboard
+    from limr.experiment.report import _write
+
+    try:
+        data = json.loads(results.read_text())
+        lb = from_results(data)
+    except FileNotFoundError:
+        raise CliError(f"{results}: no such file") from None
+    except (ValueError, KeyError, TypeError, StopIteration) as e:
+        raise CliError(f"{results}: not a limr experiment results.json ({type(e).__name__}: {e})") from None
+    out.mkdir(parents=True, exist_ok=True)
+    _write(out / "leaderboard.json", json.dumps(lb, indent=2))
+    _write(out / "leaderboard.md", leaderboard_markdown(lb) + "\n")
+    plot_leaderboard(lb, out / "leaderboard.png")
+    if json_out:
+        typer.echo(json.dumps(lb, indent=2))
+    else:
+        Console(width=None if sys.stdout.isatty() else 220).print(_leaderboard_table(lb))
+        typer.echo(f"wrote {out}/leaderboard.json, leaderboard.md, leaderboard.png")
 
 
 def register(app: typer.Typer) -> None:

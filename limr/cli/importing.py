@@ -29,7 +29,14 @@ def import_cmd(
     fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="openrlhf | verl | trl | nemo-rl | areal")],
     path: Annotated[Path, typer.Argument(help="The dump directory (verl rollout_data_dir, TRL output_dir, ...).")],
     run: Annotated[str, typer.Option("--run", help="Id of the run to write.")],
-    steps_per_epoch: Annotated[int, typer.Option("--steps-per-epoch", min=1, help="Trainer steps per epoch.")],
+    steps_per_epoch: Annotated[
+        int | None,
+        typer.Option(
+            "--steps-per-epoch",
+            min=1,
+            help="Trainer steps per epoch (default: inferred, the first step repeating a prompt starts epoch 2).",
+        ),
+    ] = None,
     prompts: Annotated[
         Path | None,
         typer.Option("--prompts", help="The training pool: dumped prompts are mapped to its ids and answers."),
@@ -57,7 +64,7 @@ def import_cmd(
     with user_errors():
         from limr.data import load_pool
         from limr.events.correct import parse_correct
-        from limr.importers import Follow, dump_format, import_dump
+        from limr.importers import Follow, dump_format, import_dump, infer_steps_per_epoch
         from limr.store import open_store
 
         if fmt not in FORMAT_NAMES:
@@ -68,6 +75,11 @@ def import_cmd(
         pool = load_pool(prompts) if prompts else None
         st = open_store(store)
         reader = dump_format(fmt)
+        if steps_per_epoch is None:
+            if follow:
+                raise CliError("--follow needs --steps-per-epoch (a live dump may not hold two epochs yet)")
+            steps_per_epoch = infer_steps_per_epoch(reader, path, pool)
+            typer.echo(f"steps per epoch: {steps_per_epoch} (inferred: step {steps_per_epoch + 1} repeats a prompt)")
         stop = threading.Event()
         live = Follow(poll_s=poll, max_steps=max_steps, stop=stop) if follow else None
         if live is not None:

@@ -171,16 +171,25 @@ def select_cmd(
     ] = None,
     scores: Annotated[Path | None, typer.Option("--scores", help="Published {prompt, score} JSON list.")] = None,
     max_epochs: MaxEpochsOpt = None,
-    strategy: Annotated[str, typer.Option("--strategy", help="lim | rand | linear")] = "lim",
+    strategy: Annotated[
+        str, typer.Option("--strategy", help="lim | rand | linear | variance | learnability | pass-band")
+    ] = "lim",
     threshold: Annotated[float | None, typer.Option("--threshold", help="Select score >= T.")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="Select the K best.")] = None,
     fraction: Annotated[float | None, typer.Option("--fraction", help="Select the best fraction F.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of --strategy rand.")] = 0,
+    band: Annotated[
+        str, typer.Option("--band", help="pass-band: LO,HI of the mean accuracy over --band-epochs epochs.")
+    ] = "0.1,0.95",
+    band_epochs: Annotated[
+        int, typer.Option("--band-epochs", min=1, help="pass-band: epochs averaged (1: the starting model).")
+    ] = 1,
     early: EarlyOpt = None,
     epochs_total: EpochsTotalOpt = None,
     correct: CorrectOpt = None,
 ) -> None:
-    """Select prompts (LIM, RAND or LINEAR) and write their records from --prompts unchanged, in file order."""
+    """Select prompts (LIM, RAND, LINEAR, variance, learnability or pass-band) and write their records from
+    --prompts unchanged, in file order."""
     with user_errors():
         from limr.algo.selection import STRATEGIES, Criterion
         from limr.curation.selecting import select_prompts
@@ -193,6 +202,7 @@ def select_cmd(
         if strategy not in STRATEGIES:
             raise CliError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         crit = Criterion(threshold=threshold, top_k=top_k, fraction=fraction)
+        pass_band = _parse_band(band, band_epochs)
         if scores is not None and (max_epochs is not None or correct is not None):
             raise CliError("--max-epochs and --correct do not apply to --scores (published scores are final)")
         if early is not None and (run is None or strategy != "lim" or threshold is None or max_epochs is not None):
@@ -212,8 +222,8 @@ def select_cmd(
         if len(result) == 0:
             raise CliError(f"{result.source}: no prompt has a complete trajectory; nothing to select from")
         rows_of = dict(zip(result.prompt_ids, match_pool(pool, result), strict=True))
-        sel, picked = select_prompts(result, strategy, crit, seed=seed, pool_ids=pool.ids)
-        # rand picks pool ids (each its own row); lim/linear pick scored ids (their rows by id or prompt text).
+        sel, picked = select_prompts(result, strategy, crit, seed=seed, pool_ids=pool.ids, band=pass_band)
+        # rand picks pool ids (each its own row); the others pick scored ids (their rows by id or prompt text).
         rows = sorted({r for pid in picked for r in (rows_of[pid] if pid in rows_of else [pool.index[pid]])})
         if out.suffix.lower() == ".json":
             payload = json.dumps([pool.records[r] for r in rows], ensure_ascii=False)
@@ -229,6 +239,18 @@ def select_cmd(
         if early_run is not None:
             _print_early_summary(early_run, threshold)
         typer.echo(f"selected {len(rows)} of {len(pool)} prompts from {prompts} -> {out}")
+
+
+def _parse_band(text: str, epochs: int):
+    """`--band LO,HI` as the selection core's PassBand (a one-line error naming the option otherwise)."""
+    from limr.algo.selection import PassBand
+
+    parts = text.split(",")
+    try:
+        lo, hi = (float(x) for x in parts)
+    except ValueError:
+        raise CliError(f"--band must be LO,HI (two numbers in [0, 1]), got {text!r}") from None
+    return PassBand(lo, hi, epochs)
 
 
 def _score_source(run, store, openrlhf_samples, steps_per_epoch, scores, max_epochs, correct=None):

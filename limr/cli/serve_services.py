@@ -63,6 +63,11 @@ def register(serve: typer.Typer) -> None:
         rescan_interval: float = typer.Option(None, help="Seconds between full re-listings of a run."),
         notifications: str = typer.Option(None, help="auto (MinIO bucket notifications if offered) or off."),
         state_prefix: str = typer.Option(None, help="Key prefix of the scorer's state (default 'scorer')."),
+        correct: str = typer.Option(
+            None,
+            "--correct",
+            help="Which samples are correct, e.g. 'reward >= 0.5', 'acc' (env LIMR_CORRECT; default: runs' flags).",
+        ),
     ) -> None:
         """Ingest reward events as training writes them; rescore with LIM and publish curated datasets."""
         import logging
@@ -91,6 +96,7 @@ def register(serve: typer.Typer) -> None:
                 "rescan_interval_s": rescan_interval,
                 "notifications": notifications,
                 "state_prefix": state_prefix,
+                "correct": correct,
             },
         )
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

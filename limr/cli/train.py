@@ -34,6 +34,14 @@ def train(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override any field: --set algorithm.kl_coef=0.02 (YAML value).")
     ] = None,
+    tracking: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking",
+            help="Experiment tracker: mlflow[:URI] (server URL or local file store, ./mlruns by default) or"
+            " tensorboard:DIR. Overrides metrics.tracking.",
+        ),
+    ] = None,
     summary: Annotated[Path | None, typer.Option(help="Write the final metrics as JSON to this file.")] = None,
     log_file: Annotated[
         Path | None, typer.Option("--log-file", help="Ray/Serve/vLLM logs (default: limr-logs/train-RUN.log).")
@@ -61,6 +69,7 @@ def train(
         ("run.run_id", run_id),
         ("run.max_steps", max_steps),
         ("trainer.num_workers", workers),
+        ("metrics.tracking", tracking),
     ):
         if value is not None:
             overrides[key] = value

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from limr.algo.selection import Criterion
+from limr.algo.selection import Criterion, PassBand
 
 DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -37,10 +37,11 @@ class SelectionPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_one_size_rule_schema)
 
-    # lim: by LIM score; rand: seeded uniform sample; linear: the paper's LINEAR baseline.
-    strategy: Literal["lim", "rand", "linear"] = "lim"
-    # Keep prompts with score >= threshold (lim: LIM score, linear: slope x R^2), or for rand sample as many
-    # as lim would keep.
+    # lim: by LIM score; rand: seeded uniform sample; linear: the paper's LINEAR baseline; variance, learnability,
+    # pass-band: the field's cheap signals from the same accuracy matrix (limr.algo.selection).
+    strategy: Literal["lim", "rand", "linear", "variance", "learnability", "pass-band"] = "lim"
+    # Keep prompts with score >= threshold (lim: LIM score, linear: slope x R^2, pass-band: 0 keeps the band), or
+    # for rand sample as many as lim would keep.
     threshold: float | None = Field(default=None, ge=-1e6, le=1.0)
     # Keep the k best prompts (lim/linear) or k random ones (rand).
     top_k: int | None = Field(default=None, ge=1)
@@ -50,6 +51,11 @@ class SelectionPolicy(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     # Score only the first E epochs (None: every completed epoch).
     max_epochs: int | None = Field(default=None, ge=1, le=100_000)
+    # pass-band only: the band of the mean accuracy over the first band_epochs epochs, between its two edges
+    # band_lo and band_hi (in either order: every schema-valid request is a valid policy).
+    band_lo: float = Field(default=0.1, ge=0.0, le=1.0)
+    band_hi: float = Field(default=0.95, ge=0.0, le=1.0)
+    band_epochs: int = Field(default=1, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _one_size_rule(self) -> SelectionPolicy:
@@ -62,9 +68,20 @@ class SelectionPolicy(BaseModel):
         """The size rule, as the selection core takes it."""
         return Criterion(threshold=self.threshold, top_k=self.top_k, fraction=self.fraction)
 
+    def pass_band(self) -> PassBand:
+        return PassBand(min(self.band_lo, self.band_hi), max(self.band_lo, self.band_hi), self.band_epochs)
+
     def selection_dict(self) -> dict[str, Any]:
-        """Canonical form for manifests and content hashes (only the fields that change the selection)."""
-        return self.model_dump(mode="json")
+        """Canonical form for manifests and content hashes (only the fields that change the selection: the band
+        only for pass-band, so versions published before it existed keep their hashes)."""
+        d = self.model_dump(mode="json")
+        if self.strategy != "pass-band":
+            for k in BAND_FIELDS:
+                d.pop(k)
+        return d
+
+
+BAND_FIELDS = ("band_lo", "band_hi", "band_epochs")
 
 
 class PublishPolicy(SelectionPolicy):

@@ -207,7 +207,9 @@ def publish_version(
     """
     check_dataset_name(name)
     pool_ids = [p.prompt_id for p in prompts] if prompts else None
-    _, selected = select_prompts(result, policy.strategy, policy.criterion(), seed=policy.seed, pool_ids=pool_ids)
+    _, selected = select_prompts(
+        result, policy.strategy, policy.criterion(), seed=policy.seed, pool_ids=pool_ids, band=policy.pass_band()
+    )
     records = build_records(result, selected, prompts)
     jsonl = _jsonl(records)
     digest = content_hash(run_id, result.epochs, policy, jsonl, final)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
@@ -67,51 +66,3 @@ def report(
         "groups": rows,
     }
     return cap.get(), summary
-
-
-def plot_trajectories(result: ScoreResult, path: str | Path, n_high: int = 4, n_low: int = 4) -> Path:
-    """PNG: the average reward curve and the trajectories of the highest- and lowest-scoring prompts."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
-    if result.trajectories is None or len(result) == 0:
-        raise ValueError("plotting needs per-epoch trajectories of at least one scored prompt")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    epochs = np.arange(1, result.epochs + 1)
-    order = np.argsort(-result.scores, kind="stable")
-    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=120)
-    for rank, i in enumerate(order[:n_high]):
-        ax.plot(
-            epochs,
-            result.trajectories[i],
-            color="tab:green",
-            alpha=0.75,
-            lw=1.2,
-            label="high LIM score" if rank == 0 else None,
-        )
-    for rank, i in enumerate(order[::-1][:n_low]):
-        ax.plot(
-            epochs,
-            result.trajectories[i],
-            color="tab:red",
-            alpha=0.6,
-            lw=1.0,
-            ls="--",
-            label="low LIM score" if rank == 0 else None,
-        )
-    ax.plot(epochs, result.r_avg, color="black", lw=3, label="average reward $r_{avg}$")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy (share of correct samples)")
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_title(f"LIM: sample trajectories vs the average ({len(result)} prompts scored)")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return path

@@ -135,6 +135,15 @@ def curation_key(run_id: str) -> str:
     return f"{run_prefix(run_id)}curation.json"
 
 
+def heldout_prefix(run_id: str) -> str:
+    """Per-problem held-out results of each evaluation (limr.events.heldout)."""
+    return f"{run_prefix(run_id)}heldout/"
+
+
+def heldout_key(run_id: str, done_steps: int) -> str:
+    return f"{heldout_prefix(run_id)}{done_steps:010d}.json"
+
+
 def final_eval_key(run_id: str) -> str:
     """The final model's benchmark summary (`limr experiment`)."""
     return f"{run_prefix(run_id)}final_eval.json"

@@ -63,7 +63,7 @@ class EventWriter:
         """
         self.store = store
         self.run_id = check_run_id(run_id)
-        self.records = _records(prompts)
+        self.records = prompt_records(prompts)
         self.steps_per_epoch = steps_per_epoch
         self.correct_rule = parse_correct(correct)
         fields: dict[str, Any] = {
@@ -81,6 +81,7 @@ class EventWriter:
         self.meta = RunMeta.model_validate(fields | meta)
         self._exist_ok = exist_ok
         self.stamp_time = stamp_time
+        self.attempt = 0  # a resumed learner's attempt number (limr.events.attempts), in its event keys
         self.started = False
         self.keys: list[str] = []  # events objects written by this writer, in order
         self.last_epoch = -1
@@ -99,6 +100,11 @@ class EventWriter:
         if self.records is not None:
             write_prompts(self.store, self.run_id, self.records)
         write_run_meta(self.store, self.meta)
+        self.started = True
+
+    def attach(self) -> None:
+        """Continue a run whose run.json and prompts.parquet already exist (a resumed run, another rank of a
+        data-parallel one): `write_step` then writes events only."""
         self.started = True
 
     def write_step(
@@ -164,7 +170,7 @@ class EventWriter:
             **cols,
         )
         self.start()
-        key = write_events(self.store, self.run_id, step, part, table)
+        key = write_events(self.store, self.run_id, step, part, table, self.attempt)
         self.keys.append(key)
         self.last_epoch = max(self.last_epoch, epoch)
         return key
@@ -216,8 +222,8 @@ def sample_numbers(ids: Sequence[str]) -> np.ndarray:
     return out
 
 
-def _records(prompts: Any) -> list[PromptRecord] | None:
-    """PromptRecords of whatever pool the caller has."""
+def prompt_records(prompts: Any) -> list[PromptRecord] | None:
+    """PromptRecords of whatever pool the caller has (a `limr.data.Pool`, PromptRecords or texts; None)."""
     if prompts is None:
         return None
     if hasattr(prompts, "records") and hasattr(prompts, "ids"):  # limr.data.Pool

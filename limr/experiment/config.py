@@ -29,12 +29,24 @@ class Subset(_Section):
     """A curated pool the study publishes through the dataset API (POST /v1/datasets/{name}/versions) from the
     FULL source run's scores: the `limr select` knobs, one size rule, or `size_of` another pool's size."""
 
-    strategy: Literal["lim", "rand", "linear"] = Field(description="Selection strategy.")
-    threshold: float | None = Field(None, le=1.0, description="Keep scores >= threshold (lim, linear).")
+    strategy: Literal["lim", "rand", "linear", "variance", "learnability", "pass-band"] = Field(
+        description="Selection strategy (limr select --strategy)."
+    )
+    threshold: float | None = Field(None, le=1.0, description="Keep scores >= threshold (not rand).")
     top_k: int | None = Field(None, ge=1, description="Keep k prompts (best k, or k random).")
     fraction: float | None = Field(None, gt=0, le=1, description="Keep this share of the scored prompts.")
     size_of: str | None = Field(None, description="As many prompts as this pool ('lim' or a subset before it).")
     seed: int = Field(0, ge=0, description="Seed of a random draw.")
+    band_lo: float = Field(0.1, ge=0, le=1, description="pass-band: lower edge of the pass rate.")
+    band_hi: float = Field(0.95, ge=0, le=1, description="pass-band: upper edge of the pass rate.")
+    band_epochs: int = Field(1, ge=1, description="pass-band: epochs averaged (1: the starting model).")
+
+    def publish_body(self) -> dict[str, Any]:
+        """The dataset API publish body's selection knobs (size rule excluded: the study sets it)."""
+        body: dict[str, Any] = {"strategy": self.strategy, "seed": self.seed}
+        if self.strategy == "pass-band":
+            body.update(band_lo=self.band_lo, band_hi=self.band_hi, band_epochs=self.band_epochs)
+        return body
 
     @model_validator(mode="after")
     def _one_size(self) -> Subset:
@@ -47,12 +59,18 @@ class Subset(_Section):
 class Arm(_Section):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,23}$", description="Arm name (part of run ids).")
     pool: str = Field(description="Pool source: full, lim (the scorer's version) or a name in `subsets`.")
-    curation: Literal["none", "dynamic", "early-lim"] = Field(
+    curation: Literal["none", "dynamic", "greso", "early-lim"] = Field(
         "none",
-        description="dynamic: DAPO-style dynamic sampling; early-lim: the full pool for lim.early_epochs epochs, "
+        description="dynamic: DAPO-style dynamic sampling; greso: GRESO's pre-rollout skipping on top of it "
+        "(learner curation.mode greso); early-lim: the full pool for lim.early_epochs epochs, "
         "then the early-LIM subset the scorer publishes for the run (learner curation.mode early-lim).",
     )
     seeds: list[int] | None = Field(None, description="RL seeds (default: the experiment's seeds).")
+    budget: Literal["steps", "epochs"] = Field(
+        "steps",
+        description="steps: FULL's number of steps (more passes over a smaller pool); epochs: FULL's number of "
+        "epochs over the arm's own pool (fewer steps for a curated pool).",
+    )
 
 
 class WarmStart(_Section):
@@ -172,12 +190,12 @@ class ExperimentConfig(_Section):
 
     def comparisons(self) -> list[tuple[str, str]]:
         """(curated pool, its random control) pairs the goal is checked on: lim vs the rand subset of its size,
-        and any lim-strategy subset vs a rand subset sized by it."""
+        and any other selector's subset vs a rand subset sized by it."""
         pairs = []
         for name, sub in self.subsets.items():
             if sub.strategy == "rand" and sub.size_of is not None:
                 base = sub.size_of
-                if base == "lim" or self.subsets[base].strategy == "lim":
+                if base == "lim" or self.subsets[base].strategy != "rand":
                     pairs.append((base, name))
         return pairs
 

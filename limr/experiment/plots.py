@@ -1,34 +1,21 @@
 """The study's figures (PNG, written atomically): held-out accuracy vs step and vs rollout tokens (mean and
-one-std band per arm, like the paper's Figure 3), and the LIM score histogram by skill."""
+one-std band per arm, like the paper's Figure 3), and the leaderboard (the LIM score histogram by skill:
+limr.view.plots)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from limr.atomic import atomic_file
 from limr.experiment.results import ArmResult
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    with atomic_file(path, "wb") as f:
-        fig.savefig(f, format="png")
-    return path
+from limr.view.plots import pyplot, save_png
 
 
 def plot_accuracy(arms: list[ArmResult], path: Path, x: str = "step") -> Path:
     """Held-out accuracy per arm, mean over seeds with a one-std band, against steps or rollout tokens."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.8), dpi=120)
     for a in arms:
         xs = np.array(a.steps if x == "step" else a.tokens_mean, dtype=float)
@@ -43,27 +30,38 @@ def plot_accuracy(arms: list[ArmResult], path: Path, x: str = "step") -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    out = _save(fig, path)
+    out = save_png(fig, path)
     plt.close(fig)
     return out
 
 
-def plot_score_histogram(scores: np.ndarray, skills: list[str], threshold: float, path: Path) -> Path:
-    """LIM scores of the FULL source run's prompts, stacked by skill, with the selection threshold."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=120)
-    lo = min(-1.0, float(np.floor(scores.min() * 4) / 4)) if len(scores) else -1.0
-    bins = np.linspace(lo, 1.0, int(round((1.0 - lo) / 0.05)) + 1)
-    names = sorted(set(skills))
-    data = [scores[np.array(skills) == n] for n in names]
-    ax.hist(data, bins=bins, stacked=True, label=names)
-    ax.axvline(threshold, color="black", ls="--", lw=1.2, label=f"threshold {threshold}")
-    ax.set_xlabel("LIM score")
-    ax.set_ylabel("prompts")
-    ax.set_title(f"LIM scores of the FULL run ({len(scores)} prompts, {int((scores >= threshold).sum())} selected)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+def plot_leaderboard(lb: dict[str, Any], path: Path) -> Path:
+    """Forest plot: each arm's final accuracy with its interval, and its differences from FULL and RAND."""
+    plt = pyplot()
+    rows = lb["rows"][::-1]  # best on top
+    y = np.arange(len(rows))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.5 * len(rows) + 2), dpi=120, sharey=True)
+    for ax, key in ((left, "final"),):
+        m = np.array([r[key]["mean"] for r in rows]) * 100
+        lo = m - np.array([r[key]["lo"] for r in rows]) * 100
+        hi = np.array([r[key]["hi"] for r in rows]) * 100 - m
+        ax.errorbar(m, y, xerr=[lo, hi], fmt="o", capsize=3)
+        ax.set_xlabel("final held-out accuracy (%)")
+    for off, key, label in ((0.12, "vs_full", "minus FULL"), (-0.12, "vs_rand", "minus RAND")):
+        pts = [(i, r[key]) for i, r in enumerate(rows) if r[key] is not None]
+        if not pts:
+            continue
+        m = np.array([d["mean"] for _, d in pts]) * 100
+        err = [m - np.array([d["lo"] for _, d in pts]) * 100, np.array([d["hi"] for _, d in pts]) * 100 - m]
+        right.errorbar(m, np.array([i for i, _ in pts]) + off, xerr=err, fmt="o", capsize=3, label=label)
+    right.axvline(0, color="black", lw=1)
+    right.set_xlabel("difference (points)")
+    right.legend(fontsize=8)
+    left.set_yticks(y, [f"{r['arm']} ({r['pool_size']})" for r in rows])
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"leaderboard: 95% intervals, {lb['method']} ({lb['problems']} problems)", fontsize=9)
     fig.tight_layout()
-    out = _save(fig, path)
+    out = save_png(fig, path)
     plt.close(fig)
     return out

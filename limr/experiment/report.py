@@ -13,7 +13,8 @@ from limr.events.run import read_run_meta
 from limr.experiment.arms import RunPlan
 from limr.experiment.config import ExperimentConfig
 from limr.experiment.final_eval import read_final_eval
-from limr.experiment.plots import plot_accuracy, plot_score_histogram
+from limr.experiment.leaderboard import array_to_bits, from_results
+from limr.experiment.plots import plot_accuracy, plot_leaderboard
 from limr.experiment.results import (
     ArmResult,
     aggregate,
@@ -25,6 +26,7 @@ from limr.experiment.results import (
     verdict,
 )
 from limr.experiment.runner import StudyInputs, StudyState
+from limr.view.plots import plot_score_histogram
 
 
 def write_results(
@@ -44,6 +46,7 @@ def write_results(
         size = inputs.pool_size if arm.pool == "full" else int(state.manifests[arm.pool]["counts"]["selected"])
         curves = [read_curve(store, p.run_id) for p in mine]
         arms.append(aggregate(arm.name, arm.pool, arm.curation, size, [p.seed for p in mine], curves))
+        arms[-1].budget = arm.budget
         if cfg.final_eval:
             arms[-1].benchmarks = benchmark_means([read_final_eval(store, p.run_id) for p in mine])
     full = next(a for a in arms if a.name == full_arm.name)
@@ -94,7 +97,12 @@ def write_results(
         "early_lim": early_lim_verdict(arms),
         "comparisons": {f"{a} vs {b}": verdict(arms, inputs.pool_size, a, b) for a, b in cfg.comparisons()},
         "arms": [a.__dict__ for a in arms],
+        "subsets": {name: sub.model_dump() for name, sub in cfg.subsets.items()},
     }
+    summary.update(final_records(store, arms))
+    summary["composition"] = _composition(store, cfg, plans, result, inputs.groups)
+    summary["leaderboard"] = from_results(summary)
+    plot_leaderboard(summary["leaderboard"], out / "leaderboard.png")
     plot_accuracy(arms, out / "accuracy_vs_step.png", "step")
     plot_accuracy(arms, out / "accuracy_vs_tokens.png", "tokens")
     plot_trajectories(result, out / "lim_trajectories.png")
@@ -102,6 +110,43 @@ def write_results(
     _write(out / "results.json", json.dumps(summary, indent=2))
     _write(out / "results.md", markdown(arms, summary))
     return arms, summary
+
+
+def _composition(store, cfg: ExperimentConfig, plans: list[RunPlan], source, groups: dict[str, str]) -> dict[str, Any]:
+    """Which prompts each curated arm's pool holds (the prompts its first run trained on), by skill, and how they
+    moved in FULL's source run and in the arm's own first run (limr.experiment.composition)."""
+    from limr.events.io import read_prompts
+    from limr.experiment.composition import composition
+    from limr.scoring import score_run
+
+    pools, own = {}, {}
+    for arm in cfg.arms:
+        if arm.pool == "full":
+            continue
+        first = next(p for p in plans if p.arm is arm)
+        pools[arm.name] = {r.prompt_id for r in read_prompts(store, first.run_id)}
+        own[arm.name] = score_run(store, first.run_id)
+    return composition(source, pools, groups, own)
+
+
+def final_records(store, arms: list[ArmResult]) -> dict[str, Any]:
+    """`final_problems` and, per arm, one '0110...' string per seed of its final evaluation's per-problem results
+    (limr.events.heldout), when every run wrote them on the same problems; else nothing (the leaderboard then
+    falls back to the unpaired bootstrap)."""
+    from limr.events.heldout import read_heldout
+
+    ids: list[str] | None = None
+    out: dict[str, list[str]] = {}
+    for a in arms:
+        rows = []
+        for run in a.runs:
+            rec = read_heldout(store, run["run_id"], run["steps"][-1])
+            if rec is None or (ids is not None and rec["prompt_ids"] != ids):
+                return {}
+            ids = rec["prompt_ids"]
+            rows.append([c == "1" for c in rec["correct"]])
+        out[a.name] = array_to_bits(np.array(rows))
+    return {"final_problems": ids, "final_correct": out} if ids is not None else {}
 
 
 def _count_lines(path: Path) -> int:

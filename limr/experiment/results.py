@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from limr.events.metrics import read_run_metrics
+from limr.experiment.leaderboard import leaderboard_markdown
 
 
 @dataclass
@@ -26,6 +27,8 @@ class Curve:
     tokens: list[float]  # rollout tokens generated up to those steps
     total_tokens: float
     train_accuracy: list[float]  # sampled training accuracy of every step
+    generated_groups: float | None = None  # prompts rolled out (x samples per prompt = rollouts), dropped ones too
+    skipped_groups: float | None = None  # prompts GRESO skipped before rollout (curation.mode greso)
 
 
 def read_curve(store, run_id: str) -> Curve:
@@ -34,13 +37,20 @@ def read_curve(store, run_id: str) -> Curve:
         raise ValueError(f"run {run_id!r} has no step metrics in {store.uri}")
     steps, acc, tokens = [0], [rows[0].get("eval/accuracy_initial", math.nan)], [0.0]
     cum = 0.0
+    groups = _total(rows, "rollout/generated_prompts")
+    skipped = _total(rows, "curation/greso_skipped") if any("curation/greso_skipped" in r for r in rows) else None
     for r in rows:
         cum += r.get("rollout/generated_tokens", r.get("rollout/response_length", 0.0) * r.get("n_samples", 0.0))
         if "eval/accuracy" in r:
             steps.append(int(r["train/step"]))
             acc.append(r["eval/accuracy"])
             tokens.append(cum)
-    return Curve(run_id, steps, acc, tokens, cum, [r["train/accuracy"] for r in rows])
+    return Curve(run_id, steps, acc, tokens, cum, [r["train/accuracy"] for r in rows], groups, skipped)
+
+
+def _total(rows: list[dict[str, float]], key: str) -> float | None:
+    """Sum of a per-step metric over the run (None when a step lacks it: runs from before it was recorded)."""
+    return float(sum(r.get(key, 0.0) for r in rows)) if all(key in r for r in rows) else None
 
 
 @dataclass
@@ -63,6 +73,7 @@ class ArmResult:
     tokens_to_full: float | None
     runs: list[dict[str, Any]]
     benchmarks: dict[str, dict[str, float]] | None = None  # final_eval: benchmark -> {mean, std} over seeds
+    budget: str = "steps"  # steps: FULL's steps; epochs: FULL's epochs over its own pool
 
 
 def benchmark_means(evals: list[dict[str, Any] | None]) -> dict[str, dict[str, float]]:
@@ -105,7 +116,7 @@ def reach(arms: list[ArmResult], full: ArmResult) -> None:
 def verdict(arms: list[ArmResult], pool_size: int, curated: str = "lim", control: str = "rand") -> dict[str, Any]:
     """The issue's goal, checked on the measured numbers: the curated arm (LIM) <= 30% of the pool, within one
     std of FULL's final accuracy, and at least 3 points above its random control (means over seeds)."""
-    by = {a.pool: a for a in arms if a.curation == "none"}
+    by = {a.pool: a for a in arms if a.curation == "none" and a.budget == "steps"}
     full, lim, rand = by.get("full"), by.get(curated), by.get(control)
     out: dict[str, Any] = {}
     if full and lim:
@@ -124,7 +135,7 @@ def verdict(arms: list[ArmResult], pool_size: int, curated: str = "lim", control
 def early_lim_verdict(arms: list[ArmResult]) -> dict[str, Any]:
     """Early LIM's goal (issue 12), per early-lim arm: the LIM arm's final held-out accuracy within one std,
     with at most 60% of the rollout tokens FULL-then-LIM needs (the FULL run LIM scores, then the LIM run)."""
-    by = {a.pool: a for a in arms if a.curation == "none"}
+    by = {a.pool: a for a in arms if a.curation == "none" and a.budget == "steps"}
     full, lim = by.get("full"), by.get("lim")
     out: dict[str, Any] = {}
     for a in arms:
@@ -173,6 +184,10 @@ HEADER = [
 ]  # fmt: skip
 
 
+def _leaderboard_section(lb: dict[str, Any]) -> list[str]:
+    return ["## Leaderboard", "", leaderboard_markdown(lb), "", "![leaderboard](leaderboard.png)", ""]
+
+
 def markdown(arms: list[ArmResult], summary: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(arms)]
@@ -183,6 +198,18 @@ def markdown(arms: list[ArmResult], summary: dict[str, Any]) -> str:
         "",
         *lines,
         "",
+        *(
+            [
+                "## Leaderboard",
+                "",
+                leaderboard_markdown(summary["leaderboard"]),
+                "",
+                "![leaderboard](leaderboard.png)",
+                "",
+            ]
+            if summary.get("leaderboard")
+            else []
+        ),
         f"Every run: {summary['steps']} steps of {summary['prompts_per_step']} prompts x "
         f"{summary['samples_per_prompt']} samples from the same warm start. Pool {summary['pool_size']} prompts; "
         f"LIM (threshold {lim.get('threshold')}) selected {lim.get('selected')} "
@@ -210,6 +237,10 @@ def markdown(arms: list[ArmResult], summary: dict[str, Any]) -> str:
             f"Selected prompts never solved in any epoch: {lim.get('selected_never_solved')}.",
             "",
         ]
+    if summary.get("composition", {}).get("arms"):
+        from limr.experiment.composition import composition_markdown
+
+        text += ["## What each curated pool keeps and drops", "", composition_markdown(summary["composition"]), ""]
     if summary.get("early_lim"):
         text += [
             "Early LIM (within one std of LIM's final accuracy, <= 60% of the rollout tokens of FULL then LIM): "

@@ -16,7 +16,7 @@ import math
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,20 +61,11 @@ class StudyState:
 
 
 def prepare_inputs(cfg: ExperimentConfig, out: Path) -> StudyInputs:
-    """Warm start (or the configured model) and the pool/held-out files under `out` (deterministic)."""
+    """Pool and held-out files under `out` (deterministic; drawn first, so a mix that asks for more problems than
+    a skill has fails before any training), then the warm start (or the configured model)."""
     from limr.data.pool import load_pool
     from limr.tasks.synthetic import write_jsonl
 
-    if cfg.warm_start.model:
-        model = Path(cfg.warm_start.model)
-    else:
-        from limr.demo.training import build_warm_start
-
-        w = cfg.warm_start
-        model = build_warm_start(
-            out / "models" / w.slug(), seed=w.seed, steps=w.sft_steps, problems=w.sft_problems, levels=w.sft_levels,
-            column_fraction=w.sft_column_fraction,
-        )  # fmt: skip
     groups: dict[str, str] = {}
     if cfg.pool.mix is not None:
         from limr.model.sft import sft_problems
@@ -90,6 +81,16 @@ def prepare_inputs(cfg: ExperimentConfig, out: Path) -> StudyInputs:
     else:
         pool, held_out = Path(cfg.pool.prompts), Path(cfg.pool.eval_prompts)
         size = len(load_pool(pool))
+    if cfg.warm_start.model:
+        model = Path(cfg.warm_start.model)
+    else:
+        from limr.demo.training import build_warm_start
+
+        w = cfg.warm_start
+        model = build_warm_start(
+            out / "models" / w.slug(), seed=w.seed, steps=w.sft_steps, problems=w.sft_problems, levels=w.sft_levels,
+            column_fraction=w.sft_column_fraction,
+        )  # fmt: skip
     return StudyInputs(model.resolve(), pool.resolve(), held_out.resolve(), size, groups)
 
 
@@ -121,8 +122,9 @@ def run_config(
     base: LearnerConfig, plan: RunPlan, prompts: str, pool_size: int, datasets_url: str, early_epochs: int = 2
 ) -> LearnerConfig:
     """One run: its id, seed, pool, curation; as many epochs over its pool as FULL's step budget takes."""
-    dynamic = plan.arm.curation == "dynamic"
+    dynamic = plan.arm.curation in ("dynamic", "greso")
     early = {"mode": "early-lim", "early_epochs": early_epochs, "early_dataset": early_dataset_template()}
+    mode = {"greso": {"mode": "greso"}, "early-lim": early}.get(plan.arm.curation, {})
     epochs = math.ceil(plan.steps / math.ceil(pool_size / base.batch.rollout_batch_size))
     return base.model_copy(
         update={
@@ -130,11 +132,15 @@ def run_config(
                 update={"run_id": plan.run_id, "seed": plan.seed, "epochs": epochs, "max_steps": plan.steps}
             ),
             "data": base.data.model_copy(update={"prompts": prompts, "datasets_url": datasets_url}),
-            "curation": base.curation.model_copy(
-                update={"dynamic_sampling": dynamic, **(early if plan.arm.curation == "early-lim" else {})}
-            ),
+            "curation": base.curation.model_copy(update={"dynamic_sampling": dynamic, **mode}),
         }
     )
+
+
+def epochs_budget(plan: RunPlan, epochs: int, pool_size: int, batch: int) -> RunPlan:
+    """An arm trained for FULL's number of epochs over its own pool (`budget: epochs`): as many steps as `epochs`
+    passes over `pool_size` prompts take at `batch` prompts a step."""
+    return replace(plan, steps=epochs * math.ceil(pool_size / batch))
 
 
 class StepFollower:
@@ -240,6 +246,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
     base = base_learner(cfg, inputs, store_uri, out)
     steps = base.derive(inputs.pool_size).total_steps
     plans = plan_runs(cfg, steps)
+    batch = base.batch.rollout_batch_size
     full = cfg.full_arm()
     source = next(p for p in plans if p.arm is full and p.seed == cfg.source_seed())
     state = StudyState()
@@ -261,9 +268,13 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
     ):  # fmt: skip
         follower = StepFollower(store, plans, bar)
         try:
-            for plan in plans:
+            for i, plan in enumerate(plans):
                 if plan.arm.pool != "full" and plan.arm.pool not in state.versions:
                     _publish_curated(cfg, svc, source, state, echo)
+                if plan.arm.budget == "epochs":  # FULL's epochs over its own pool: known once the pool is
+                    size = int(state.manifests[plan.arm.pool]["counts"]["selected"]) if plan.arm.pool != "full" else 0
+                    plans[i] = plan = epochs_budget(plan, cfg.epochs, size or inputs.pool_size, batch)
+                    follower.total = sum(p.steps for p in plans)
                 follower.start(plan)
                 final_dir = out / "models" / "runs" / plan.run_id
                 if is_finished(store, plan):
@@ -295,7 +306,7 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
                 if cfg.final_eval:
                     echo(f"{plan.label}: final evaluation on {', '.join(cfg.final_eval.benchmarks)}")
                     evaluate_final(cfg.final_eval, final_dir, store, plan.run_id, base.trainer.use_gpu)
-                echo(f"{plan.label}: {steps} steps in {state.seconds[plan.run_id]:.0f} s")
+                echo(f"{plan.label}: {plan.steps} steps in {state.seconds[plan.run_id]:.0f} s")
         finally:
             follower.close()
             rollout.close()
@@ -321,7 +332,7 @@ def _publish_curated(cfg: ExperimentConfig, svc, source: RunPlan, state: StudySt
     state.versions["lim"] = f"dataset://{lim_name}@{lim['version']}"
     state.manifests["lim"] = lim
     for name, sub in cfg.subsets.items():
-        body: dict[str, Any] = {"run": source.run_id, "strategy": sub.strategy, "seed": sub.seed}
+        body: dict[str, Any] = {"run": source.run_id, **sub.publish_body()}
         body["max_epochs"] = cfg.epochs
         if sub.size_of is not None:
             body["top_k"] = max(1, int(state.manifests[sub.size_of]["counts"]["selected"]))

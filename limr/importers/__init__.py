@@ -5,7 +5,16 @@ the correctness rule, writing through `limr.events.writer.EventWriter`)."""
 from __future__ import annotations
 
 from limr.importers.areal import ArealFormat
-from limr.importers.base import FINISH_SIGNAL, DumpError, DumpFormat, DumpStep, Follow, ImportSummary, import_dump
+from limr.importers.base import (
+    FINISH_SIGNAL,
+    DumpError,
+    DumpFormat,
+    DumpStep,
+    Follow,
+    ImportSummary,
+    import_dump,
+    infer_steps_per_epoch,
+)
 from limr.importers.nemo_rl import NemoRLFormat
 from limr.importers.openrlhf import OpenRLHFFormat
 from limr.importers.trl import TrlFormat
@@ -38,4 +47,5 @@ __all__ = [
     "ImportSummary",
     "dump_format",
     "import_dump",
+    "infer_steps_per_epoch",
 ]

@@ -29,7 +29,7 @@ from limr.events.correct import REWARD, CorrectRule, CorrectRuleError, parse_cor
 from limr.events.io import PromptRecord
 from limr.events.run import read_run_meta
 from limr.events.schema import run_json_key
-from limr.events.writer import EventWriter, RunExists
+from limr.events.writer import EventWriter, RunExists, prompt_records
 from limr.importers.matching import MatchReport, PromptMatcher
 from limr.store import ObjectStore
 
@@ -170,6 +170,25 @@ def import_dump(
     state.summary.unmapped = matcher.report
     state.summary.prompts = len(matcher.seen)
     return state.summary
+
+
+def infer_steps_per_epoch(fmt: DumpFormat, root: str | Path, pool: Any = None) -> int:
+    """Steps per epoch from the dump itself: a trainer sees every prompt once per epoch (shuffled), so the first
+    step holding a prompt an earlier step held starts epoch 2 (this needs a dump file for every step: not TRL
+    with `logging_steps > 1`). Reads the steps up to that one."""
+    root = Path(root)
+    found = fmt.find_steps(root) if root.is_dir() else {}
+    matcher = PromptMatcher(prompt_records(pool))
+    seen: set[str] = set()
+    for step in sorted(found):
+        ids = {pid for pid in matcher.ids_of(fmt.read_step(step, found[step]).prompts) if pid is not None}
+        if ids & seen:
+            return step - 1
+        seen |= ids
+    raise DumpError(
+        f"{root}: no prompt repeats in {len(found)} step(s), so the dump holds at most one epoch and its length"
+        " cannot be inferred; give --steps-per-epoch"
+    )
 
 
 def _same_import(store: ObjectStore, run_id: str, settings: dict[str, Any], rule: str) -> bool:

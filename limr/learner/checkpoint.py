@@ -4,7 +4,9 @@ Layout (next to the run's events):
     runs/{run_id}/checkpoints/{step:010d}/.metadata        torch.distributed.checkpoint (DCP) index
     runs/{run_id}/checkpoints/{step:010d}/__{rank}_0.distcp  each rank's shard of the tensors
     runs/{run_id}/checkpoints/{step:010d}/extra.pt          small non-tensor state (schedulers, controllers, loop)
-    runs/{run_id}/checkpoints/latest.json                   {"step": ..., "key": ...}, written after all of them
+    runs/{run_id}/checkpoints/latest.json                   {"step", "key", "metadata_sha256"}, written last
+The pointer is the one truth of where a run resumes (limr train --resume, Ray Train restarts) and holds the
+sha256 of DCP's pickled `.metadata`, verified before DCP unpickles it; `extra.pt` is loaded weights_only.
 `step` is the number of completed steps, i.e. the step a resumed run starts at. Retention (`run.keep_checkpoints`):
 once a new checkpoint's pointer is written, rank 0 deletes all but the newest `keep` complete ones (the one the
 pointer names always among them) and any newer leftover of a save that crashed before its pointer.
@@ -18,6 +20,7 @@ order needs no saving beyond the plan's fingerprint, and sampling/shuffling RNGs
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -33,6 +36,11 @@ from limr.learner.dist import DistCtx
 from limr.store import ObjectNotFound, ObjectStore
 
 EXTRA = "extra.pt"
+METADATA = ".metadata"
+
+
+class CheckpointIntegrityError(RuntimeError):
+    """A checkpoint whose DCP index does not match what the learner recorded when it wrote it."""
 
 
 def save_checkpoint(
@@ -49,17 +57,20 @@ def save_checkpoint(
     `keep` checkpoints (0: keep all). Returns the key prefix."""
     key = checkpoint_key(run_id, step)
     local = Path(tempfile.mkdtemp(prefix="limr-ckpt-"))
+    digest = None
     try:
         dcp.save(tensors, storage_writer=dcp.FileSystemWriter(str(local), single_file_per_rank=True))
         if ctx.is_main:
             torch.save(extra, local / EXTRA)
+            digest = _sha256(local / METADATA)
         for f in sorted(local.iterdir()):  # this rank's shard (+ the index and extra on rank 0)
             store.put_file(key + f.name, str(f))
     finally:
         shutil.rmtree(local, ignore_errors=True)
     ctx.barrier()  # every shard is in the store before the pointer names the checkpoint
     if ctx.is_main:
-        store.put(latest_checkpoint_key(run_id), json.dumps({"step": step, "key": key}).encode(), "application/json")
+        pointer = {"step": step, "key": key, "metadata_sha256": digest}
+        store.put(latest_checkpoint_key(run_id), json.dumps(pointer).encode(), "application/json")
         if keep:
             prune_checkpoints(store, run_id, keep)
     return key
@@ -111,8 +122,8 @@ def read_extra(store: ObjectStore, key: str) -> dict[str, Any]:
         raise FileNotFoundError(f"{store.uri}/{key}: checkpoint not found (no {EXTRA})") from None
     import io
 
-    # weights_only=False: plain Python values written by limr itself
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    # weights_only: the object comes from the store, so no pickle may run code (plain values and tensors only)
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
 def load_tensors(store: ObjectStore, key: str, tensors: dict[str, Any]) -> None:
@@ -134,7 +145,7 @@ def read_full(store: ObjectStore, key: str) -> dict[str, Any]:
     try:
         _download(store, key, local)
         dcp_to_torch_save(str(local), str(local / "full.pt"))
-        return torch.load(local / "full.pt", map_location="cpu", weights_only=False)
+        return torch.load(local / "full.pt", map_location="cpu", weights_only=True)
     finally:
         shutil.rmtree(local, ignore_errors=True)
 
@@ -143,7 +154,39 @@ def _download(store: ObjectStore, key: str, dest: Path) -> None:
     """Stream the checkpoint's shard files and index to `dest` (to disk, never whole into memory)."""
     names = [info.key[len(key) :] for info in store.list(key)]
     names = [n for n in names if n and "/" not in n and n != EXTRA]
-    if ".metadata" not in names:
+    if METADATA not in names:
         raise FileNotFoundError(f"{store.uri}/{key}: not a checkpoint (no DCP .metadata)")
     for name in names:
         store.get_to_file(key + name, os.path.join(dest, name))
+    _verify_metadata(store, key, dest / METADATA)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _verify_metadata(store: ObjectStore, key: str, path: Path) -> None:
+    """DCP's `.metadata` is a pickle, which DCP unpickles: before it does, its sha256 must match the one the
+    run's pointer (latest.json) recorded when the learner wrote the checkpoint. Both are written only with the
+    learner's store credentials (docs/services.md "Least privilege"); the check stops a replaced or torn index
+    from being unpickled. A checkpoint the pointer does not name (an older one) is refused unless its pointer
+    predates the hash."""
+    try:
+        pointer = json.loads(store.get(latest_checkpoint_key(_run_of(key))))
+    except ObjectNotFound:
+        raise CheckpointIntegrityError(f"{store.uri}/{key}: the run has no latest.json to verify against") from None
+    if pointer.get("key") != key:
+        raise CheckpointIntegrityError(
+            f"{store.uri}/{key}: not the run's latest checkpoint ({pointer.get('key')}); resume from latest.json"
+        )
+    want = pointer.get("metadata_sha256")
+    if want is not None and _sha256(path) != want:
+        raise CheckpointIntegrityError(f"{store.uri}/{key}{METADATA}: sha256 differs from latest.json's; not loaded")
+
+
+def _run_of(key: str) -> str:
+    return key.split("/")[1]  # runs/{run_id}/checkpoints/{step}/

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -168,12 +168,33 @@ class CurationSection(_Section):
     max_rounds: int = Field(
         8, ge=1, description="Generation rounds per step at most; a step still short tops up with dropped groups."
     )
-    mode: Literal["full", "early-lim"] = Field(
+    mode: Literal["full", "early-lim", "greso"] = Field(
         "full",
         description="early-lim: train on the full pool for early_epochs epochs, then on the subset early LIM "
         "predicts (the scorer's provisional version of early_dataset, read through the dataset API) for the "
-        "remaining steps of the same run (docs/learner.md).",
+        "remaining steps of the same run (docs/learner.md). greso: GRESO's pre-rollout skipping of prompts whose "
+        "recent groups were all right or all wrong, inside dynamic sampling (which it turns on).",
     )
+    greso_target_zero_variance: float = Field(
+        0.25, gt=0, lt=1, description="greso: target share of zero-variance groups (1/3 easy, 2/3 hard)."
+    )
+    greso_p_init: float = Field(0.5, gt=0, le=1, description="greso: initial exploration probability.")
+    greso_delta_p: float = Field(0.01, gt=0, le=1, description="greso: step of the exploration probabilities.")
+    greso_min_p: float = Field(0.05, ge=0, le=1, description="greso: lowest exploration probability.")
+    greso_max_p: float = Field(0.95, ge=0, le=1, description="greso: highest exploration probability.")
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether steps run dynamic sampling (greso runs inside it)."""
+        return self.dynamic_sampling or self.mode == "greso"
+
+    def greso_settings(self):  # -> limr.algo.greso.GresoSettings (imported lazily: config stays dependency-light)
+        from limr.algo.greso import GresoSettings
+
+        return GresoSettings(
+            self.greso_target_zero_variance, self.greso_p_init, self.greso_delta_p, self.greso_min_p, self.greso_max_p
+        )
+
     early_epochs: int = Field(2, ge=1, description="early-lim: epochs of the full pool before the switch (K).")
     early_dataset: str = Field(
         "{run}-early-lim",
@@ -188,6 +209,20 @@ class CurationSection(_Section):
 class MetricsSection(_Section):
     port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port on rank 0 (0: off).")
     progress: bool = Field(True, description="Progress bar with reward/KL/throughput.")
+    tracking: str | None = Field(
+        None,
+        description="Experiment tracker: mlflow[:URI] (a server URL or a local file store, ./mlruns by default)"
+        " or tensorboard:DIR; metrics every step, the config, and the LIM plots at the end.",
+    )
+
+    @field_validator("tracking")
+    @classmethod
+    def _known_tracker(cls, v: str | None) -> str | None:
+        from limr.tracking import parse_spec
+
+        if v:
+            parse_spec(v)  # TrackingError (a ValueError) names what is accepted
+        return v or None
 
 
 class LearnerConfig(_Section):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -61,6 +61,8 @@ class Sampled:
     generated_groups: int  # groups generated, kept or dropped
     generated_tokens: int  # response tokens generated, kept or dropped
     rounds: int
+    rolled: list[tuple[list[int], np.ndarray]] = field(default_factory=list)  # each round: prompts, (G, n) outcomes
+    skipped: int = 0  # prompts a pre-rollout filter skipped (GRESO)
 
 
 def informative(values: np.ndarray) -> np.ndarray:
@@ -82,21 +84,32 @@ def dynamic_sample(
     metric: str,
     max_rounds: int,
     seed: list[int],
+    prefilter: Callable[[list[int], list[int]], list[int]] | None = None,
 ) -> Sampled:
-    """Generate `first`, keep informative groups, refill until len(first) are kept or max_rounds is spent."""
+    """Generate `first`, keep informative groups, refill until len(first) are kept or max_rounds is spent.
+
+    `prefilter(prompts, seed)`: the prompts of a round worth rolling out (GRESO's pre-rollout skipping); the
+    skipped ones count as used for the step, so refills draw others in their place."""
     target = len(first)
     kept: list[Groups] = []
     dropped: list[Groups] = []
-    n_kept = generated = tokens = 0
+    rolled: list[tuple[list[int], np.ndarray]] = []
+    n_kept = generated = tokens = skipped = 0
     used = set(first)
     batch, rounds = first, 0
     while batch and rounds < max_rounds:
         rounds += 1
+        if prefilter is not None:
+            wanted = prefilter(batch, [*seed, rounds])
+            skipped += len(batch) - len(wanted)
+            batch = wanted
         g = run(batch)
         generated += len(batch)
         tokens += sum(len(r.response_token_ids) for r in g.rollouts)
         outcome = g.scores if metric == "reward" else torch.tensor(g.correct, dtype=torch.float32)
-        mask = informative(outcome.view(len(batch), n).numpy())
+        grid = outcome.view(len(batch), n).numpy()  # (G, n)
+        rolled.append((list(batch), np.asarray(g.correct, np.float64).reshape(len(batch), n)))
+        mask = informative(grid)
         keep = [i for i in range(len(batch)) if mask[i]]
         kept.append(g.take(keep[: target - n_kept], n))
         dropped.append(g.take([i for i in range(len(batch)) if not mask[i]], n))
@@ -112,4 +125,4 @@ def dynamic_sample(
     if short > 0:
         spare = Groups.concat(dropped)
         out = Groups.concat([out, spare.take(list(range(min(short, len(spare.indices)))), n)])
-    return Sampled(out, generated, tokens, rounds)
+    return Sampled(out, generated, tokens, rounds, rolled, skipped)

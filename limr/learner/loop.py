@@ -32,7 +32,14 @@ from limr.learner.dynamic import Groups, dynamic_sample
 from limr.learner.early_switch import switch_if_due
 from limr.learner.generator import Generator, Sampling
 from limr.learner.metrics import Progress, TrainMetrics
-from limr.learner.record import open_run, write_run_finish, write_step_events
+from limr.learner.record import (
+    close_tracking,
+    open_run,
+    open_tracking,
+    track_step,
+    write_run_finish,
+    write_step_events,
+)
 from limr.learner.setup import RunSetup, restore, save
 from limr.learner.trainer import PPOTrainer
 
@@ -67,11 +74,13 @@ def train(
     # A resumed run's engine still serves the initial weights, and a shared service (rollout.app_name, e.g. one
     # service for every arm of `limr experiment`) may serve another run's: start from this run's own.
     version = push_weights(trainer, client, ctx)
-    metrics = TrainMetrics(cfg.metrics.port) if ctx.is_main else None
+    metrics = TrainMetrics(cfg.metrics.port, setup.run_id) if ctx.is_main else None
+    tracker = open_tracking(cfg, setup) if ctx.is_main else None  # None unless metrics.tracking names one
     bar = Progress(setup.derived.total_steps, start, cfg.metrics.progress and ctx.is_main)
     last: dict[str, float] = {}
+    done = start
     if start == 0 and setup.eval_prompts is not None:
-        initial["eval/accuracy_initial"] = evaluate(cfg, ctx, setup, client)["eval/accuracy"]
+        initial["eval/accuracy_initial"] = evaluate(cfg, ctx, setup, client, 0)["eval/accuracy"]
     try:
         for step in range(start, setup.derived.total_steps):
             if cfg.curation.mode == "early-lim":
@@ -83,7 +92,7 @@ def train(
                 initial["train/reward_mean_initial"] = last["train/reward_mean"]
                 initial["train/accuracy_initial"] = last["train/accuracy"]
             if _due(step, cfg.run.eval_every, setup.derived.total_steps) and setup.eval_prompts is not None:
-                last.update(evaluate(cfg, ctx, setup, client))
+                last.update(evaluate(cfg, ctx, setup, client, step + 1))
             last.update(initial)
             done = step + 1
             pointer = None
@@ -92,15 +101,20 @@ def train(
             if ctx.is_main:
                 write_step_metrics(setup.store, setup.run_id, done, last)
                 metrics.observe(done, setup.plan.for_step(step).epoch, last, last_phases(last), int(last["n_samples"]))
+                track_step(tracker, last, done)
                 bar.update(last)
                 log.info("step %d/%d %s", done, setup.derived.total_steps, _brief(last))
             if report is not None:
                 report(last, pointer)
+    except BaseException:
+        close_tracking(tracker, setup, done, failed=True)
+        raise
     finally:
         bar.close()
         if metrics is not None:
             metrics.close()
     write_run_finish(setup, ctx)
+    close_tracking(tracker, setup, done)
     if cfg.run.output_dir and ctx.is_main:
         save_actor_pretrained(trainer, setup, cfg.run.output_dir)
     return last
@@ -151,7 +165,7 @@ def train_step(
 
     # Ranks agree on retries (collectives) only when each runs one generation per step: dynamic sampling runs a
     # rank-local number of rounds, so there a failed rollout fails the step.
-    coordinated = not cfg.curation.dynamic_sampling
+    coordinated = not cfg.curation.dynamic
 
     def run(indices: list[int]) -> Groups:
         nonlocal version
@@ -162,12 +176,16 @@ def train_step(
             scores, correct = task_reward(setup, indices, rollouts)
         return Groups(indices, rollouts, scores, correct)
 
-    if cfg.curation.dynamic_sampling:
-        c = cfg.curation
+    curation: dict[str, float] = {}
+    if cfg.curation.dynamic:
+        c, greso = cfg.curation, setup.greso
         sampled = dynamic_sample(
-            mine, run, n, setup.derived.pool_size, c.filter_metric, c.max_rounds, [cfg.run.seed, step, ctx.rank]
-        )
+            mine, run, n, setup.derived.pool_size, c.filter_metric, c.max_rounds, [cfg.run.seed, step, ctx.rank],
+            greso.prefilter if greso is not None else None,
+        )  # fmt: skip
         groups, generated_groups, generated_tokens = sampled.groups, sampled.generated_groups, sampled.generated_tokens
+        if greso is not None:
+            curation = greso.end_step(ctx, sampled.rolled, sampled.skipped)
     else:
         groups = run(mine)
         generated_groups, generated_tokens = len(mine), sum(len(r.response_token_ids) for r in groups.rollouts)
@@ -205,6 +223,7 @@ def train_step(
             "perf/tokens_per_second": tokens / wall,
             "perf/step_seconds": wall,
             "n_samples": n_samples,
+            **curation,
         }
     )
     return stats, version
@@ -277,8 +296,12 @@ def push_weights(trainer: PPOTrainer, client: Generator, ctx: DistCtx, final: bo
     return version
 
 
-def evaluate(cfg: LearnerConfig, ctx: DistCtx, setup: RunSetup, client: Generator) -> dict[str, float]:
-    """Greedy accuracy on the held-out prompts (each rank takes a share)."""
+def evaluate(
+    cfg: LearnerConfig, ctx: DistCtx, setup: RunSetup, client: Generator, done_steps: int
+) -> dict[str, float]:
+    """Greedy accuracy on the held-out prompts (each rank takes a share); rank 0 records which problems were
+    solved (limr.events.heldout), so studies can compare runs paired on the same problems."""
+    from limr.events.heldout import write_heldout
     from limr.reward import Reason, grade_batch
 
     ev = setup.eval_prompts
@@ -288,11 +311,14 @@ def evaluate(cfg: LearnerConfig, ctx: DistCtx, setup: RunSetup, client: Generato
     texts = [ro.text or setup.tokenizer.decode(ro.response_token_ids, skip_special_tokens=True) for ro in rollouts]
     golds = [ev.answers[mine[ro.prompt_index]] for ro in rollouts]
     finished = [ro.finish_reason == "stop" for ro in rollouts]
-    hits = sum(g.reason == Reason.CORRECT for g in grade_batch(texts, golds, finished)) if rollouts else 0
-    total, hits_all = ctx.all_sum([len(rollouts), hits])
-    acc = hits_all / max(total, 1)
+    solved = [0.0] * len(ev.ids)  # (N,) this rank's problems, summed over ranks below
+    for ro, g in zip(rollouts, grade_batch(texts, golds, finished) if rollouts else [], strict=True):
+        solved[mine[ro.prompt_index]] = float(g.reason == Reason.CORRECT)
+    *solved_all, total = ctx.all_sum([*solved, len(rollouts)])
+    acc = sum(solved_all) / max(total, 1)
     if ctx.is_main:
         log.info("eval accuracy %.4f on %d held-out prompts", acc, int(total))
+        write_heldout(setup.store, setup.run_id, done_steps, list(ev.ids), [x > 0.5 for x in solved_all])
     return {"eval/accuracy": acc}
 
 

@@ -8,16 +8,25 @@ PHASES = ("rollout", "reward", "experience", "update", "weight_sync", "events") 
 
 
 class TrainMetrics:
-    """Gauges on a private registry served at :port/metrics (port 0: kept in memory, not served)."""
+    """Gauges on a private registry served at :port/metrics (port 0: kept in memory, not served).
 
-    def __init__(self, port: int = 0):
+    Every series carries the run's id as its `run` label, the id of the run's objects in the store and of its
+    experiment-tracker run, so two runs scraped by one Prometheus never overwrite each other and a dashboard
+    can pick one. `close()` removes the run's series: a process only exports the run it is training.
+    """
+
+    def __init__(self, port: int = 0, run: str = ""):
         from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
         self.registry = CollectorRegistry()
+        self.run = run
         r = self.registry
+        self._labelled: list = []  # every metric with the run label, for close()
 
         def g(name: str, doc: str, labels: tuple[str, ...] = ()):
-            return Gauge(f"limr_train_{name}", doc, labels, registry=r)
+            metric = Gauge(f"limr_train_{name}", doc, ("run", *labels), registry=r)
+            self._labelled.append(metric)
+            return metric.labels(run) if not labels else metric
 
         self.step = g("step", "Completed training steps.")
         self.epoch = g("epoch", "Current epoch over the prompt pool.")
@@ -37,7 +46,10 @@ class TrainMetrics:
         self.phase_share = g("phase_share", "Share of the last step's time per phase.", ("phase",))
         self.weight_sync_seconds = g("weight_sync_seconds", "Seconds to push weights to the rollout service.")
         self.weight_version = g("weight_version", "Weight version the rollout service serves.")
-        self.samples = Counter("limr_train_samples", "Rollout samples trained on.", registry=r)
+        samples = Counter("limr_train_samples", "Rollout samples trained on.", ["run"], registry=r)
+        tokens = Counter("limr_train_rollout_tokens", "Response tokens generated for training.", ["run"], registry=r)
+        self._labelled += [samples, tokens]
+        self.samples, self.rollout_tokens = samples.labels(run), tokens.labels(run)
         self.server = None
         if port:
             self.server, _ = start_http_server(port, addr="0.0.0.0", registry=r)
@@ -64,12 +76,17 @@ class TrainMetrics:
         total = sum(phases.values()) or 1.0
         self.step_seconds.set(total)
         for name, sec in phases.items():
-            self.phase_seconds.labels(name).set(sec)
-            self.phase_share.labels(name).set(sec / total)
+            self.phase_seconds.labels(self.run, name).set(sec)
+            self.phase_share.labels(self.run, name).set(sec / total)
         self.weight_sync_seconds.set(phases.get("weight_sync", 0.0))
         self.samples.inc(n_samples)
+        # every sample generated this step (dropped groups included), else the trained ones' mean length x count
+        self.rollout_tokens.inc(s.get("rollout/generated_tokens", s.get("rollout/response_length", 0.0) * n_samples))
 
     def close(self) -> None:
+        """Stop serving and drop the run's series (bounded cardinality: only active runs are exported)."""
+        for metric in self._labelled:
+            metric.clear()
         if self.server is not None:
             self.server.shutdown()
 

@@ -8,11 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from limr.data.pool import load_pool
+from limr.events.io import PromptRecord
+from limr.events.writer import EventWriter
 from limr.learner.checkpoint import load_tensors, read_extra, save_checkpoint
 from limr.learner.config import Derived, LearnerConfig
 from limr.learner.data import PromptPlan, PromptTexts, prompt_texts
 from limr.learner.dist import DistCtx
 from limr.learner.early_switch import SwitchedPlan, read_switch
+from limr.learner.greso import Greso
 from limr.store import ObjectStore, open_store
 
 log = logging.getLogger("limr.learner")
@@ -33,7 +36,9 @@ class RunSetup:
     tokenizer: Any
     eval_prompts: PromptTexts | None
     _token_cache: dict[int, list[int]]
+    events: EventWriter  # how the run is written (limr.learner.record): the writer any trainer uses
     attempt: int = 0  # 0: the run's first attempt; N: its N-th resume (limr.events.attempts), in event keys
+    greso: Greso | None = None  # curation.mode greso: the pre-rollout skip state (saved with checkpoints)
 
     def encode(self, text: str) -> list[int]:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -85,20 +90,48 @@ def build_setup(cfg: LearnerConfig) -> RunSetup:
             ev.rows[: cfg.data.eval_limit],
         )
         eval_prompts = prompt_texts(ev, cfg.data.answer_field, render)
+    plan = SwitchedPlan(  # the full pool's plan, and the early-LIM subset after a recorded switch (resume)
+        PromptPlan(texts.ids, cfg.batch.rollout_batch_size, cfg.run.seed),
+        read_switch(store, cfg.run.run_id) if cfg.curation.mode == "early-lim" else None,
+        min_step_prompts=cfg.trainer.num_workers,
+    )
     return RunSetup(
+        greso=Greso(cfg.curation.greso_settings()) if cfg.curation.mode == "greso" else None,
         cfg=cfg,
         run_id=cfg.run.run_id,
         store=store,
         texts=texts,
-        plan=SwitchedPlan(  # the full pool's plan, and the early-LIM subset after a recorded switch (resume)
-            PromptPlan(texts.ids, cfg.batch.rollout_batch_size, cfg.run.seed),
-            read_switch(store, cfg.run.run_id) if cfg.curation.mode == "early-lim" else None,
-            min_step_prompts=cfg.trainer.num_workers,
-        ),
+        plan=plan,
         derived=derived,
         tokenizer=tokenizer,
         eval_prompts=eval_prompts,
         _token_cache={},
+        events=run_writer(cfg, store, texts, derived, plan.fingerprint()),
+    )
+
+
+def run_writer(
+    cfg: LearnerConfig, store: ObjectStore, texts: PromptTexts, derived: Derived, fingerprint: str
+) -> EventWriter:
+    """The run's EventWriter: its pool, run.json fields, and `exist_ok` (a resumed run continues its objects)."""
+    records = [
+        PromptRecord(pid, raw, ans, src)
+        for pid, raw, ans, src in zip(texts.ids, texts.raw, texts.answers, texts.sources, strict=True)
+    ]
+    return EventWriter(
+        store,
+        cfg.run.run_id or "",
+        records,
+        steps_per_epoch=derived.steps_per_epoch,
+        samples_per_prompt=cfg.rollout.samples_per_prompt,
+        epochs=cfg.run.epochs,
+        source="learner",
+        model=cfg.model.actor,
+        config=cfg.model_dump(mode="json"),
+        exist_ok=True,
+        total_steps=derived.total_steps,
+        estimator=cfg.algorithm.estimator,
+        data_fingerprint=fingerprint,
     )
 
 
@@ -106,6 +139,8 @@ def save(setup: RunSetup, trainer, ctx: DistCtx, done_steps: int, initial: dict[
     """Checkpoint after `done_steps` completed steps (every rank writes its shard). Returns the pointer."""
     tensors, extra = trainer.checkpoint_state()
     loop = {"step": done_steps, "fingerprint": setup.plan.fingerprint(), "run_id": setup.run_id, "initial": initial}
+    if setup.greso is not None:
+        loop["greso"] = setup.greso.to_dict()
     state = {"trainer": extra, "loop": loop}
     key = save_checkpoint(setup.store, setup.run_id, done_steps, tensors, state, ctx, setup.cfg.run.keep_checkpoints)
     if ctx.is_main:
@@ -130,6 +165,8 @@ def restore(setup: RunSetup, trainer, ctx: DistCtx, key: str | None) -> tuple[in
     load_tensors(setup.store, key, tensors)
     trainer.load_checkpoint_state(tensors, extra["trainer"])
     start = int(loop["step"])
+    if setup.greso is not None:  # the skip state the run had reached (a checkpoint from before greso: fresh)
+        setup.greso.load(loop.get("greso"))
     if ctx.is_main:
         log.info("resumed %s at step %d from %s", setup.run_id, start, key)
     return start, dict(loop.get("initial", {}))

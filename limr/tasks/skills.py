@@ -75,6 +75,27 @@ SKILLS: dict[str, tuple[Draw, int]] = {
 }
 
 
+# skill -> (operator, digits of each operand): the family of distinct prompts a skill can draw from.
+_FAMILY: dict[str, tuple[str, tuple[int, ...]]] = {
+    "add-1x1": ("+", (1, 1)), "add-1x2": ("+", (1, 2)), "add-2x1": ("+", (2, 1)), "add-2x2": ("+", (2, 2)),
+    "add-1x3": ("+", (1, 3)), "add3-1": ("+", (1, 1, 1)), "sub-1x1": ("-", (1, 1)), "sub-2x1": ("-", (2, 1)),
+    "sub-2x2": ("-", (2, 2)), "mul-1x1": ("*", (1, 1)), "mul-2x1": ("*", (2, 1)), "mul-2x2": ("*", (2, 2)),
+}  # fmt: skip
+
+
+class SkillMixError(ValueError):
+    """A mix that asks a skill for more distinct problems than it has; the message names the field."""
+
+
+def skill_family(skill: str) -> set[str]:
+    """Every distinct prompt `skill` can draw (e.g. 900 for add-1x2: 10 one-digit x 90 two-digit numbers)."""
+    import itertools
+
+    op, digits = _FAMILY[skill]
+    ranges = [range(0 if d == 1 else 10 ** (d - 1), 10**d) for d in digits]
+    return {f"What is {f' {op} '.join(map(str, xs))}?" for xs in itertools.product(*ranges)}
+
+
 def make_skill_problem(rng: random.Random, skill: str) -> SyntheticProblem:
     if skill not in SKILLS:
         raise ValueError(f"unknown skill {skill!r}; known: {', '.join(SKILLS)}")
@@ -124,11 +145,17 @@ class SkillMix(BaseModel):
         return out
 
 
-def _draw(counts: dict[str, int], seed: int, exclude: set[str]) -> list[SyntheticProblem]:
+def _draw(counts: dict[str, int], seed: int, exclude: set[str], field: str, why: str) -> list[SyntheticProblem]:
     rng = random.Random(seed)
     seen = set(exclude)
     out: list[SyntheticProblem] = []
     for skill, n in counts.items():
+        left = len(skill_family(skill) - seen)
+        if n > left:
+            raise SkillMixError(
+                f"field {field!r}: asks for {n} {skill!r} problems, but only {left} distinct ones are left "
+                f"({len(skill_family(skill))} in the skill, minus {why})"
+            )
         got, attempts = 0, 0
         while got < n:
             attempts += 1
@@ -153,6 +180,10 @@ def make_mix(
     so held-out accuracy measures what carries over to problems the model never trained on).
     """
     held_seed = int(prompt_hash_id(f"{mix.seed}/held-out"), 16)
-    held_out = _draw(mix.counts(mix.held_out, held_out=True), held_seed, set(held_out_exclude or ()))
-    pool = _draw(mix.counts(mix.size), int(prompt_hash_id(f"{mix.seed}/pool"), 16), {p.prompt for p in held_out})
+    held_counts = mix.counts(mix.held_out, held_out=True)
+    exclude = set(held_out_exclude or ())
+    held_out = _draw(held_counts, held_seed, exclude, "pool.mix.held_out", "the excluded ones (the warm start's SFT)")
+    pool_seed = int(prompt_hash_id(f"{mix.seed}/pool"), 16)
+    why = f"the {mix.held_out} held-out problems (pool.mix.held_out)"
+    pool = _draw(mix.counts(mix.size), pool_seed, {p.prompt for p in held_out}, "pool.mix.size", why)
     return pool, held_out

@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from limr.curation.policy import PolicyError
@@ -72,7 +74,32 @@ def create_app(settings: DatasetsSettings | None = None, store: ObjectStore | No
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
     app.add_middleware(_Observe, metrics=app.state.metrics)
+    app.openapi = lambda: _openapi(app, settings or get_settings())  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI, settings: DatasetsSettings) -> dict:
+    """The spec of this deployment: with reads open (no LIMR_READ_TOKEN, the default), the read routes declare
+    no security and no 401, since they enforce none; writes keep theirs (401 without a token, 403 when off)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        if settings.read_token is None:
+            for path in schema.get("paths", {}).values():
+                op = path.get("get")
+                if op is not None:
+                    op.pop("security", None)
+                    op.get("responses", {}).pop("401", None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's 405 names only the first such route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 class _Observe:
@@ -116,4 +143,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     """The web view answers errors with a page (401: the sign-in form); the API keeps FastAPI's JSON."""
     if ui.is_page(request) and isinstance(exc, StarletteHTTPException):
         return ui.error_page(request, exc.status_code, str(exc.detail))
+    if isinstance(exc, StarletteHTTPException) and exc.status_code == 405:
+        exc.headers = {**(exc.headers or {}), "Allow": ", ".join(_allowed_methods(request))}
     return await http_exception_handler(request, exc)  # type: ignore[arg-type]

@@ -29,6 +29,9 @@ class ScorerSettings(BaseSettings):
     poll_interval_s: float = Field(default=1.0, gt=0, le=3600)
     # Seconds between re-listings of the runs/ prefix to find new runs.
     runs_refresh_s: float = Field(default=5.0, gt=0, le=3600)
+    # Seconds a finished run's per-run metrics (`run` label) stay exported after its final datasets are
+    # published; then they are removed, so the scorer exports the active runs only (bounded cardinality).
+    metrics_retention_s: float = Field(default=900.0, ge=0, le=86400 * 30)
     # Seconds between full re-listings of a run's events, to catch objects that appear below the cursor.
     rescan_interval_s: float = Field(default=60.0, gt=0)
     # Persist the checkpoint after this many ingested objects (and at the end of every listing batch).

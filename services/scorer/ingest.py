@@ -118,6 +118,7 @@ class Ingestor:
                 if self.failing.recovered(run_id):
                     log.info("run %s recovered", run_id)
         self.metrics.runs_failing.set(len(self.failing.runs))
+        self.metrics.retire_due(self.settings.metrics_retention_s, self._runs)
         self.metrics.last_poll.set(time.time())
         return done
 
@@ -220,6 +221,8 @@ class Ingestor:
         self.store.put(qkey, json.dumps(record.to_dict(), indent=2).encode(), "application/json")
 
     def _commit(self, state: RunState, new_keys: list[str]) -> None:
+        if new_keys:
+            self.metrics.revive(state.run_id)
         save_checkpoint(self.store, self.settings.state_prefix, state)
         self.failing.recovered(state.run_id)  # it makes progress: a later failure backs off from the start again
         self._last_commit = time.monotonic()
@@ -267,13 +270,14 @@ class Ingestor:
     def _maybe_rescore(self, state: RunState) -> None:
         """A running run: score its completed epochs from the in-memory counts, publish running versions."""
         complete = self.epochs_complete(state)
-        self.metrics.epochs_complete.labels(state.run_id).set(complete)
+        self.metrics.set_run(state.run_id, self.metrics.epochs_complete, complete)
         covered = int(state.counts.total[:, :complete].sum()) if complete else 0
         if complete == 0 or (complete, covered) == (state.scored_epochs, state.scored_events):
             return  # nothing new in the completed epochs (late objects below the newest epoch do count)
         t0 = time.perf_counter()
         result = score_counts(state.counts, complete)
         write_scores_snapshot(self.store, self.settings.state_prefix, state, result)
+        self.metrics.observe_scores(state.run_id, result)
         self.metrics.scoring.observe(time.perf_counter() - t0)
         self._publish(state, result, lambda epochs: score_counts(state.counts, epochs), final=False)
         state.scored_epochs, state.scored_events = complete, covered
@@ -282,8 +286,9 @@ class Ingestor:
     def _maybe_finalize(self, state: RunState) -> None:
         """A finished run: score every epoch exactly as `limr score` does (`count_run` over the ingested
         objects, gap filling, left-out prompts) and publish final versions, once per set of ingested objects."""
-        self.metrics.epochs_complete.labels(state.run_id).set(self.epochs_complete(state))
+        self.metrics.set_run(state.run_id, self.metrics.epochs_complete, self.epochs_complete(state))
         if state.final_objects == state.objects:
+            self.metrics.finished(state.run_id)
             return
         t0 = time.perf_counter()
         try:
@@ -295,6 +300,7 @@ class Ingestor:
             return
         result = run.score()
         write_scores_snapshot(self.store, self.settings.state_prefix, state, result)
+        self.metrics.observe_scores(state.run_id, result)
         self.metrics.scoring.observe(time.perf_counter() - t0)
         self._publish(state, result, run.score, final=True)
         state.scored_epochs, state.scored_events = result.epochs, int(state.counts.total.sum())
@@ -344,6 +350,7 @@ class Ingestor:
                 log.error("policy %s on run %s failed: %s", policy.name, state.run_id, e)
                 self.metrics.errors.inc()
                 continue
+            self.metrics.observe_version(state.run_id, outcome.manifest)
             if outcome.created:
                 self.metrics.published.labels(name).inc()
                 log.info("published %s v%s%s", name, outcome.manifest["version"], " (final)" if final else "")
@@ -351,12 +358,12 @@ class Ingestor:
     # -- observability ---------------------------------------------------------------------------
     def _set_lag(self, run_id: str, oldest: float, pending: int) -> None:
         """Lag = age of the oldest object listed but not yet ingested (0 when caught up)."""
-        self.metrics.lag.labels(run_id).set(max(0.0, time.time() - oldest) if pending else 0.0)
-        self.metrics.behind.labels(run_id).set(pending)
+        self.metrics.set_run(run_id, self.metrics.lag, max(0.0, time.time() - oldest) if pending else 0.0)
+        self.metrics.set_run(run_id, self.metrics.behind, pending)
 
     def _publish_gauges(self, state: RunState) -> None:
-        self.metrics.prompts.labels(state.run_id).set(state.counts.num_prompts)
-        self.metrics.epochs.labels(state.run_id).set(state.counts.num_epochs)
+        self.metrics.set_run(state.run_id, self.metrics.prompts, state.counts.num_prompts)
+        self.metrics.set_run(state.run_id, self.metrics.epochs, state.counts.num_epochs)
 
     def _write_status(self, state: RunState) -> None:
         """A small JSON summary for the query API (informational; the checkpoint is the truth)."""

@@ -74,3 +74,69 @@ def test_dispatch_errors() -> None:
         select("best", Criterion(top_k=1), scores=np.zeros(2))
     with pytest.raises(SelectionError, match="linear needs accuracy trajectories"):
         select("linear", Criterion(top_k=1), scores=np.zeros(2))
+
+
+# The field's cheap selectors, against values worked by hand on three epochs.
+TRAJ = np.array(
+    [
+        [0.0, 0.5, 1.0],  # mean 0.5; variance (0.25 + 0 + 0.25) / 3 = 1/6; r(1-r): 0, 0.25, 0 -> 1/12
+        [0.5, 0.5, 0.5],  # flat at a half: variance 0; r(1-r) 0.25 each -> 0.25
+        [1.0, 1.0, 1.0],  # always solved: 0 and 0
+        [0.25, 0.75, 0.25],  # variance (1/16 + 1/16 + ... ): mean 5/12, deviations -1/6, 1/3, -1/6 -> 1/18
+        [0.0, 0.0, 0.0],  # never solved: 0 and 0
+    ]
+)
+
+
+def test_variance_and_learnability_by_hand() -> None:
+    from limr.algo.selection import learnability_scores, variance_scores
+
+    np.testing.assert_allclose(variance_scores(TRAJ), [1 / 6, 0.0, 0.0, 1 / 18, 0.0], atol=1e-15)
+    # r(1 - r): row 3 is 3/16, 3/16, 3/16 -> 3/16
+    np.testing.assert_allclose(learnability_scores(TRAJ), [1 / 12, 0.25, 0.0, 3 / 16, 0.0], atol=1e-15)
+    assert select("variance", Criterion(top_k=2), trajectories=TRAJ).rows.tolist() == [0, 3]
+    assert select("learnability", Criterion(top_k=2), trajectories=TRAJ).rows.tolist() == [1, 3]
+    assert select("learnability", Criterion(threshold=0.1), trajectories=TRAJ).rows.tolist() == [1, 3]
+    # ties (rows 1, 2, 4 all 0 variance) keep input order: the third pick is row 1, then 2, then 4
+    assert select("variance", Criterion(top_k=3), trajectories=TRAJ).rows.tolist() == [0, 1, 3]
+    assert select("variance", Criterion(top_k=4), trajectories=TRAJ).rows.tolist() == [0, 1, 2, 3]
+    assert select("variance", Criterion(fraction=0.4), trajectories=TRAJ).rows.tolist() == [0, 3]
+
+
+def test_pass_band_by_hand() -> None:
+    from limr.algo.selection import PassBand, pass_band_scores
+
+    # first epoch only (the starting model): p = 0, 0.5, 1, 0.25, 0; band [0.1, 0.9], half-width 0.4
+    band = PassBand(0.1, 0.9, 1)
+    np.testing.assert_allclose(pass_band_scores(TRAJ, band), [-0.25, 1.0, -0.25, 0.375, -0.25], atol=1e-12)
+    assert select("pass-band", Criterion(threshold=0.0), trajectories=TRAJ, band=band).rows.tolist() == [1, 3]
+    assert select("pass-band", Criterion(top_k=1), trajectories=TRAJ, band=band).rows.tolist() == [1]
+    # over two epochs: p = 0.25, 0.5, 1, 0.5, 0 -> rows 0, 1, 3 in the band, 1 and 3 tie at its centre
+    two = PassBand(0.1, 0.9, 2)
+    np.testing.assert_allclose(pass_band_scores(TRAJ, two), [0.375, 1.0, -0.25, 1.0, -0.25], atol=1e-12)
+    assert select("pass-band", Criterion(threshold=0.0), trajectories=TRAJ, band=two).rows.tolist() == [0, 1, 3]
+    assert select("pass-band", Criterion(top_k=1), trajectories=TRAJ, band=two).rows.tolist() == [1]  # tie: order
+    # the edges are in the band (>=); a zero-width band keeps exactly its value
+    edge = PassBand(0.5, 0.5, 1)
+    assert select("pass-band", Criterion(threshold=0.0), trajectories=TRAJ, band=edge).rows.tolist() == [1]
+    # more epochs asked than exist: the epochs there are
+    assert pass_band_scores(TRAJ, PassBand(0.0, 1.0, 9)).shape == (5,)
+    sel = select("pass-band", Criterion(threshold=0.0), trajectories=TRAJ)  # default band [0.1, 0.95]
+    assert sel.rows.tolist() == [1, 3] and "[0.1, 0.95]" in sel.description
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "epochs", "message"),
+    [(0.5, 0.4, 1, "lo <= hi"), (-0.1, 0.4, 1, "lo <= hi"), (0.1, 1.5, 1, "hi <= 1"), (0.1, 0.9, 0, ">= 1")],
+)
+def test_bad_pass_band(lo: float, hi: float, epochs: int, message: str) -> None:
+    from limr.algo.selection import PassBand
+
+    with pytest.raises(SelectionError, match=message):
+        PassBand(lo, hi, epochs)
+
+
+@pytest.mark.parametrize("strategy", ["variance", "learnability", "pass-band"])
+def test_trajectory_strategies_need_trajectories(strategy: str) -> None:
+    with pytest.raises(SelectionError, match=f"{strategy} needs accuracy trajectories"):
+        select(strategy, Criterion(top_k=1), scores=np.zeros(2))

@@ -143,6 +143,16 @@ def test_top_k_fraction_rand_linear(dumps, tmp_path: Path) -> None:
     code, text = limr("select", *src, "--strategy", "linear", "--threshold", 0.3, "--out", out)
     assert code == 0, text and "linear" in text
     assert all(r["prompt"] in scores for r in read_jsonl(out))
+    # the field's selectors: sized by --top-k, the band as its own option; a malformed band is one error line
+    for strategy in ("variance", "learnability", "pass-band"):
+        code, text = limr("select", *src, "--strategy", strategy, "--top-k", 4, "--out", out)
+        assert code == 0 and strategy in text and len(read_jsonl(out)) == 4, text
+    code, text = limr("select", *src, "--strategy", "pass-band", "--threshold", 0, "--band", "0,1", "--out", out)
+    assert code == 0 and len(read_jsonl(out)) == len(scores), text  # [0, 1] keeps every scored prompt
+    code, text = limr("select", *src, "--strategy", "pass-band", "--threshold", 0, "--band", "0.9", "--out", out)
+    assert code == 2 and "error: --band must be LO,HI" in text
+    code, text = limr("select", *src, "--strategy", "pass-band", "--threshold", 0, "--band", "0.9,0.1", "--out", out)
+    assert code == 2 and "lo <= hi" in text
     # .json output is a JSON list (the released script's format).
     out_json = tmp_path / "o.json"
     assert limr("select", *src, "--top-k", 3, "--out", out_json)[0] == 0

@@ -37,3 +37,13 @@ def test_rand_with_a_threshold_is_sized_like_lim() -> None:
 def test_linear_ranks_steady_climbers() -> None:
     _, ids = select_prompts(_result(), "linear", Criterion(top_k=1))
     assert ids == ["a"]
+
+
+def test_field_selectors_rank_the_same_trajectories() -> None:
+    from limr.algo.selection import PassBand
+
+    # a: 0 -> 1 (variance 0.25, learnability 0), b: flat 0.5 (0, 0.25), c: 0 -> 0.5, d: 1 -> 0
+    assert select_prompts(_result(), "variance", Criterion(top_k=2))[1] == ["a", "d"]
+    assert select_prompts(_result(), "learnability", Criterion(top_k=1))[1] == ["b"]
+    band = PassBand(0.25, 0.75, 1)  # first epoch: 0, 0.5, 0, 1 -> only b in the band
+    assert select_prompts(_result(), "pass-band", Criterion(threshold=0.0), band=band)[1] == ["b"]

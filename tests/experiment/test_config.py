@@ -8,7 +8,7 @@ import pytest
 
 from limr.experiment.arms import plan_runs, prompts_for, run_id
 from limr.experiment.config import ExperimentConfigError, load_experiment
-from limr.tasks.skills import SkillMix, make_mix
+from limr.tasks.skills import SkillMix, SkillMixError, make_mix, skill_family
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "experiment-tiny.yaml"
@@ -106,8 +106,32 @@ def test_mix_counts_and_disjoint_held_out():
 def test_mix_rejects_unknown_skills_and_impossible_sizes():
     with pytest.raises(ValueError, match="unknown skill"):
         SkillMix(shares={"add-9x9": 1.0})
-    with pytest.raises(ValueError, match="cannot draw"):
-        make_mix(SkillMix(size=150, held_out=0, shares={"add-1x1": 1.0}))  # only 100 distinct one-digit sums
+    # only 100 distinct one-digit sums: the error names the field and the count, before drawing anything
+    with pytest.raises(SkillMixError, match=r"field 'pool.mix.size': asks for 150 'add-1x1' problems, but only 100"):
+        make_mix(SkillMix(size=150, held_out=0, shares={"add-1x1": 1.0}))
+    with pytest.raises(SkillMixError, match=r"pool.mix.size': asks for 60 .* only 40 .* 60 held-out problems"):
+        make_mix(SkillMix(size=60, held_out=60, shares={"add-1x1": 1.0}))
+    with pytest.raises(SkillMixError, match=r"pool.mix.held_out': asks for 99 .* only 98 .* SFT"):
+        make_mix(SkillMix(size=1, held_out=99, shares={"add-1x1": 1.0}), {"What is 1 + 1?", "What is 2 + 2?"})
+    assert len(skill_family("add-1x2")) == 900 and len(skill_family("add3-1")) == 1000
+    assert "What is 0 + 10?" in skill_family("add-1x2") and "What is 0 + 9?" not in skill_family("add-1x2")
+
+
+def test_study_held_out_beyond_the_family_is_one_line_naming_the_field(tmp_path):
+    """The study's 388 unseen one-digit + two-digit sums are all there are: 389 fails before any training."""
+    from typer.testing import CliRunner
+
+    from limr.cli.main import app
+
+    text = TINY.read_text().replace("held_out: 388", "held_out: 389").replace("held_out: 200", "held_out: 389")
+    cfg = write(tmp_path, text.replace("learner: configs/tiny-cpu.yaml", f"learner: {REPO}/configs/tiny-cpu.yaml"))
+    args = ["experiment", "--config", str(cfg), "--out", str(tmp_path / "out"), "--store", str(tmp_path / "s")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2
+    lines = [x for x in res.output.splitlines() if x.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in res.output
+    assert "field 'pool.mix.held_out': asks for 389 'add-1x2' problems, but only 388" in lines[0], res.output
+    assert not (tmp_path / "out" / "models").exists()  # no warm start was built
 
 
 def test_subsets_and_comparisons(tmp_path):
@@ -170,3 +194,37 @@ def test_warm_start_directory_changes_with_its_settings():
 
     assert WarmStart().slug() != WarmStart(sft_steps=1600).slug()
     assert WarmStart(sft_column_fraction=0.2).slug() != WarmStart(sft_column_fraction=0.3).slug()
+
+
+def test_field_study_config_arms_seeds_and_held_out():
+    """configs/experiment-tiny-field.yaml: the study's pool and warm start, 5 seeds for FULL/LIM/RAND and 3 for
+    every other arm, every selector at LIM's size, and all 388 unseen held-out problems."""
+    field, tiny = load_experiment(REPO / "configs" / "experiment-tiny-field.yaml"), load_experiment(TINY)
+    assert field.warm_start == tiny.warm_start and field.pool.mix.shares == tiny.pool.mix.shares
+    assert field.pool.mix.size == tiny.pool.mix.size and field.pool.mix.held_out == 388
+    assert field.learner_overrides["data.eval_limit"] == 388
+    seeds = {a.name: field.seeds_of(a) for a in field.arms}
+    assert all(len(seeds[a]) == 5 for a in ("full", "lim", "rand")) and min(map(len, seeds.values())) >= 3
+    assert {s.strategy for s in field.subsets.values()} == {"rand", "variance", "learnability", "pass-band"}
+    assert all(s.size_of == "lim" for s in field.subsets.values())
+    assert {a.name: a.budget for a in field.arms}["lim-epochs"] == "epochs"
+    assert {a.curation for a in field.arms} == {"none", "dynamic", "greso"}
+    assert field.comparisons() == [("lim", "rand")]
+
+
+def test_epochs_budget_and_greso_run_config():
+    from limr.experiment.arms import RunPlan
+    from limr.experiment.config import Arm
+    from limr.experiment.runner import epochs_budget, run_config
+    from limr.learner.config import LearnerConfig
+
+    arm = Arm(name="lim-epochs", pool="lim", budget="epochs")
+    plan = epochs_budget(RunPlan(arm, 0, "t-lim-epochs-s0", 50), epochs=5, pool_size=73, batch=20)
+    assert plan.steps == 20  # 5 passes x ceil(73 / 20) steps
+    base = LearnerConfig.model_validate(
+        {"model": {"actor": "m"}, "run": {"epochs": 5}, "batch": {"rollout_batch_size": 20, "train_batch_size": 20}}
+    )
+    run = run_config(base, plan, "dataset://t-lim@1", 73, "http://api")
+    assert (run.run.max_steps, run.run.epochs) == (20, 5)
+    greso = run_config(base, RunPlan(Arm(name="g", pool="full", curation="greso"), 0, "t-g-s0", 50), "/p", 200, "u")
+    assert (greso.curation.mode, greso.curation.dynamic_sampling) == ("greso", True)

@@ -30,7 +30,7 @@ def test_quick_experiment_end_to_end(tmp_path):
     assert "logs: " in first.stdout and "goal:" in first.stdout
 
     for name in ("results.json", "results.md", "accuracy_vs_step.png", "accuracy_vs_tokens.png",
-                 "lim_trajectories.png", "score_histogram.png"):  # fmt: skip
+                 "lim_trajectories.png", "score_histogram.png", "leaderboard.png"):  # fmt: skip
         assert (out / name).stat().st_size > 0, name
         if name.endswith(".png"):
             assert (out / name).read_bytes()[:8] == PNG
@@ -50,6 +50,14 @@ def test_quick_experiment_end_to_end(tmp_path):
     assert not pools["tiny-full-s0"].startswith("dataset://")
     assert r["api"]["data_downloads"] >= 2
     assert "| lim |" in (out / "results.md").read_text()
+    # every run recorded its final per-problem results, so the leaderboard is paired on problems and seeds
+    assert len(r["final_problems"]) == r["held_out"]
+    assert all(len(bits) == 1 and len(bits[0]) == r["held_out"] for bits in r["final_correct"].values())
+    lb = r["leaderboard"]
+    assert lb["method"].startswith("paired") and {row["arm"] for row in lb["rows"]} == set(arms)
+    lim_row = next(row for row in lb["rows"] if row["arm"] == "lim")
+    assert lim_row["vs_rand"]["pairing"] == "paired on seeds [0]" and lim_row["selection_rollouts"] > 0
+    assert "## Leaderboard" in (out / "results.md").read_text() and "leaderboard" in first.stdout
 
     # resumable: everything is in the store, so nothing trains again and the results are the same
     second = _run(store, out)

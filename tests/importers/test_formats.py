@@ -249,3 +249,42 @@ def test_scorer_curates_a_followed_verl_run_with_early_versions(run, tmp_path: P
     assert "provisional" in statuses  # early-LIM versions while it trained
     final = read_manifest(store, "v-lim", list_versions(store, "v-lim")[-1])
     assert version_status(final) == "final" and final["epochs_used"] == EPOCHS
+
+
+def test_scorer_applies_its_correct_setting(run, tmp_path: Path) -> None:
+    """`LIMR_CORRECT` / `limr serve scorer --correct`: the scorer counts by the rule, as `limr score --correct`."""
+    from pydantic import ValidationError
+
+    from services.scorer.config import ScorerSettings
+    from services.scorer.ingest import Ingestor
+
+    _, pool_path, _, steps = run
+    dump = write_verl(tmp_path / "d", steps)
+    store = open_store(str(tmp_path / "store"))
+    import_dump(store, dump_format("verl"), dump, "r", K, load_pool(pool_path))
+    rule = "reward >= 0"  # zero and 0.5 rewards count as correct too
+    scorer = Ingestor(store, ScorerSettings(store=store.uri, policies=(), notifications="off", correct=rule))
+    scorer.poll_once()
+    state = scorer.states["r"]
+    want = score_run(store, "r", correct=parse_correct(rule))
+    from limr.scoring import score_counts
+
+    got = score_counts(state.counts)
+    assert dict(zip(got.prompt_ids, got.scores, strict=True)) == dict(zip(want.prompt_ids, want.scores, strict=True))
+    assert not np.array_equal(want.scores, score_run(store, "r").scores[: len(want.scores)])
+    with pytest.raises(ValidationError, match="expected FIELD"):
+        ScorerSettings(correct="reward = 1")
+
+
+def test_steps_per_epoch_inferred_from_the_first_repeated_prompt(run, tmp_path: Path) -> None:
+    from limr.importers import infer_steps_per_epoch
+
+    root, pool, _, steps = run
+    dump = write_verl(tmp_path / "d", steps)
+    assert infer_steps_per_epoch(dump_format("verl"), dump, load_pool(pool)) == K
+    store = str(tmp_path / "store")
+    code, out = limr("import", "verl", dump, "--run", "v", "--prompts", pool, "--store", store)
+    assert code == 0 and f"steps per epoch: {K} (inferred" in out and f"{EPOCHS} epochs" in out
+    one = write_verl(tmp_path / "one", {s: r for s, r in steps.items() if s <= K})
+    code, out = limr("import", "verl", one, "--run", "w", "--prompts", pool, "--store", store)
+    assert code == 2 and "give --steps-per-epoch" in out

@@ -122,7 +122,8 @@ def test_should_give_each_pod_only_the_credentials_it_uses(render):
             component = t["metadata"]["labels"]["app.kubernetes.io/component"]
             role = t["metadata"]["labels"].get("limr.io/ray-role")
             seen[(component, role)] = set(_secret_files(t))
-        reader = {"LIMR_READ_TOKEN_FILE"} if sets else set()
+        locked = bool(sets) or values == "values-gpu.yaml"  # values-gpu exposes the API through an Ingress
+        reader = {"LIMR_READ_TOKEN_FILE"} if locked else set()
         assert seen.pop(("datasets", None)) == store | {"LIMR_API_TOKEN_FILE"} | reader
         assert seen.pop(("scorer", None)) == store  # the scorer writes to the store only, no API token
         assert seen.pop(("ray", "rollout")) == store | {"LIMR_ROLLOUT_ADMIN_TOKEN_FILE"}
@@ -136,7 +137,7 @@ def test_should_give_each_pod_only_the_credentials_it_uses(render):
             ("limr-store", "AWS_SECRET_ACCESS_KEY"),
         }
         tokens = {s["metadata"]["name"] for s in find(objects, "Secret")}
-        assert tokens == {"limr-store", "limr-api", "limr-rollout-admin"} | ({"limr-api-read"} if sets else set())
+        assert tokens == {"limr-store", "limr-api", "limr-rollout-admin"} | ({"limr-api-read"} if locked else set())
 
 
 def test_should_use_existing_secrets_and_render_none_when_given(render):
@@ -399,12 +400,18 @@ def test_should_ship_a_grafana_dashboard_with_valid_queries(render, tmp_path):
     cm = one(render("values.yaml"), "ConfigMap", "limr-dashboard")
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
     dash = json.loads(cm["data"]["limr.json"])
-    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
-    assert len(exprs) >= 8
+    lim = json.loads(cm["data"]["limr-lim.json"])  # the LIM dashboard, next to the ops one
+    assert lim["uid"] == "limr-lim" and {v["name"] for v in lim["templating"]["list"]} >= {"namespace", "run"}
+    exprs = [t["expr"] for d in (dash, lim) for p in d["panels"] for t in p["targets"]]
+    assert len(exprs) >= 18
     promtool = shutil.which("promtool") or "/usr/bin/promtool"
     if not shutil.os.path.exists(promtool):
         pytest.skip("promtool not installed")
-    rules = [{"record": f"limr:panel{i}", "expr": e.replace("$namespace", "limr")} for i, e in enumerate(exprs)]
+    rules = [
+        {"record": f"limr:panel{i}", "expr": e.replace("$namespace", "limr").replace("$run", ".+")
+         .replace("$__rate_interval", "1m")}
+        for i, e in enumerate(exprs)
+    ]  # fmt: skip
     f = tmp_path / "panels.yaml"
     f.write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]}))
     proc = v.subprocess.run([promtool, "check", "rules", str(f)], capture_output=True, text=True)
@@ -451,3 +458,15 @@ def test_should_keep_the_learner_metrics_port_and_the_scraped_port_equal(helm, r
     assert yaml.safe_load(one(objects, "ConfigMap", "limr-config")["data"]["train.yaml"])["metrics"]["port"] == 9400
     head = one(objects, "RayCluster")["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     assert {"name": "train-metrics", "containerPort": 9400} in head["ports"]
+
+
+def test_should_require_reader_auth_when_an_ingress_is_enabled_unless_turned_off(render):
+    def reader_files(*sets: str) -> set[str]:
+        objects = render("values.yaml", set=sets)
+        (api,) = [d for d in find(objects, "Deployment") if d["metadata"]["name"].endswith("datasets")]
+        return set(_secret_files(api["spec"]["template"])) & {"LIMR_READ_TOKEN_FILE"}
+
+    assert reader_files() == set()  # inside the cluster only: reads open by default
+    assert reader_files("datasets.ingress.enabled=true") == {"LIMR_READ_TOKEN_FILE"}
+    assert reader_files("datasets.ingress.enabled=true", "auth.reader.enabled=false") == set()
+    assert reader_files("auth.reader.enabled=true") == {"LIMR_READ_TOKEN_FILE"}

@@ -89,3 +89,38 @@ def test_config_section():
     assert cfg.curation.dynamic_sampling and cfg.curation.max_rounds == 8
     with pytest.raises(ValueError, match="filter_metric"):
         LearnerConfig.model_validate({"model": {"actor": "m"}, "curation": {"filter_metric": "acc"}})
+
+
+def test_greso_skips_zero_variance_prompts_before_rollout_and_refills_instead():
+    """Prompts 0-9 were all right twice (skip probability 0.75 each); the step still trains on informative
+    groups, the skipped prompts are never rolled out, and the next state carries the step's outcomes."""
+    from limr.learner.dist import DistCtx
+    from limr.learner.greso import Greso
+
+    mixed, all_right = [True, False, True, False], [True] * N
+    solved = {i: (all_right if i < 10 else mixed) for i in range(40)}
+    greso = Greso()
+    for _ in range(2):
+        greso.state.observe(list(range(10)), np.ones((10, N)))
+    calls: list[list[int]] = []
+    out = dynamic_sample(list(range(10)), scripted_run(solved, calls), N, 40, "correct", 8, [1, 0, 0], greso.prefilter)
+    rolled_out = {i for c in calls for i in c}
+    assert out.skipped == 10 - len(calls[0]) > 0 and not rolled_out & (set(range(10)) - set(calls[0]))
+    assert len(out.groups.indices) == 10 and all(i >= 10 for i in out.groups.indices)
+    assert out.generated_groups == len([i for c in calls for i in c])
+    assert [len(idx) for idx, _ in out.rolled] == [len(c) for c in calls]
+    m = greso.end_step(DistCtx(), out.rolled, out.skipped)
+    assert m["curation/greso_skipped"] == out.skipped
+    easy = sum(1 for c in calls for i in c if i < 10)
+    assert m["curation/greso_zero_variance"] == pytest.approx(easy / out.generated_groups)
+    assert m["curation/greso_p_easy"] in (pytest.approx(0.49), pytest.approx(0.51))
+    first_easy = [i for i in calls[0] if i < 10]
+    assert all(greso.state.easy_streak[i] == 3 for i in first_easy)  # rolled out: all right a third time
+    back = Greso()
+    back.load(greso.to_dict())
+    assert back.to_dict() == greso.to_dict()
+
+
+def test_greso_mode_turns_on_with_its_settings():
+    cfg = LearnerConfig.model_validate({"model": {"actor": "m"}, "curation": {"mode": "greso"}})
+    assert cfg.curation.mode == "greso" and cfg.curation.greso_target_zero_variance == 0.25

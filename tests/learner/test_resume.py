@@ -73,3 +73,47 @@ def test_resume_refuses_a_different_pool(tmp_path, tiny_model, synthetic_pool):
     other = write_config(tmp_path / "d.yaml", tiny_model, test, run={"checkpoint_every": 1})
     with pytest.raises(ResumeError, match="different prompt pool"):
         _run(other, store_uri, "r1", max_steps=2, resume=True)
+
+
+def test_greso_skips_before_rollout_and_resumes_with_its_state(tmp_path, tiny_model, synthetic_pool):
+    """curation.mode greso (local mode): the untrained model solves nothing, so every group is all wrong and GRESO
+    starts skipping the prompts it has seen; a run resumed from its step-2 checkpoint restores the skip state and
+    makes the same choices as the uninterrupted run."""
+    from limr.events.metrics import read_run_metrics
+
+    train, _ = synthetic_pool
+    cfg_path = write_config(
+        tmp_path / "c.yaml", tiny_model, train, run={"seed": 3, "epochs": 2, "checkpoint_every": 2},
+        curation={"mode": "greso", "max_rounds": 3},
+    )  # fmt: skip
+    store_uri = str(tmp_path / "store")
+    store = open_store(store_uri)
+    _run(cfg_path, store_uri, "full", max_steps=4)
+    _run(cfg_path, store_uri, "split", max_steps=2)
+    assert read_extra(store, latest_checkpoint(store, "split"))["loop"]["greso"]["hard_streak"]
+    _run(cfg_path, store_uri, "split", max_steps=4, resume=True)
+    a, b = read_run_metrics(store, "full"), read_run_metrics(store, "split")
+    keys = ("curation/greso_skipped", "curation/greso_p_hard", "rollout/generated_prompts")
+    assert [[m[k] for k in keys] for m in a] == [[m[k] for k in keys] for m in b]
+    assert sum(m["curation/greso_skipped"] for m in a) > 0
+    assert a[-1]["curation/greso_p_hard"] < 0.5  # all-wrong groups above the 2/3 x 25% target: skip more
+    assert _events(store, "full") == _events(store, "split")
+
+
+def test_evaluations_record_which_held_out_problems_were_solved(tmp_path, tiny_model, synthetic_pool):
+    """Every evaluation (step 0 and the end) writes runs/{run}/heldout/{step}.json; its mean is eval/accuracy."""
+    from limr.events.heldout import read_heldout
+    from limr.events.metrics import read_run_metrics
+
+    train, test = synthetic_pool
+    cfg_path = write_config(
+        tmp_path / "c.yaml", tiny_model, train, data={"prompts": str(train), "eval_prompts": str(test)}
+    )
+    store_uri = str(tmp_path / "store")
+    store = open_store(store_uri)
+    _run(cfg_path, store_uri, "ev", max_steps=1)
+    m = read_run_metrics(store, "ev")[-1]
+    for step, acc in ((0, m["eval/accuracy_initial"]), (1, m["eval/accuracy"])):
+        rec = read_heldout(store, "ev", step)
+        assert rec is not None and len(rec["prompt_ids"]) == len(rec["correct"]) == 4
+        assert rec["correct"].count("1") / 4 == pytest.approx(acc)

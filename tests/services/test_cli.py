@@ -132,3 +132,32 @@ def test_client_commands(live_api, tmp_path):
     assert list(tmp_path.iterdir()) == [out]  # no partial file left behind
     down = _cli("http://127.0.0.1:9", "list")
     assert down.exit_code == 1 and "error:" in down.output
+
+
+def test_download_in_the_trainers_formats(live_api, tmp_path):
+    """`--format verl`: verl's RL parquet; `--format hf`: a datasets folder that `load_from_disk` (and TRL) reads."""
+    import datasets
+    import pyarrow.parquet as pq
+
+    want = [json.loads(x) for x in open_jsonl(live_api, tmp_path)]
+    verl = tmp_path / "train.parquet"
+    assert _cli(live_api, "download", "cli-lim-0.6@1", "--format", "verl", "--out", str(verl)).exit_code == 0
+    rows = pq.read_table(verl).to_pylist()
+    assert [r["extra_info"]["prompt_id"] for r in rows] == [w["prompt_id"] for w in want]
+    first = rows[0]
+    assert first["prompt"] == [{"role": "user", "content": want[0]["prompt"]}]
+    assert first["reward_model"]["ground_truth"] == want[0]["answer"] and first["data_source"] == "synthetic"
+    hf = tmp_path / "hf"
+    assert _cli(live_api, "download", "cli-lim-0.6@latest", "--format", "hf", "--out", str(hf)).exit_code == 0
+    ds = datasets.load_from_disk(str(hf))
+    assert ds["prompt_id"] == [w["prompt_id"] for w in want] and ds["prompt"] == [w["prompt"] for w in want]
+    again = _cli(live_api, "download", "cli-lim-0.6", "--format", "hf", "--out", str(hf))
+    assert again.exit_code == 2 and "exists" in again.output
+    assert _cli(live_api, "download", "cli-lim-0.6@1", "-v", "2", "--out", str(tmp_path / "x")).exit_code == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "plain.jsonl", "train.parquet"]  # no leftovers
+
+
+def open_jsonl(url, tmp_path):
+    out = tmp_path / "plain.jsonl"
+    assert _cli(url, "download", "cli-lim-0.6", "--out", str(out)).exit_code == 0
+    return out.read_text().splitlines()

@@ -159,3 +159,22 @@ def test_should_read_the_tokens_from_mounted_secret_files(monkeypatch, tmp_path)
     monkeypatch.setenv("LIMR_API_TOKEN", "both")
     with pytest.raises(SecretFileError, match="LIMR_API_TOKEN and LIMR_API_TOKEN_FILE are both set"):
         DatasetsSettings(store=str(tmp_path))
+
+
+def test_a_405_names_every_method_of_the_path(tmp_path):
+    """GET and POST serve /v1/datasets/{name}/versions from two routes: a PUT's 405 names both (Starlette's
+    own names only the first route's)."""
+    from fastapi.testclient import TestClient
+
+    from limr.store import LocalStore
+    from services.datasets.config import DatasetsSettings
+    from services.datasets.main import create_app
+
+    store = LocalStore(tmp_path / "s")
+    with TestClient(create_app(DatasetsSettings(store=store.uri), store=store)) as client:
+        r = client.put("/v1/datasets/x/versions")
+        assert r.status_code == 405 and set(r.headers["allow"].split(", ")) >= {"GET", "POST"}
+        spec = client.get("/openapi.json").json()  # reads open: the read routes declare no security, no 401
+        op = spec["paths"]["/v1/runs"]["get"]
+        assert "security" not in op and "401" not in op["responses"]
+        assert "security" in spec["paths"]["/v1/datasets/{name}/versions"]["post"]

@@ -25,11 +25,17 @@ POLICIES = (
     PublishPolicy(name="{run}-lim", strategy="lim", threshold=0.3),
     PublishPolicy(name="{run}-rand", strategy="rand", top_k=40, seed=3),
     PublishPolicy(name="{run}-linear", strategy="linear", fraction=0.25),
+    PublishPolicy(name="{run}-variance", strategy="variance", top_k=50),
+    PublishPolicy(name="{run}-learnability", strategy="learnability", threshold=0.15),
+    PublishPolicy(name="{run}-band", strategy="pass-band", threshold=0.0, band_lo=0.2, band_hi=0.8, band_epochs=2),
 )
 SELECT_ARGS = {
     "lim": ["--strategy", "lim", "--threshold", "0.3"],
     "rand": ["--strategy", "rand", "--top-k", "40", "--seed", "3"],
     "linear": ["--strategy", "linear", "--fraction", "0.25"],
+    "variance": ["--strategy", "variance", "--top-k", "50"],
+    "learnability": ["--strategy", "learnability", "--threshold", "0.15"],
+    "pass-band": ["--strategy", "pass-band", "--threshold", "0", "--band", "0.2,0.8", "--band-epochs", "2"],
 }
 
 _rng = np.random.default_rng(5)

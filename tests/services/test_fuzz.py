@@ -71,9 +71,16 @@ def test_no_server_errors(api_schema):
     )
 
 
-@pytest.fixture
-def strict_schema(tmp_path, run_writer):
-    """A deployment with both tokens (reads need one too, so the spec's security is the truth), local store."""
+CONFIGS = {
+    "both-tokens": {"api_token": TOKEN, "read_token": "read-token"},  # reads need a token too
+    "default": {},  # `limr serve datasets` with no token: reads open, writes refused (403)
+    "writes-only": {"api_token": TOKEN},  # reads open, writes with the token (the chart without an Ingress)
+}
+
+
+@pytest.fixture(params=sorted(CONFIGS))
+def strict_schema(request, tmp_path, run_writer):
+    """A deployment in each configuration (the spec must tell the truth in every one), local store."""
     from limr.store import LocalStore
 
     store = LocalStore(tmp_path / "store")
@@ -86,7 +93,7 @@ def strict_schema(tmp_path, run_writer):
     Ingestor(
         store, ScorerSettings(store=store.uri, policies=(PublishPolicy(name="{run}-lim", threshold=0.5),))
     ).poll_once()
-    settings_ = DatasetsSettings(store=store.uri, api_token=TOKEN, read_token="read-token", max_page_size=20)
+    settings_ = DatasetsSettings(store=store.uri, max_page_size=20, **CONFIGS[request.param])
     return schemathesis.openapi.from_asgi("/openapi.json", create_app(settings_, store=store))
 
 

@@ -36,6 +36,15 @@ class Prometheus:
             raise RuntimeError(f"prometheus query {promql!r} failed: {body}")
         return body["data"]["result"]
 
+    def query_range(self, promql: str, start: float, end: float, step: float = 1.0) -> list[dict]:
+        """Range query (what Grafana's time-series panels send); returns the result matrix."""
+        qs = urllib.parse.urlencode({"query": promql, "start": start, "end": end, "step": step})
+        with urllib.request.urlopen(f"{self.url}/api/v1/query_range?{qs}", timeout=30) as resp:
+            body = json.load(resp)
+        if body.get("status") != "success":
+            raise RuntimeError(f"prometheus query {promql!r} failed: {body}")
+        return body["data"]["result"]
+
     def wait_for(self, promql: str, timeout_s: float = 30.0) -> list[dict]:
         """Poll until the query returns a non-empty vector."""
         deadline = time.monotonic() + timeout_s
@@ -63,13 +72,19 @@ class Prometheus:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_prometheus(jobs: dict[str, list[str]], timeout_s: float = 60.0) -> Prometheus:
-    """Start Prometheus scraping `jobs` ({job name: ["127.0.0.1:port", ...]}) at 1 s intervals."""
+def start_prometheus(
+    jobs: dict[str, list[str]], timeout_s: float = 60.0, labels: dict[str, str] | None = None
+) -> Prometheus:
+    """Start Prometheus scraping `jobs` ({job name: ["127.0.0.1:port", ...]}) at 1 s intervals; `labels` are
+    added to every target (e.g. the `namespace` a Kubernetes scrape config would attach)."""
     exe = prometheus_binary()
     if exe is None:
         raise FileNotFoundError("prometheus is not installed (apt-get install prometheus; scripts/setup.sh does)")
     workdir = Path(tempfile.mkdtemp(prefix="limr-prom-"))
-    scrape = [{"job_name": name, "static_configs": [{"targets": targets}]} for name, targets in jobs.items()]
+    scrape = [
+        {"job_name": name, "static_configs": [{"targets": targets, "labels": labels or {}}]}
+        for name, targets in jobs.items()
+    ]
     config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"}, "scrape_configs": scrape}
     (workdir / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
     port = free_port()

@@ -51,11 +51,12 @@ thresholds are values. tests/k8s runs `promtool check rules` over exactly this o
         summary: "{{ "{{ $value | humanizePercentage }}" }} of rollout requests fail."
     - alert: LimrTrainingStalled
       expr: >-
-        max by (namespace) (limr_train_step{ {{- $ns -}} })
-        and on (namespace) max by (namespace) (changes(limr_train_step{ {{- $ns -}} }[{{ $r.trainStallWindow }}])) == 0
+        max by (namespace, run) (limr_train_step{ {{- $ns -}} })
+        and on (namespace, run)
+        max by (namespace, run) (changes(limr_train_step{ {{- $ns -}} }[{{ $r.trainStallWindow }}])) == 0
       labels:
         severity: critical
       annotations:
-        summary: Training reported no new PPO step in {{ $r.trainStallWindow }}.
+        summary: Run {{ "{{ $labels.run }}" }} reported no new PPO step in {{ $r.trainStallWindow }}.
         description: A learner that stops stepping while its metrics are still exported is hung (rollout, NCCL or store).
 {{- end -}}

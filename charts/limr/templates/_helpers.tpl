@@ -166,7 +166,7 @@ files only. Call with (dict "root" $ "roles" (list "store" "writer" ...)); retur
 {{- $files = append $files (dict "secret" $store "key" $v.store.secretKeys.secretKey "path" "store/secret-access-key" "env" "LIMR_S3_SECRET_KEY_FILE") -}}
 {{- else if eq . "writer" -}}
 {{- $files = append $files (dict "secret" (include "limr.tokenSecretName" (list $root "writer")) "key" $v.auth.writer.secretKey "path" "datasets/writer-token" "env" "LIMR_API_TOKEN_FILE") -}}
-{{- else if and (eq . "reader") $v.auth.reader.enabled -}}
+{{- else if and (eq . "reader") (include "limr.readerAuth" $root) -}}
 {{- $files = append $files (dict "secret" (include "limr.tokenSecretName" (list $root "reader")) "key" $v.auth.reader.secretKey "path" "datasets/reader-token" "env" "LIMR_READ_TOKEN_FILE") -}}
 {{- else if eq . "rolloutAdmin" -}}
 {{- $files = append $files (dict "secret" (include "limr.tokenSecretName" (list $root "rolloutAdmin")) "key" $v.auth.rolloutAdmin.secretKey "path" "rollout/admin-token" "env" "LIMR_ROLLOUT_ADMIN_TOKEN_FILE") -}}
@@ -259,4 +259,10 @@ Name of a KubeRay object. KubeRay derives further names from it (RayService -> "
 {{- define "limr.rayName" -}}
 {{- $root := index . 0 -}}
 {{- printf "%s-%s" (include "limr.fullname" $root | trunc 30 | trimSuffix "-") (index . 1) | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* "true" when the dataset API requires a token for reads: auth.reader.enabled, or (left null) an Ingress. */}}
+{{- define "limr.readerAuth" -}}
+{{- $enabled := .Values.auth.reader.enabled -}}
+{{- if or (eq (toString $enabled) "true") (and (kindIs "invalid" $enabled) .Values.datasets.ingress.enabled) -}}true{{- end -}}
 {{- end -}}

@@ -1,0 +1,47 @@
+"""Entry point of the `limr` console command."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="limr",
+    help="LIMR: LIM-curated, data-efficient RL post-training on Ray (see README.md).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Command modules, each with `register(app)`. Order is the order of `limr --help`.
+_COMMAND_MODULES = (
+    "limr.cli.importing",  # import FORMAT (verl, trl, ...), import-openrlhf (bring your own trainer)
+    "limr.cli.lim",  # score, select                            (issue: limr core)
+    "limr.cli.demo",  # demo                                      (core, grown by the learner)
+    "limr.cli.experiment",  # experiment: FULL vs LIM vs RAND vs dynamic sampling (experiment)
+    "limr.cli.data",  # data inspect                              (tasks)
+    "limr.cli.model",  # model init-tiny / sft                     (tasks)
+    "limr.cli.evaluate",  # eval                                  (tasks)
+    "limr.cli.train",  # train                                     (learner)
+    "limr.cli.plan",  # plan: cost and fit of a config before it runs (scale)
+    "limr.cli.serve",  # serve rollout|scorer|datasets            (rollout, services)
+    "limr.cli.datasets",  # datasets ... client                  (services)
+)
+
+for _name in _COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(_name)
+    except ModuleNotFoundError as _e:  # a module not written yet; never hide other import errors
+        if _e.name != _name:
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

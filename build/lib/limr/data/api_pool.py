@@ -1,0 +1,129 @@
+"""Prompt pools read from the curated-dataset API (`limr serve datasets`) by name and version.
+
+`dataset://NAME@VERSION` (VERSION a number or `latest`) resolves against the API's base URL; a full URL of a
+version's data (`http://host:8080/v1/datasets/NAME/versions/3/data`) is read as it is. Training on a curated
+subset then needs no copy by hand and no access to the store: the API is the one reader of published
+versions, in the cluster as on a laptop. Published records carry the id the source run used as
+`prompt_id`; it becomes the record's `id`, so a run on the subset writes events under the same prompt ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from limr.secrets import env_secret
+
+SCHEME = "dataset://"
+DEFAULT_URL = "http://127.0.0.1:8080"
+_REF_RE = re.compile(r"^dataset://(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,127})(?:@(?P<version>latest|[1-9]\d{0,8}))?$")
+
+
+class DatasetRefError(ValueError):
+    """A dataset reference that does not parse or cannot be fetched; the message names it."""
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    name: str
+    version: str  # a version number or "latest"
+
+    def __str__(self) -> str:
+        return f"{SCHEME}{self.name}@{self.version}"
+
+
+def is_api_pool(path: object) -> bool:
+    """True for prompt pools read through the dataset API (dataset:// references and http(s) URLs)."""
+    return isinstance(path, str) and path.startswith((SCHEME, "http://", "https://"))
+
+
+def parse_ref(uri: str) -> DatasetRef:
+    m = _REF_RE.match(uri)
+    if m is None:
+        raise DatasetRefError(f"{uri!r}: expected dataset://NAME@VERSION (VERSION: a number or 'latest')")
+    return DatasetRef(m["name"], m["version"] or "latest")
+
+
+def api_url(base_url: str | None = None) -> str:
+    """The API base URL: the argument, else $LIMR_DATASETS_URL, else the local default."""
+    return (base_url or os.environ.get("LIMR_DATASETS_URL") or DEFAULT_URL).rstrip("/")
+
+
+def _client(base_url: str | None):
+    import httpx
+
+    # the reader (or writer) token, from the variable or the file its _FILE twin names (the chart mounts files)
+    token = env_secret("LIMR_READ_TOKEN") or env_secret("LIMR_API_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=api_url(base_url), headers=headers, timeout=60.0)
+
+
+def _get(client, path: str, what: str):
+    import httpx
+
+    try:
+        resp = client.get(path)
+    except httpx.HTTPError as e:
+        raise DatasetRefError(f"{what}: dataset API {client.base_url} unreachable: {e}") from None
+    if resp.status_code >= 400:
+        try:
+            detail = resp.json().get("detail")
+        except ValueError:
+            detail = resp.text
+        raise DatasetRefError(f"{what}: HTTP {resp.status_code} from {client.base_url}{path}: {detail}")
+    return resp
+
+
+def pin(uri: str, base_url: str | None = None) -> str:
+    """`dataset://NAME@latest` -> `dataset://NAME@N` (the newest version now), so every rank and a resumed
+    run read the same version. Numbered references and URLs are returned unchanged."""
+    if not uri.startswith(SCHEME):
+        return uri
+    ref = parse_ref(uri)
+    if ref.version != "latest":
+        return str(ref)
+    with _client(base_url) as client:
+        versions = _get(client, f"/v1/datasets/{ref.name}/versions", uri).json()["versions"]
+    return str(DatasetRef(ref.name, str(versions[-1])))
+
+
+def fetch_records(uri: str, base_url: str | None = None) -> list[dict]:
+    """The version's records (JSONL from the API), each with `id` set from its `prompt_id`."""
+    if uri.startswith(SCHEME):
+        ref = parse_ref(uri)
+        path = f"/v1/datasets/{ref.name}/versions/{ref.version}/data"
+        client = _client(base_url)
+    else:
+        path, client = "", _client(uri)
+    with client:
+        text = _get(client, path, uri).text
+    records = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DatasetRefError(f"{uri}: line {lineno}: invalid JSON: {e.msg}") from None
+        if not isinstance(rec, dict):
+            raise DatasetRefError(f"{uri}: line {lineno}: expected a JSON object")
+        if rec.get("prompt_id") and not rec.get("id"):
+            rec["id"] = rec["prompt_id"]
+        records.append(rec)
+    if not records:
+        raise DatasetRefError(f"{uri}: the dataset version has no records")
+    return records
+
+
+def fetch_to_file(uri: str, directory: str | Path, base_url: str | None = None) -> Path:
+    """Write the version's records as JSONL under `directory` (for `limr.data.pool.load_pool`)."""
+    records = fetch_records(uri, base_url)
+    fd, tmp = tempfile.mkstemp(prefix="pool-", suffix=".jsonl", dir=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        for rec in records:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    return Path(tmp)

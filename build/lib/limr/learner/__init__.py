@@ -1,0 +1,1 @@
+"""The PPO/GRPO learner: config, models, the RL loop on Ray Train (see docs/learner.md)."""

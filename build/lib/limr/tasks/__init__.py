@@ -1,0 +1,1 @@
+"""Task definitions: seeded synthetic math problems (`synthetic`) for CPU-sized runs."""
