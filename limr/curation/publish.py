@@ -76,13 +76,46 @@ def list_versions(store: ObjectStore, name: str) -> list[int]:
     return sorted(found)
 
 
+class CorruptManifest(DatasetNotFound):
+    """A manifest.json that is not a limr manifest of that version: readers treat the version as absent."""
+
+
+_MANIFEST_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "name": str, "version": int, "run": str, "epochs_used": int, "content_hash": str, "files": dict,
+    "counts": dict, "policy": dict,
+}  # fmt: skip
+
+
 def read_manifest(store: ObjectStore, name: str, version: int) -> dict[str, Any]:
+    """The manifest of a version, checked for what readers use (a hostile or torn one is CorruptManifest)."""
     key = version_prefix(name, version) + "manifest.json"
     try:
-        manifest: dict[str, Any] = json.loads(store.get(key))
-        return manifest
+        raw = store.get(key)
     except ObjectNotFound:
         raise DatasetNotFound(f"dataset {name!r} has no version {version}") from None
+    try:
+        manifest = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise CorruptManifest(f"{store.uri}/{key}: not JSON ({type(e).__name__})") from None
+    if not isinstance(manifest, dict):
+        raise CorruptManifest(f"{store.uri}/{key}: not a JSON object")
+    for field, kind in _MANIFEST_FIELDS.items():
+        value = manifest.get(field)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise CorruptManifest(
+                f"{store.uri}/{key}: field {field!r} missing or not a {getattr(kind, '__name__', kind)}"
+            )
+    if manifest["name"] != name or manifest["version"] != version:
+        raise CorruptManifest(
+            f"{store.uri}/{key}: names {manifest['name']!r} v{manifest['version']}, not {name!r} v{version}"
+        )
+    for fname in ("data.jsonl", "data.parquet"):
+        info = manifest["files"].get(fname)
+        if not (isinstance(info, dict) and isinstance(info.get("bytes"), int) and isinstance(info.get("sha256"), str)):
+            raise CorruptManifest(f"{store.uri}/{key}: files.{fname} needs bytes and sha256")
+    if not isinstance(manifest["counts"].get("selected"), int):
+        raise CorruptManifest(f"{store.uri}/{key}: counts.selected missing")
+    return manifest
 
 
 def version_status(manifest: dict[str, Any]) -> VersionStatus:
@@ -107,8 +140,11 @@ def final_version(
 
     `versions` and `read` let a caller pass a listing it has and a caching manifest reader."""
     for v in reversed(list_versions(store, name) if versions is None else versions):
-        if read(store, name, v).get("final"):
-            return v
+        try:
+            if read(store, name, v).get("final"):
+                return v
+        except CorruptManifest:  # a version nobody can read is no final version
+            continue
     return None
 
 

@@ -171,4 +171,6 @@ def read_events_object(store: ObjectStore, key: str, columns: Sequence[str] = RE
         table = pf.read(columns=wanted)
     except pa.ArrowException as e:
         raise EventSchemaError(f"{store.uri}/{key}: not a readable Parquet file: {e}") from None
+    except KeyError as e:  # pyarrow's read_dictionary on a file without that column, before our own check runs
+        raise EventSchemaError(f"{store.uri}/{key}: missing required column {e.args[0]!r}") from None
     return table

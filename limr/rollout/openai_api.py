@@ -22,6 +22,7 @@ from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionReque
 from vllm.entrypoints.openai.completion.protocol import CompletionRequest
 from vllm.entrypoints.serve.engine.protocol import ErrorResponse
 from vllm.entrypoints.serve.exception_handling.error_response import create_error_response
+from vllm.exceptions import VLLMClientError
 
 from limr.rollout.api import check_limits
 from limr.rollout.config import RequestLimits
@@ -90,17 +91,16 @@ class OpenAIServing:
         A whole response, and every event of a stream, comes from the weight version in `x-limr-weight-version`.
         """
         chat = kind == "chat"
-        model, serve = (ChatCompletionRequest, self.chat) if chat else (CompletionRequest, self.completions)
+        parsed = parse_request(kind, body, limits)
+        if isinstance(parsed, ErrorResponse):
+            return _error_json(parsed)
+        serve = self.chat if chat else self.completions
         try:
-            request = model.model_validate_json(body)
-        except ValidationError as e:
-            first = e.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            return _error_json(openai_error(f"{where}: {first['msg']}", param=where or None))
-        try:
-            version, result = await serve(request, limits)
+            version, result = await serve(parsed, limits)  # type: ignore[arg-type]
         except RolloutError as e:  # the engine refuses to sample (inconsistent weights, dead engine)
             return _error_json(openai_error(str(e), HTTPStatus.SERVICE_UNAVAILABLE))
+        except (VLLMClientError, ValueError, TypeError, OverflowError) as e:  # vLLM's sampling-parameter checks
+            return _error_json(openai_error(f"invalid request: {e}"))
         if isinstance(result, ErrorResponse):
             return _error_json(result)
         headers = {WEIGHT_VERSION_HEADER: str(version)}
@@ -151,6 +151,41 @@ class OpenAIServing:
                     yield chunk
 
         return version, held()
+
+
+def parse_request(
+    kind: str, body: bytes, limits: RequestLimits
+) -> CompletionRequest | ChatCompletionRequest | ErrorResponse:
+    """The request of a POST of `kind` ('completions' or 'chat'), or the OpenAI-shaped 400 that refuses it.
+
+    vLLM's models accept some values its engine then rejects with an exception (a negative `n` or
+    `max_tokens`, an empty prompt list): those are refused here. A chat request without `max_tokens` gets the
+    service's limit, so no request escapes it (vLLM would otherwise generate up to the context length).
+    """
+    model = ChatCompletionRequest if kind == "chat" else CompletionRequest
+    try:
+        request = model.model_validate_json(body)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        return openai_error(f"{where}: {first['msg']}", param=where or None)
+    except (VLLMClientError, ValueError, TypeError, RecursionError) as e:  # vLLM's own model validators
+        return openai_error(f"invalid request: {e}")
+    if request.n is not None and request.n < 1:
+        return openai_error(f"n: must be at least 1, got {request.n}", param="n")
+    fields = ("max_completion_tokens", "max_tokens") if kind == "chat" else ("max_tokens",)
+    for name in fields:
+        value = getattr(request, name, None)
+        if value is not None and value < 1:
+            return openai_error(f"{name}: must be at least 1, got {value}", param=name)
+    if isinstance(request, CompletionRequest) and request.prompt in ([], "", None):
+        return openai_error("prompt: must not be empty", param="prompt")
+    if isinstance(request, ChatCompletionRequest) and limits.max_tokens is not None:
+        if request.max_completion_tokens is None and request.max_tokens is None:
+            request.max_completion_tokens = limits.max_tokens
+    if isinstance(request, CompletionRequest) and request.max_tokens is None and limits.max_tokens is not None:
+        request.max_tokens = limits.max_tokens
+    return request
 
 
 def _over_limits(num_prompts: int, n: int | None, max_tokens: int | None, limits: RequestLimits) -> Any:
