@@ -124,6 +124,12 @@ def _winners(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _cores(r: dict[str, Any]) -> str:
+    """The machine's cores as the result records them ('cpu (2 cores, x86_64)' -> '2 cores')."""
+    m = re.search(r"(\d+) cores", str(r.get("device", "")))
+    return f"{m.group(1)} cores" if m else "machine"
+
+
 def train_step(doc: dict[str, Any]) -> str:
     r = doc["results"]
     sec = r["seconds_per_step"]
@@ -132,7 +138,9 @@ def train_step(doc: dict[str, Any]) -> str:
     if "peer" in r:  # TRL's GRPOTrainer on the same step, measured in the same run
         p, x = r["peer"], r["limr_vs_trl_samples_per_second"]
         peer = (
-            f" Same GRPO step in TRL {p['version']} `GRPOTrainer`, generating with {p['generation']}: "
+            f" Same GRPO step in TRL {p['version']} `GRPOTrainer`, generating with {p['generation']}, "
+            f"{p['torch_threads']} torch thread(s) in its one process against limr's learner's "
+            f"{r['torch_threads']} (plus the vLLM engine's own process; both on the same {_cores(r)}): "
             f"{_range(p['samples_per_second'], lambda v: f'{v:g}')} samples/s against limr's "
             f"{_range(r['samples_per_second'], lambda v: f'{v:g}')}: limr {x['median']:g}x TRL "
             f"(per round {x['min']:g}-{x['max']:g}x)."

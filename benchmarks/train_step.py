@@ -6,8 +6,9 @@ generating through the rollout service on a local Ray head (vLLM behind Serve) o
 through HF generate. Without --model/--prompts it builds a tiny model and a synthetic pool in a temp dir.
 Then (--peer trl) TRL trains the same model on the same prompts with the same samples per prompt, max new
 tokens, temperature, optimizer batch and micro-batch, KL coefficient (so it also runs a reference model),
-learning rate and reward (limr.reward), for as many generation rounds; its own generation is HF `generate`
-(TRL's default; its vLLM modes need CUDA), on all cores.
+learning rate and reward (limr.reward), for as many generation rounds, with the same torch threads as limr's
+learner (`trainer.torch_threads`, else every core; --peer-threads to choose); its generation is HF `generate`
+(TRL's default) or, with --peer-generation vllm, TRL's vLLM colocate mode (vLLM in TRL's process).
 
     python benchmarks/train_step.py --config configs/tiny-cpu.yaml --steps 3 --out train_step.json
 
@@ -42,6 +43,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=1, help="Untimed steps first (engine warm-up).")
     p.add_argument("--set", action="append", default=[], help="Config override key=value (YAML value).")
     p.add_argument("--peer", choices=("trl", "none"), default="trl", help="Also time TRL's GRPOTrainer.")
+    p.add_argument("--peer-threads", type=int, help="TRL's torch threads (default: limr's trainer.torch_threads).")
+    p.add_argument(
+        "--peer-generation", choices=("generate", "vllm"), default="generate", help="TRL's generation backend."
+    )
     return p.parse_args(argv)
 
 
@@ -151,8 +156,10 @@ def measure_trl(args: argparse.Namespace) -> dict:
     r, b = cfg.rollout, cfg.batch
     samples = b.rollout_batch_size * r.samples_per_prompt
     steps_per_round = samples // b.train_batch_size * cfg.algorithm.ppo_epochs
-    threads = os.cpu_count() or 1  # TRL generates and trains in this one process: it gets every core
+    # the same torch threads as limr's learner process (TRL generates and trains in that one process)
+    threads = args.peer_threads or cfg.trainer.torch_threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
+    vllm = args.peer_generation == "vllm"
     tokenizer = AutoTokenizer.from_pretrained(model)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -186,6 +193,8 @@ def measure_trl(args: argparse.Namespace) -> dict:
         seed=cfg.run.seed,
         model_init_kwargs={"dtype": getattr(torch, cfg.model.dtype)},
         use_cpu=not cfg.trainer.use_gpu,
+        use_vllm=vllm,
+        **({"vllm_mode": "colocate", "vllm_gpu_memory_utilization": 0.3} if vllm else {}),
         report_to="none",
         save_strategy="no",
         logging_strategy="no",
@@ -208,7 +217,7 @@ def measure_trl(args: argparse.Namespace) -> dict:
     return {
         "name": "trl",
         "version": trl.__version__,
-        "generation": "transformers generate (TRL's default)",
+        "generation": "vLLM, TRL's colocate mode" if vllm else "transformers generate (TRL's default)",
         "torch_threads": threads,
         "timed_steps": len(rounds),
         "samples_per_step": samples,

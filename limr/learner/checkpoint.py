@@ -7,7 +7,10 @@ Layout (next to the run's events):
     runs/{run_id}/checkpoints/latest.json                   {"step", "key", "metadata_sha256"}, written last
 The pointer is the one truth of where a run resumes (limr train --resume, Ray Train restarts) and holds the
 sha256 of DCP's pickled `.metadata`, verified before DCP unpickles it; `extra.pt` is loaded weights_only.
-`step` is the number of completed steps, i.e. the step a resumed run starts at. Saving: every rank writes its own
+`step` is the number of completed steps, i.e. the step a resumed run starts at. Retention (`run.keep_checkpoints`):
+once a new checkpoint's pointer is written, rank 0 deletes all but the newest `keep` complete ones (the one the
+pointer names always among them) and any newer leftover of a save that crashed before its pointer.
+Saving: every rank writes its own
 shard with DCP into a local temp directory and uploads it (a file stream; multipart on S3), so no rank ever holds
 the whole state in memory, let alone twice. Loading: DCP reads into the tensors the new run already allocated
 (in place) and reshards by name, so a run may resume on a different number of workers (DDP or FSDP). The data
@@ -28,7 +31,7 @@ from typing import Any
 import torch
 import torch.distributed.checkpoint as dcp
 
-from limr.events.schema import checkpoint_key, latest_checkpoint_key
+from limr.events.schema import checkpoint_key, checkpoints_prefix, latest_checkpoint_key
 from limr.learner.dist import DistCtx
 from limr.store import ObjectNotFound, ObjectStore
 
@@ -41,10 +44,17 @@ class CheckpointIntegrityError(RuntimeError):
 
 
 def save_checkpoint(
-    store: ObjectStore, run_id: str, step: int, tensors: dict[str, Any], extra: dict[str, Any], ctx: DistCtx
+    store: ObjectStore,
+    run_id: str,
+    step: int,
+    tensors: dict[str, Any],
+    extra: dict[str, Any],
+    ctx: DistCtx,
+    keep: int = 0,
 ) -> str:
     """Every rank: write its shard of `tensors` (DCP state dicts: plain, DDP or FSDP-sharded) and upload it;
-    rank 0 also writes `extra` and, once every rank's upload is done, the pointer. Returns the key prefix."""
+    rank 0 also writes `extra` and, once every rank's upload is done, the pointer, then prunes to the newest
+    `keep` checkpoints (0: keep all). Returns the key prefix."""
     key = checkpoint_key(run_id, step)
     local = Path(tempfile.mkdtemp(prefix="limr-ckpt-"))
     digest = None
@@ -61,7 +71,38 @@ def save_checkpoint(
     if ctx.is_main:
         pointer = {"step": step, "key": key, "metadata_sha256": digest}
         store.put(latest_checkpoint_key(run_id), json.dumps(pointer).encode(), "application/json")
+        if keep:
+            prune_checkpoints(store, run_id, keep)
     return key
+
+
+def prune_checkpoints(store: ObjectStore, run_id: str, keep: int) -> list[int]:
+    """Delete a run's checkpoints but the newest `keep` complete ones; returns the steps deleted.
+
+    Complete means at or before the step `latest.json` names (a checkpoint's pointer is written only after all of
+    it is in the store), and that one is always kept. A checkpoint newer than the pointer is the leftover of a save
+    that crashed before its pointer (nothing can resume from it): it goes too. Without a pointer nothing is deleted.
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be >= 1, got {keep}")
+    try:
+        pointer = json.loads(store.get(latest_checkpoint_key(run_id)))
+    except ObjectNotFound:
+        return []
+    latest_step = int(pointer["step"])
+    prefix = checkpoints_prefix(run_id)
+    objects: dict[int, list[str]] = {}
+    for info in store.list(prefix):
+        head = info.key[len(prefix) :].split("/", 1)[0]
+        if head.isdigit():
+            objects.setdefault(int(head), []).append(info.key)
+    complete = sorted(s for s in objects if s <= latest_step)
+    kept = set(complete[-keep:]) | {latest_step}
+    gone = sorted(set(objects) - kept)
+    for step in gone:
+        for key in objects[step]:
+            store.delete(key)
+    return gone
 
 
 def latest_checkpoint(store: ObjectStore, run_id: str) -> str | None:

@@ -43,7 +43,12 @@ class RunSection(_Section):
 class ModelSection(_Section):
     actor: str = Field(description="HF model directory (or hub name where the hub is reachable) of the policy.")
     critic: str | None = Field(None, description="Critic backbone; default: the actor's weights plus a value head.")
-    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Training weights dtype.")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32",
+        description="Compute dtype of actor, critic and reference, and what weight sync and exports send; trained "
+        "weights and AdamW state stay float32 (master weights), gradients are reduced in float32 "
+        "(limr.learner.precision); float16 adds loss scaling.",
+    )
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory in actor and critic.")
 
 
@@ -135,7 +140,9 @@ class BatchSection(_Section):
 class TrainerSection(_Section):
     num_workers: int = Field(1, ge=1, description="Ray Train workers (data-parallel ranks).")
     use_gpu: bool = Field(False, description="One GPU per worker; NCCL instead of gloo.")
-    strategy: Literal["ddp", "fsdp"] = Field("ddp", description="fsdp shards actor and critic (GPU only).")
+    strategy: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="fsdp: FSDP2 shards actor and critic per decoder layer (GPU, or CPU with gloo)."
+    )
     cpus_per_worker: float = Field(1.0, gt=0.0, description="CPUs reserved per worker.")
     max_failures: int = Field(0, ge=-1, description="Ray Train restarts from the last checkpoint (-1: forever).")
     ray_storage_path: str | None = Field(None, description="Ray Train storage (shared fs on multi-node).")
@@ -249,8 +256,10 @@ class LearnerConfig(_Section):
                 f"batch.rollout_batch_size * rollout.samples_per_prompt ({samples}) must be divisible by "
                 f"batch.train_batch_size ({b.train_batch_size}): a step is a whole number of optimizer steps"
             )
-        if self.trainer.strategy == "fsdp" and not self.trainer.use_gpu:
-            raise ValueError("trainer.strategy 'fsdp' needs trainer.use_gpu: true (use 'ddp' on CPU)")
+        if self.trainer.strategy == "fsdp" and self.model.dtype == "float16":
+            raise ValueError(
+                "model.dtype float16 needs loss scaling, which limr applies under ddp only: use bfloat16 with fsdp"
+            )
         if self.algorithm.estimator == "grpo" and self.rollout.samples_per_prompt < 2:
             raise ValueError("algorithm.estimator 'grpo' needs rollout.samples_per_prompt >= 2")
         c = self.curation

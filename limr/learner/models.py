@@ -11,18 +11,15 @@ from torch import nn
 
 from limr.algo.ppo import logprobs_from_logits
 from limr.learner.batch import TokenBatch
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    return _DTYPES[name]
+from limr.learner.precision import MASTER, mark_compute_dtype, torch_dtype
 
 
 def load_actor(path: str, dtype: str = "float32", gradient_checkpointing: bool = False) -> nn.Module:
+    """The trained policy: fp32 parameters (the master weights) that compute in `dtype` (limr.learner.precision)."""
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch_dtype(dtype))
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(MASTER))
+    mark_compute_dtype(model, dtype)
     if gradient_checkpointing:
         model.gradient_checkpointing_enable()
     model.config.use_cache = False
@@ -30,10 +27,11 @@ def load_actor(path: str, dtype: str = "float32", gradient_checkpointing: bool =
 
 
 def load_reference(path: str, dtype: str = "float32") -> nn.Module:
-    """The frozen policy the KL penalty measures against: the actor's starting weights."""
+    """The frozen policy the KL penalty measures against: the actor's starting weights, in the compute dtype (it
+    is never updated, so it needs no fp32 masters)."""
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch_dtype(dtype))
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype))
     model.eval()
     model.requires_grad_(False)
     return model
@@ -58,19 +56,18 @@ class Critic(nn.Module):
     def from_pretrained(cls, path: str, dtype: str = "float32", gradient_checkpointing: bool = False) -> Critic:
         from transformers import AutoModel
 
-        backbone = AutoModel.from_pretrained(path, torch_dtype=torch_dtype(dtype))
+        backbone = AutoModel.from_pretrained(path, dtype=torch_dtype(MASTER))  # fp32 masters, like the actor
+        mark_compute_dtype(backbone, dtype)
         if gradient_checkpointing:
             backbone.gradient_checkpointing_enable()
         backbone.config.use_cache = False
-        critic = cls(backbone, backbone.config.hidden_size)
-        critic.value_head.to(torch_dtype(dtype))
-        return critic
+        return cls(backbone, backbone.config.hidden_size)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor):
         hidden = self.backbone(
             input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
         ).last_hidden_state  # (B, L, H)
-        return self.value_head(hidden).squeeze(-1).float()  # (B, L)
+        return self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1).float()  # (B, L)
 
 
 def position_ids_of(attention_mask: torch.Tensor) -> torch.Tensor:

@@ -141,7 +141,8 @@ def save(setup: RunSetup, trainer, ctx: DistCtx, done_steps: int, initial: dict[
     loop = {"step": done_steps, "fingerprint": setup.plan.fingerprint(), "run_id": setup.run_id, "initial": initial}
     if setup.greso is not None:
         loop["greso"] = setup.greso.to_dict()
-    key = save_checkpoint(setup.store, setup.run_id, done_steps, tensors, {"trainer": extra, "loop": loop}, ctx)
+    state = {"trainer": extra, "loop": loop}
+    key = save_checkpoint(setup.store, setup.run_id, done_steps, tensors, state, ctx, setup.cfg.run.keep_checkpoints)
     if ctx.is_main:
         log.info("checkpoint after step %d -> %s/%s", done_steps, setup.store.uri, key)
     return {"key": key, "step": done_steps, "store": setup.store.uri, "run_id": setup.run_id}

@@ -9,7 +9,6 @@ gradient all-reduce.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Any
 
@@ -36,6 +35,7 @@ from limr.learner.batch import Experience, Rollout, TokenBatch, collate, rollout
 from limr.learner.config import Derived, LearnerConfig
 from limr.learner.dist import DistCtx
 from limr.learner.models import Critic, load_actor, load_reference, response_logprobs, response_values
+from limr.learner.precision import autocast, clip_grad_norm, grad_scaler, gradient_sync, shard
 
 # Losses every rank adds its share of the global mini-batch to; summed over ranks before they are reported.
 _SUMMED_LOSSES = ("losses/policy", "losses/approx_kl", "losses/clipfrac", "losses/value", "losses/value_clipfrac")
@@ -63,15 +63,18 @@ class PPOTrainer:
         )
         self.reward_moments = RunningMoments()
         self.optimizer_step = 0
+        self.scaler = grad_scaler(m.dtype, ctx.device)  # loss scaling for float16 only
+
+    def _compute(self):
+        """Forward/backward context: the compute dtype over fp32 masters (limr.learner.precision)."""
+        return autocast(self.ctx.device, self.cfg.model.dtype, self._fsdp())
 
     # ---- set-up -------------------------------------------------------------------------------------------
     def _wrap(self, model: nn.Module) -> nn.Module:
         if not self.ctx.distributed:
             return model
         if self.cfg.trainer.strategy == "fsdp":
-            from torch.distributed.fsdp import FullyShardedDataParallel
-
-            return FullyShardedDataParallel(model, device_id=self.ctx.device, use_orig_params=True)
+            return shard(model, self.cfg.model.dtype)  # FSDP2, fp32 sharded masters, compute-dtype layers
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.ctx.device] if self.ctx.device.type == "cuda" else None
@@ -98,12 +101,13 @@ class PPOTrainer:
         mask = tb.response_mask  # (B, R)
         temp = cfg.rollout.temperature or 1.0
         self.actor.eval()
-        actor_lp = self._micro_map(lambda mb: response_logprobs(self.actor, mb, temp), tb)  # (B, R)
-        ref_lp = self._micro_map(lambda mb: response_logprobs(self.ref, mb, temp), tb)  # (B, R)
-        values = torch.zeros_like(mask)  # (B, R)
-        if self.critic is not None:
-            self.critic.eval()
-            values = self._micro_map(lambda mb: response_values(self.critic, mb), tb)
+        with self._compute():
+            actor_lp = self._micro_map(lambda mb: response_logprobs(self.actor, mb, temp), tb)  # (B, R)
+            ref_lp = self._micro_map(lambda mb: response_logprobs(self.ref, mb, temp), tb)  # (B, R)
+            values = torch.zeros_like(mask)  # (B, R)
+            if self.critic is not None:
+                self.critic.eval()
+                values = self._micro_map(lambda mb: response_values(self.critic, mb), tb)
         stats: dict[str, float] = {}
         engine_lp = rollout_logprobs_tensor(rollouts, mask.shape[1])  # (B, R) or None
         if engine_lp is not None:
@@ -190,24 +194,25 @@ class PPOTrainer:
             m = exp.select(sel).to(ctx.device)
             mask = m.tokens.response_mask
             last = i == n_micro - 1
-            with self._no_sync(self.actor, last):
+            with gradient_sync(self.actor, last), self._compute():
                 lp = response_logprobs(self.actor, m.tokens, temp)  # (b, R)
                 pl = policy_loss(lp, m.old_logprobs, m.advantages, mask, a.clip_eps)
-                (pl.loss_sum * scale * weight).backward()
+                self.scaler.scale(pl.loss_sum * scale * weight).backward()
             share = mask.sum().item() * weight / max(global_tokens, 1.0)  # this micro-batch's token share
             stats["losses/policy"] += pl.loss_sum.item() * weight / max(global_tokens, 1.0)
             stats["losses/approx_kl"] += pl.approx_kl.item() * share  # token means over the global mini-batch
             stats["losses/clipfrac"] += pl.clipfrac.item() * share
             if self.critic is not None:
-                with self._no_sync(self.critic, last):
+                with gradient_sync(self.critic, last), self._compute():
                     v = response_values(self.critic, m.tokens)  # (b, R)
                     vl = value_loss(v, m.values, m.returns, mask, a.value_clip_eps)
-                    (vl.loss_sum * scale * weight).backward()
+                    self.scaler.scale(vl.loss_sum * scale * weight).backward()
                 stats["losses/value"] += vl.loss_sum.item() * weight / max(global_tokens, 1.0)
                 stats["losses/value_clipfrac"] += vl.clipfrac.item() * share
         stats["losses/actor_grad_norm"] = self._step(self.actor, self.actor_opt, self.actor_sched)
         if self.critic is not None:
             stats["losses/critic_grad_norm"] = self._step(self.critic, self.critic_opt, self.critic_sched)
+        self.scaler.update()
         summed = [k for k in _SUMMED_LOSSES if k in stats]  # each rank holds its share of the global figure
         stats.update(zip(summed, ctx.all_sum([stats[k] for k in summed]), strict=True))
         stats["train/actor_lr"] = self.actor_sched.get_last_lr()[0]
@@ -215,21 +220,14 @@ class PPOTrainer:
         return stats
 
     def _step(self, model: nn.Module, opt: torch.optim.Optimizer, sched) -> float:
-        if self._fsdp():  # each rank holds a shard of the gradients: FSDP's own method reduces the norm over ranks
-            norm = model.clip_grad_norm_(self.cfg.optim.max_grad_norm)
-        else:  # DDP: gradients are already all-reduced, every rank computes the same norm
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.optim.max_grad_norm)
-        opt.step()
+        """Clip and apply the fp32 gradients to the fp32 masters (DDP: already all-reduced, every rank computes
+        the same norm; FSDP2: each rank holds a shard, the norm is reduced over ranks)."""
+        self.scaler.unscale_(opt)  # float16: undo the loss scale before clipping (a no-op otherwise)
+        norm = clip_grad_norm(model, self.cfg.optim.max_grad_norm)
+        self.scaler.step(opt)  # float16: skips the step when a gradient overflowed
         sched.step()
         opt.zero_grad(set_to_none=True)
-        return float(norm)
-
-    @staticmethod
-    def _no_sync(model: nn.Module, last: bool):
-        """Accumulate locally until the last micro-batch; only then all-reduce gradients."""
-        if last or not hasattr(model, "no_sync"):
-            return contextlib.nullcontext()
-        return model.no_sync()
+        return norm
 
     # ---- weights and state --------------------------------------------------------------------------------
     def _fsdp(self) -> bool:

@@ -34,6 +34,8 @@ from limr.rollout.types import WeightLoadError
 log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT_S = 600.0
+# A hub with no live replica for this long ends itself (a deleted or redeployed application's hub).
+ORPHAN_S = 1800.0
 HUB_NAMESPACE = "limr-rollout"
 
 
@@ -82,13 +84,36 @@ class Member:
 class WeightHub:
     """Versions, members and their command queues for one deployment (async actor: polls wait without threads)."""
 
-    def __init__(self, ttl_s: float = 5.0) -> None:
+    def __init__(self, ttl_s: float = 5.0, orphan_s: float = ORPHAN_S) -> None:
         self._versions = Versions()
         self._members: dict[str, Member] = {}
         self._ttl_s = ttl_s
+        self._orphan_s = orphan_s
+        self._last_live = time.monotonic()
+        self._reaper: asyncio.Task[None] | None = None
         self._seq = 0
         self._acks: dict[int, dict[str, str | None]] = {}  # seq -> replica -> error (None: ok)
         self._acked = asyncio.Condition()
+
+    # ---- lifetime -----------------------------------------------------------------------------------------
+    def _watch(self) -> None:
+        """Start the reaper on the first call (an async actor's event loop runs only in its methods)."""
+        if self._reaper is None:
+            self._reaper = asyncio.get_running_loop().create_task(self._reap())
+
+    async def _reap(self) -> None:
+        """End this (detached) actor once no live replica has been seen for `orphan_s`: its deployment was
+        deleted or redeployed under a new id (`build_app` makes a fresh one each time), so nothing will use it
+        again. `orphan_s` is far longer than Serve takes to replace a replica, so a restart keeps its versions."""
+        while True:
+            await asyncio.sleep(min(self._orphan_s / 4, 10.0))
+            now = time.monotonic()
+            if any(self._alive(r) for r in self._members):
+                self._last_live = now
+            elif now - self._last_live >= self._orphan_s:
+                log.warning("weight hub: no live replica for %.0f s; exiting", now - self._last_live)
+                ray.kill(ray.get_runtime_context().current_actor)
+                return
 
     # ---- versions -----------------------------------------------------------------------------------------
     async def reserve(self) -> int:
@@ -110,10 +135,12 @@ class WeightHub:
     async def loadable(self) -> tuple[int, str | None]:
         """What a replica that starts or restarts loads before serving: the newest version with a URI
         ((0, None): none yet, serve the base checkpoint)."""
+        self._watch()
         return self._versions.loadable
 
     # ---- membership ---------------------------------------------------------------------------------------
     async def register(self, replica_id: str, workers: int, shapes: dict[str, tuple[int, ...]]) -> None:
+        self._watch()
         self._members[replica_id] = Member(replica_id, workers, shapes)
 
     async def heartbeat(self, replica_id: str) -> bool:
@@ -244,11 +271,13 @@ def hub_name(deployment_id: str) -> str:
     return f"limr-rollout-weights-{deployment_id}"
 
 
-def get_hub(deployment_id: str, ttl_s: float = 5.0) -> Any:
+def get_hub(deployment_id: str, ttl_s: float = 5.0, orphan_s: float = ORPHAN_S) -> Any:
     """The deployment's hub actor, created by whichever replica asks first.
 
     Detached, so it outlives any single replica (Serve replaces replicas freely); `deployment_id` is fresh
-    for every `build_app`, so a redeployed application never inherits an old application's weights.
+    for every `build_app`, so a redeployed application never inherits an old application's weights. It ends
+    itself once it has had no live replica for `orphan_s` (from its first `loadable` or `register` call), so
+    deleted and redeployed applications leave no hub behind.
     """
     return WeightHub.options(
         name=hub_name(deployment_id),
@@ -257,7 +286,7 @@ def get_hub(deployment_id: str, ttl_s: float = 5.0) -> Any:
         namespace=HUB_NAMESPACE,
         # on the head node: it must outlive the loss of any worker node (a rollout node taken away mid-run)
         resources={"node:__internal_head__": 0.001},
-    ).remote(ttl_s)
+    ).remote(ttl_s, orphan_s)
 
 
 class ReplicaMember:

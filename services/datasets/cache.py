@@ -1,21 +1,27 @@
 """Per-process caches of what never changes: a published version's manifest and (small) data files.
 
 A version is immutable once its manifest exists (limr.curation.publish), so these entries never go stale and
-need no invalidation; only listings ("which versions exist", "latest") are read from the store on every
-request. Each entry carries its ETag (the manifest's content hash, a file's sha256 from the manifest), so
-clients revalidate with If-None-Match and get 304 without a body.
+need no invalidation. Listings of the whole store (every run, every dataset) change, and cost one paged LIST
+of every key under runs/ or datasets/: `Listings` keeps them for at most `listing_ttl_s` seconds (bounded
+staleness), and a publish through this process drops the datasets listing at once. A dataset's own versions
+("latest", "final") are listed on every request, so a publisher always sees its own version.
+Each cached version entry carries its ETag (the manifest's content hash, a file's sha256 from the manifest),
+so clients revalidate with If-None-Match and get 304 without a body.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 
-from limr.curation.publish import data_key, read_manifest
+from limr.curation.publish import data_key, list_datasets, read_manifest
+from limr.events.run import list_runs
 from limr.store import ObjectStore
 
 
@@ -72,3 +78,45 @@ class VersionCache:
             with self._lock:
                 self._files[key] = hit
         return hit
+
+
+class Listings:
+    """The store's run ids and datasets (name -> versions), each at most `ttl_s` seconds old (0: never cached).
+
+    What a reader may miss within the window: a run or dataset created by another process (the scorer, the
+    learner, another API replica), or a version they published; a run deleted meanwhile is still listed (the
+    routes skip what they cannot read). A publish through this process invalidates the datasets listing.
+    """
+
+    def __init__(self, ttl_s: float, timer: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self._cache: TTLCache[tuple[str, str], Any] | None = (
+            TTLCache(maxsize=64, ttl=ttl_s, timer=timer) if ttl_s > 0 else None
+        )
+        self._lock = threading.Lock()
+
+    def _get(self, store: ObjectStore, kind: str, load: Callable[[ObjectStore], Any]) -> Any:
+        if self._cache is None:
+            return load(store)
+        key = (store.uri, kind)
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is None:
+            hit = load(store)
+            with self._lock:
+                self._cache[key] = hit
+        return hit
+
+    def runs(self, store: ObjectStore) -> list[str]:
+        """`limr.events.run.list_runs`, at most `ttl_s` old."""
+        return list(self._get(store, "runs", list_runs))
+
+    def datasets(self, store: ObjectStore) -> dict[str, list[int]]:
+        """`limr.curation.publish.list_datasets`, at most `ttl_s` old."""
+        return {name: list(vs) for name, vs in self._get(store, "datasets", list_datasets).items()}
+
+    def published(self, store: ObjectStore) -> None:
+        """A version was published through this process: the next datasets listing reads the store."""
+        if self._cache is not None:
+            with self._lock:
+                self._cache.pop((store.uri, "datasets"), None)

@@ -46,6 +46,10 @@ class DatasetsSettings(BaseSettings):
     state_prefix: str = "scorer"
     # Largest page size a client may ask for.
     max_page_size: int = Field(default=1000, ge=1, le=100_000)
+    # Seconds a listing of every run (/v1/runs) or every dataset (/v1/datasets) is reused before the store is
+    # listed again (bounded staleness: a new run or another process's publish shows up within this); 0: never
+    # reused. A publish through this server is listed at once.
+    listing_ttl_s: float = Field(default=5.0, ge=0, le=3600)
 
     @field_validator("api_token", "read_token", mode="before")
     @classmethod

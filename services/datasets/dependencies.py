@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import SecretStr
 
 from limr.store import ObjectStore
-from services.datasets.cache import VersionCache
+from services.datasets.cache import Listings, VersionCache
 from services.datasets.config import DatasetsSettings, get_settings
 
 # The web view's sign-in keeps the token in this cookie (HttpOnly, SameSite=Strict); reads accept it like
@@ -57,7 +57,12 @@ def get_cache(request: Request) -> VersionCache:
     return request.app.state.cache
 
 
+def get_listings(request: Request) -> Listings:
+    return request.app.state.listings
+
+
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
+ListingsDep = Annotated[Listings, Depends(get_listings)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
 CacheDep = Annotated[VersionCache, Depends(get_cache)]
 

@@ -19,7 +19,7 @@ from limr.curation.publish import DatasetNotFound
 from limr.curation.state import CheckpointError
 from limr.store import InvalidKey, ObjectNotFound, ObjectStore, StoreError, open_store
 from limr.view.scores import RunNotFound, RunNotScored
-from services.datasets.cache import VersionCache
+from services.datasets.cache import Listings, VersionCache
 from services.datasets.config import DatasetsSettings, get_settings
 from services.datasets.dependencies import ApiMetrics, known_query_only
 from services.datasets.routers import datasets, health, runs, ui
@@ -60,6 +60,7 @@ def create_app(settings: DatasetsSettings | None = None, store: ObjectStore | No
     )
     app.state.metrics = ApiMetrics()
     app.state.cache = VersionCache()
+    app.state.listings = Listings((settings or get_settings()).listing_ttl_s)
     if store is not None:
         app.state.store = store
     if settings is not None:

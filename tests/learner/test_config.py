@@ -48,7 +48,7 @@ def test_tiny_cpu_config_loads():
             {"batch": {"rollout_batch_size": 3, "train_batch_size": 16}, "rollout": {"samples_per_prompt": 2}},
             "train_batch_size",
         ),
-        ({"trainer": {"strategy": "fsdp"}}, "fsdp"),
+        ({"trainer": {"strategy": "fsdp"}, "model": {"actor": "m", "dtype": "float16"}}, "float16"),
         (
             {
                 "algorithm": {"estimator": "grpo"},

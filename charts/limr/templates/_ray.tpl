@@ -187,12 +187,21 @@ these annotations. Call with the root context.
 {{/*
 A complete RayCluster spec (head + worker groups), shared by RayCluster.spec,
 RayService.spec.rayClusterConfig and RayJob.spec.rayClusterSpec.
-Call with (dict "root" $ "workerGroups" <list> "role" <role>); every group goes through limr.rayPodTemplate.
+Call with (dict "root" $ "workerGroups" <list> "role" <role> "cluster" <Ray object name>); every group goes
+through limr.rayPodTemplate. With ray.auth.enabled the cluster runs Ray's token auth with its own token
+(limr.rayTokenSecretName, rendered by secrets.yaml), and its head Service stays ClusterIP: the dashboard and
+job API (8265), GCS (6379) and Serve (8000) are reachable only inside the Kubernetes network, and there only
+from the pods the "ray" NetworkPolicy admits.
 */}}
 {{- define "limr.rayClusterSpec" -}}
 {{- $root := .root -}}
 {{- $v := $root.Values -}}
 rayVersion: {{ $v.ray.version | quote }}
+{{- if $v.ray.auth.enabled }}
+authOptions:
+  mode: token
+  secretName: {{ include "limr.rayTokenSecretName" .cluster }}
+{{- end }}
 enableInTreeAutoscaling: {{ $v.ray.autoscaling.enabled }}
 {{- if $v.ray.autoscaling.enabled }}
 autoscalerOptions:
@@ -204,6 +213,7 @@ autoscalerOptions:
     {{- include "limr.containerSecurityContext" $root | nindent 4 }}
 {{- end }}
 headGroupSpec:
+  serviceType: ClusterIP
   rayStartParams:
     {{- toYaml (merge (deepCopy $v.ray.head.rayStartParams) (dict "dashboard-host" "0.0.0.0" "metrics-export-port" "8080")) | nindent 4 }}
   template:
@@ -220,4 +230,19 @@ workerGroupSpecs:
     template:
       {{- include "limr.rayPodTemplate" (dict "root" $root "group" . "nodeType" "worker" "role" $role) | nindent 6 }}
   {{- end }}
+{{- end -}}
+
+{{/* The Secret holding a Ray cluster's token (key auth_token, as KubeRay's authOptions expects). Call with
+the Ray object's name. */}}
+{{- define "limr.rayTokenSecretName" -}}
+{{- printf "%s-ray-token" . -}}
+{{- end -}}
+
+{{/* Names of the Ray objects that bring a cluster of their own (each needs a token Secret). */}}
+{{- define "limr.rayClusterNames" -}}
+{{- $names := list -}}
+{{- if .Values.ray.cluster.enabled }}{{ $names = append $names (include "limr.rayName" (list . "ray")) }}{{ end -}}
+{{- if .Values.rollout.enabled }}{{ $names = append $names (include "limr.rayName" (list . "rollout")) }}{{ end -}}
+{{- if and .Values.train.enabled (not .Values.train.useExistingCluster) }}{{ $names = append $names (include "limr.rayName" (list . "train")) }}{{ end -}}
+{{- toJson $names -}}
 {{- end -}}

@@ -70,18 +70,22 @@ class LocalGenerator:
 
 
 def full_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A module's full weights on CPU; under FSDP gathered from every rank (a collective: every rank calls it)."""
+    """A module's full weights on CPU in its compute dtype (limr.learner.precision); under FSDP2 gathered from
+    every rank onto every rank (a collective: every rank calls it)."""
     from limr.learner.models import unwrap
+    from limr.learner.precision import compute_dtype_of, compute_state, is_sharded
 
-    try:
-        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-    except ImportError:  # pragma: no cover - torch builds without distributed
-        FSDP = None  # noqa: N806
-    if FSDP is not None and isinstance(model, FSDP):
+    module = unwrap(model)
+    if is_sharded(module):
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-        return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    return {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
+        state = {
+            k: v.cpu() for k, v in get_model_state_dict(module, options=StateDictOptions(full_state_dict=True)).items()
+        }
+    else:
+        state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    dtype = compute_dtype_of(module)
+    return state if dtype is None else compute_state(state, dtype)
 
 
 def _top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:

@@ -36,34 +36,29 @@ class WeightSyncError(RuntimeError):
 
 
 def weight_source(model: nn.Module) -> Any:
-    """The actor as a vLLM `WeightSource` (HF parameter names). DDP or a plain module: its parameters as they
-    are. FSDP (FullyShardedDataParallel, use_orig_params): full parameters gathered with `summon_full_params`."""
-    from vllm.distributed.weight_transfer.base import ModuleSource, ParamMeta, WeightSource
+    """The actor as a vLLM `WeightSource` (HF parameter names) in its compute dtype (limr.learner.precision: the
+    fp32 masters are cast as they are sent). DDP or a plain module: its parameters; FSDP2: each sharded parameter
+    gathered with `full_tensor()` as it is iterated (a collective, so every rank iterates in lockstep)."""
+    from vllm.distributed.weight_transfer.base import ParamMeta, WeightSource, materialize_full_tensor
 
-    try:
-        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-    except ImportError:  # pragma: no cover - torch builds without distributed
-        FSDP = None  # noqa: N806
-    if FSDP is None or not isinstance(model, FSDP):
-        return ModuleSource(unwrap(model))
+    from limr.learner.precision import compute_dtype_of
 
-    class SummonedSource(WeightSource):
-        """Full parameters of an FSDP module, gathered on every rank while they are iterated."""
+    module = unwrap(model)
+    dtype = compute_dtype_of(module)
 
-        def __init__(self) -> None:
-            self._meta: list[ParamMeta] | None = None
+    def wire(t: torch.Tensor) -> torch.dtype:
+        return dtype if dtype is not None and t.is_floating_point() else t.dtype
 
+    class ComputeSource(WeightSource):
         def metadata(self) -> list[ParamMeta]:
-            if self._meta is None:  # full shapes are only visible inside summon_full_params (a collective)
-                with FSDP.summon_full_params(model, writeback=False):
-                    self._meta = [ParamMeta(n, p.dtype, tuple(p.shape)) for n, p in model.module.named_parameters()]
-            return self._meta
+            return [ParamMeta(n, wire(p), tuple(p.shape)) for n, p in module.named_parameters()]
 
         def __iter__(self) -> Iterator[tuple[str, torch.Tensor]]:
-            with FSDP.summon_full_params(model, writeback=False):
-                yield from model.module.named_parameters()
+            for n, p in module.named_parameters():
+                full = materialize_full_tensor(p)
+                yield n, full.to(wire(full))
 
-    return SummonedSource()
+    return ComputeSource()
 
 
 class WeightPublisher:

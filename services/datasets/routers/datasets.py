@@ -19,7 +19,6 @@ from limr.curation.publish import (
     DatasetNotFound,
     data_key,
     final_version,
-    list_datasets,
     list_versions,
     publish_version,
     version_status,
@@ -31,7 +30,15 @@ from limr.events.schema import run_json_key
 from limr.scoring import EmptyRun, EventDataError, count_run, score_counts
 from limr.store import ObjectNotFound, ObjectStore
 from services.datasets.cache import Cached, VersionCache
-from services.datasets.dependencies import CacheDep, MetricsDep, SettingsDep, StoreDep, require_read, require_write
+from services.datasets.dependencies import (
+    CacheDep,
+    ListingsDep,
+    MetricsDep,
+    SettingsDep,
+    StoreDep,
+    require_read,
+    require_write,
+)
 from services.datasets.models import (
     READ_ERRORS,
     WRITE_ERRORS,
@@ -82,10 +89,13 @@ def _resolve(store: ObjectStore, name: str, ref: str, cache: VersionCache) -> in
 def datasets(
     store: StoreDep,
     settings: SettingsDep,
+    listings: ListingsDep,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**12)] = 0,
 ) -> DatasetList:
-    found = list_datasets(store)
+    """Every dataset with its number of versions and latest one; the list may be up to `listing_ttl_s` seconds
+    old (a publish through this server shows at once)."""
+    found = listings.datasets(store)
     names = list(found)
     limit = min(limit, settings.max_page_size)
     items = [
@@ -224,6 +234,7 @@ def publish(
     store: StoreDep,
     settings: SettingsDep,
     metrics: MetricsDep,
+    listings: ListingsDep,
     name: Name,
     request: PublishRequest,
     response: Response,
@@ -257,6 +268,7 @@ def publish(
     except ValueError as e:  # a size rule that cannot be applied to this run (e.g. top_k > prompts)
         raise HTTPException(422, str(e)) from None
     if outcome.created:
+        listings.published(store)
         metrics.published.labels(name).inc()
     else:
         response.status_code = 200

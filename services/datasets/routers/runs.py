@@ -6,13 +6,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
-from limr.events.run import list_runs, read_run_meta
+from limr.events.run import read_run_meta
 from limr.events.schema import RUN_ID_RE
 from limr.store import ObjectNotFound, ObjectStore
 from limr.view.runs import read_run_status
 from limr.view.scores import load_run_scores
 from services.datasets.config import DatasetsSettings
-from services.datasets.dependencies import SettingsDep, StoreDep, require_read
+from services.datasets.dependencies import ListingsDep, SettingsDep, StoreDep, require_read
 from services.datasets.models import READ_ERRORS, RunList, RunProgress, RunSummary, ScoreItem, ScorePage, Trajectory
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], dependencies=[Depends(require_read)], responses=READ_ERRORS)
@@ -42,12 +42,19 @@ def _summary(store: ObjectStore, run_id: str) -> RunSummary:
 def runs(
     store: StoreDep,
     settings: SettingsDep,
+    listings: ListingsDep,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> RunList:
-    ids = list_runs(store)
+    """Every run with a run.json, in id order; the list may be up to `listing_ttl_s` seconds old."""
+    ids = listings.runs(store)
     limit, nxt = _page(len(ids), limit, offset, settings)
-    items = [_summary(store, r) for r in ids[offset : offset + limit]]
+    items = []
+    for run_id in ids[offset : offset + limit]:
+        try:
+            items.append(_summary(store, run_id))
+        except HTTPException:  # deleted since the (possibly cached) listing
+            continue
     return RunList(total=len(ids), limit=limit, offset=offset, next_offset=nxt, items=items)
 
 
