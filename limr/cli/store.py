@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -30,7 +29,9 @@ def register(app: typer.Typer) -> None:
 
 
 @group.command("policy")
-def policy(bucket: BucketOpt, prefix: PrefixOpt = "", publishing: PublishingOpt = True, state_prefix: StateOpt = "scorer") -> None:
+def policy(
+    bucket: BucketOpt, prefix: PrefixOpt = "", publishing: PublishingOpt = True, state_prefix: StateOpt = "scorer"
+) -> None:
     """Each role's IAM policy document (JSON keyed by role): attach one to each role's IAM user or role."""
     from limr.curation.provision import policies_json
 

@@ -91,9 +91,8 @@ class FakeMinio:
                     have = fake.attached.setdefault(req["user"], [])
                     new = [p for p in req["policies"] if p not in have]
                     if not new:
-                        return self._error(
-                            400, "XMinioAdminPolicyChangeAlreadyApplied", "The specified policy change is already in effect."
-                        )
+                        already = "The specified policy change is already in effect."
+                        return self._error(400, "XMinioAdminPolicyChangeAlreadyApplied", already)
                     have += new
                     return self._reply(200, encrypt(json.dumps({"policiesAttached": new}).encode(), fake.root_secret))
                 return self._error(400, "XMinioAdminInvalidArgument", f"unexpected {self.command} {command}")
