@@ -13,6 +13,7 @@ from limr.events.run import read_run_meta
 from limr.experiment.arms import RunPlan
 from limr.experiment.config import ExperimentConfig
 from limr.experiment.final_eval import read_final_eval
+from limr.experiment.inputs import StudyInputs
 from limr.experiment.leaderboard import array_to_bits, from_results
 from limr.experiment.plots import plot_accuracy, plot_leaderboard
 from limr.experiment.results import (
@@ -25,7 +26,7 @@ from limr.experiment.results import (
     read_curve,
     verdict,
 )
-from limr.experiment.runner import StudyInputs, StudyState
+from limr.experiment.runner import StudyState
 from limr.view.plots import plot_score_histogram
 
 
