@@ -27,7 +27,7 @@ from limr.experiment.results import (
     verdict,
 )
 from limr.experiment.runner import StudyState
-from limr.view.plots import plot_score_histogram
+from limr.view.plots import plot_score_histogram, plot_trajectories
 
 
 def write_results(
@@ -35,7 +35,6 @@ def write_results(
     api_downloads: int | None, wall_seconds: float,
 ) -> tuple[list[ArmResult], dict[str, Any]]:  # fmt: skip
     """Aggregate every arm, check the goal, write results.json/.md and the plots; returns (arms, summary)."""
-    from limr.view.plots import plot_trajectories
     from limr.scoring import score_run
 
     out.mkdir(parents=True, exist_ok=True)

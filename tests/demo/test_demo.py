@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from limr.algo.selection import Criterion, select_lim
@@ -64,6 +65,27 @@ def test_demo_command(tmp_path: Path) -> None:
     # Runs are immutable: the same run id again is refused with a clear error.
     again = CliRunner().invoke(app, [*args, "--run", "d1"])
     assert again.exit_code == 2 and "already exists" in again.output
+
+
+@pytest.mark.slow  # init-tiny, 5 SFT steps, 2 epochs of 16 prompts x 2 samples in one process (--local)
+def test_trained_demo_end_to_end(tmp_path: Path) -> None:
+    """The training demo's whole path, small: the study's pool mix and warm start settings (built by
+    limr.experiment.inputs), the learner, then the selection table per skill, the why line and both plots."""
+    out = tmp_path / "out"
+    args = ["demo", "--local", "--store", str(tmp_path / "s"), "--out", str(out), "--run", "e2e"]
+    small = ["--prompts", "16", "--epochs", "2", "--samples", "2", "--sft-steps", "5", "--eval-prompts", "8"]
+    res = CliRunner().invoke(app, [*args, *small])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scored"] + summary["left_out"] == 16 and len(summary["r_avg"]) == 2
+    skills = {g["group"]: g for g in summary["groups"]}
+    assert {k: v["prompts"] for k, v in skills.items()} == {"add-1x1": 8, "add-1x2": 6, "add-2x1": 2}
+    assert all(g["selected"] + g["dropped"] == g["scored"] for g in skills.values())
+    assert "add-1x2" in res.output and any(line.startswith("why: ") for line in res.output.splitlines())
+    assert (out / "models" / "sft5-n600-l1-c0.2-s0" / "tiny-sft" / "config.json").is_file()  # the study's layout
+    assert len((out / "data" / "held_out.jsonl").read_text().splitlines()) == 8
+    assert (out / "score_histogram.png").is_file() and (out / "lim_trajectories.png").is_file()
+    assert summary["training"]["eval/accuracy_initial"] is not None
 
 
 def test_trained_demo_prints_before_and_after() -> None:
