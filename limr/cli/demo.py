@@ -106,9 +106,12 @@ def _train(
     term: Terminal, out: Path, store_uri: str, run_id: str, opts: dict[str, Any]
 ) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
     """Warm-start and train the tiny model: returns (prompt groups, pool records by id, training metrics)."""
+    from limr.cli.common import CliError
     from limr.demo.training import DemoTrainingOptions, train_demo_run
 
     options = DemoTrainingOptions(**opts)
+    if options.model is not None and not (options.model / "config.json").is_file():
+        raise CliError(f"--model {options.model}: not a HuggingFace model directory (no config.json)")
     trained = train_demo_run(out, store_uri, run_id, options)
     records = {json.loads(line)["id"]: line for line in trained.pool.read_text().splitlines() if line.strip()}
     training: dict[str, Any] = {k: v for k, v in trained.metrics.items() if k.startswith(("eval/", "train/"))}

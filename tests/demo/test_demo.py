@@ -132,3 +132,10 @@ def test_why_line_names_the_regime() -> None:
     assert abs(extreme_scores(np.full(5, 0.2))[1] - (1 - 0.04 / 0.64)) < 1e-12
     assert "both below 0.6" in why_line(np.array([0.49, 0.52, 0.54, 0.57, 0.59]), 0.6)
     assert "unsolved prompts clear 0.6" in why_line(np.array([0.17, 0.25, 0.3, 0.35, 0.39]), 0.6)
+
+
+def test_demo_refuses_a_model_that_is_not_one(tmp_path: Path) -> None:
+    """A --model without config.json is a one-line error before anything starts, not a failed Serve deployment."""
+    args = ["demo", "--model", str(tmp_path / "nope"), "--store", str(tmp_path / "s"), "--out", str(tmp_path / "o")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and "not a HuggingFace model directory" in res.output
