@@ -40,6 +40,9 @@ def demo_cmd(
     eval_prompts: Annotated[
         int | None, typer.Option("--eval-prompts", min=0, help="Held-out problems, greedy at start and end (200).")
     ] = None,
+    rollout_batch: Annotated[
+        int | None, typer.Option("--rollout-batch", min=1, help="Prompts per RL step (default 20).")
+    ] = None,
     threshold: Annotated[float, typer.Option("--threshold", help="LIM selection threshold.")] = 0.6,
     seed: Annotated[
         int, typer.Option("--seed", help="Seed of the run (the warm start and pool are the study's; synthetic: all).")
@@ -72,7 +75,7 @@ def demo_cmd(
             groups, records, training = _simulate(term, st, run_id, prompts, epochs, samples, seed)
         else:
             given = {"prompts": prompts, "epochs": epochs, "samples": samples, "sft_steps": sft_steps}
-            given["eval_prompts"] = eval_prompts
+            given |= {"eval_prompts": eval_prompts, "rollout_batch": rollout_batch}
             opts = {"seed": seed, "local": local, "workers": workers, "model": model}
             opts |= {k: v for k, v in given.items() if v is not None}  # else the measured defaults
             groups, records, training = _train(term, out, st.uri, run_id, opts)
