@@ -43,6 +43,8 @@ def write_results(
     arms: list[ArmResult] = []
     for arm in cfg.arms:
         mine = [p for p in plans if p.arm is arm]
+        if not mine:  # a study reported part-way (`--finished-only`): this arm has no finished run yet
+            continue
         size = inputs.pool_size if arm.pool == "full" else int(state.manifests[arm.pool]["counts"]["selected"])
         curves = [read_curve(store, p.run_id) for p in mine]
         arms.append(aggregate(arm.name, arm.pool, arm.curation, size, [p.seed for p in mine], curves))
@@ -123,7 +125,9 @@ def _composition(store, cfg: ExperimentConfig, plans: list[RunPlan], source, gro
     for arm in cfg.arms:
         if arm.pool == "full":
             continue
-        first = next(p for p in plans if p.arm is arm)
+        first = next((p for p in plans if p.arm is arm), None)
+        if first is None:  # reported part-way (`--finished-only`): no run of this arm has finished yet
+            continue
         pools[arm.name] = {r.prompt_id for r in read_prompts(store, first.run_id)}
         own[arm.name] = score_run(store, first.run_id)
     return composition(source, pools, groups, own)
