@@ -70,7 +70,7 @@ def job_status(summary: dict[str, Any], run_id: str) -> str:
     env = limr_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=summary["ray_token_file"])
     out = run(host([ray, "job", "status", "--address", summary["ray"], run_id]), timeout=60, env=env).stdout
     for word in ("SUCCEEDED", "FAILED", "STOPPED", "RUNNING", "PENDING"):
-        if word in out:
+        if word.lower() in out.lower():  # the CLI words it "succeeded", "failed", ...
             return word
     return "UNKNOWN"
 
