@@ -5,20 +5,24 @@ object per step of `--steps-per-epoch`, finished) into a local store, then runs 
 them (the real `Ingestor`, default policy: a final version per run) and reports the process's resident memory
 before and after, its peak, and Python's own allocations (tracemalloc) held by the scorer's state.
 
-    python -m benchmarks.scorer_memory --runs 100
+    python benchmarks/scorer_memory.py --runs 100 --out benchmarks/results/scorer_memory.json
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 import resource
+import sys
 import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.harness import Bench, parser  # noqa: E402
 
 
 def _rss_mib() -> float:
@@ -52,21 +56,21 @@ def _write_runs(store, runs: int, prompts: int, epochs: int, samples: int, steps
     return objects
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    ap = parser(__doc__)
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--prompts", type=int, default=500)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--steps-per-epoch", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     from limr.store import LocalStore
     from services.scorer.config import ScorerSettings
     from services.scorer.ingest import Ingestor
 
-    with tempfile.TemporaryDirectory(prefix="limr-scorer-mem-") as d:
+    with Bench("scorer_memory", args) as bench, tempfile.TemporaryDirectory(prefix="limr-scorer-mem-") as d:
         store = LocalStore(d)
         t0 = time.perf_counter()
         objects = _write_runs(store, args.runs, args.prompts, args.epochs, args.samples, args.steps_per_epoch,
@@ -82,25 +86,26 @@ def main() -> None:
         gc.collect()
         held, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        out = {
-            "runs": args.runs,
-            "prompts_per_run": args.prompts,
-            "epochs": args.epochs,
-            "samples": args.samples,
-            "objects": objects,
-            "objects_ingested": ingested,
-            "runs_failing": len(ing.failing.runs),
-            "final_versions": sum(1 for s in ing.states.values() if s.final_objects == s.objects),
-            "write_s": round(write_s, 2),
-            "pass_s": round(pass_s, 2),
-            "rss_before_mib": round(rss_before, 1),
-            "rss_after_mib": round(_rss_mib(), 1),
-            "rss_peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "python_heap_held_mib": round(held / 2**20, 2),
-            "python_heap_peak_mib": round(peak / 2**20, 2),
-            "per_run_held_kib": round(held / 1024 / max(1, args.runs), 1),
-        }
-    print(json.dumps(out, indent=2))
+        bench.results.update(
+            {
+                "runs": args.runs,
+                "prompts_per_run": args.prompts,
+                "epochs": args.epochs,
+                "samples": args.samples,
+                "objects": objects,
+                "objects_ingested": ingested,
+                "runs_failing": len(ing.failing.runs),
+                "final_versions": sum(1 for s in ing.states.values() if s.final_objects == s.objects),
+                "write_s": round(write_s, 2),
+                "pass_s": round(pass_s, 2),
+                "rss_before_mib": round(rss_before, 1),
+                "rss_after_mib": round(_rss_mib(), 1),
+                "rss_peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "python_heap_held_mib": round(held / 2**20, 2),
+                "python_heap_peak_mib": round(peak / 2**20, 2),
+                "per_run_held_kib": round(held / 1024 / max(1, args.runs), 1),
+            }
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import logging
+import os
+import sys
 
 import typer
 
@@ -40,8 +43,24 @@ for _name in _COMMAND_MODULES:
     _module.register(app)
 
 
+# Short data commands whose only native thread pools are Arrow's. Arrow can abort at interpreter teardown
+# ("terminate called without an active exception", SIGABRT after the work is done and written: apache/arrow#34314);
+# it failed a `limr select` in CI once. These commands finish their writes before returning, so their process ends
+# without native teardown. Commands that run Ray, servers or trainers keep the normal exit (atexit handlers).
+_EXIT_WITHOUT_TEARDOWN = frozenset({"score", "select", "import", "import-openrlhf", "plan", "datasets"})
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        command = sys.argv[1] if len(sys.argv) > 1 else ""
+        if command in _EXIT_WITHOUT_TEARDOWN and (done.code is None or isinstance(done.code, int)):
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(done.code or 0)
+        raise
 
 
 if __name__ == "__main__":

@@ -52,15 +52,17 @@ def early_runs(cfg: ExperimentConfig) -> list[str]:
 
 
 def plan_runs(cfg: ExperimentConfig, steps: int) -> list[RunPlan]:
-    """Every run of the study in the order it trains: FULL first (its source seed before the others, LIM
-    scores that one), then the other arms in config order, seed by seed."""
+    """Every run of the study in the order it trains: FULL's source seed first (LIM scores that one), then seed
+    by seed, every arm of that seed in config order. Seed-major order means a study stopped part-way (it resumes
+    from its store) has whole seeds done, which paired comparisons across arms can use."""
     full = cfg.full_arm()
     source = cfg.source_seed()
-    full_seeds = [source] + [s for s in cfg.seeds_of(full) if s != source]
-    plans = [RunPlan(full, s, run_id(cfg, full, s), steps) for s in full_seeds]
-    for arm in cfg.arms:
-        if arm is not full:
-            plans += [RunPlan(arm, s, run_id(cfg, arm, s), steps) for s in cfg.seeds_of(arm)]
+    plans = [RunPlan(full, source, run_id(cfg, full, source), steps)]
+    seeds = sorted({s for arm in cfg.arms for s in cfg.seeds_of(arm)})
+    for seed in seeds:
+        for arm in cfg.arms:
+            if seed in cfg.seeds_of(arm) and not (arm is full and seed == source):
+                plans.append(RunPlan(arm, seed, run_id(cfg, arm, seed), steps))
     return plans
 
 

@@ -16,6 +16,7 @@ when `stop` is set; only the first two mark the run finished.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -359,6 +360,16 @@ def what(value: Any) -> str:
 def _ranges(steps: list[int]) -> str:
     shown = ", ".join(str(s) for s in steps[:10])
     return shown + (f" ... ({len(steps)} in all)" if len(steps) > 10 else "")
+
+
+def one_file_per_step(root: Path, pattern: re.Pattern[str]) -> dict[int, list[Path]]:
+    """Step -> [file] of a dump with one file per step, `pattern`'s first group the step (verl, NeMo-RL, TRL)."""
+    out: dict[int, list[Path]] = {}
+    for p in root.iterdir():
+        m = pattern.match(p.name)
+        if m and p.is_file() and int(m.group(1)) >= 1:
+            out[int(m.group(1))] = [p]
+    return out
 
 
 def jsonl_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:

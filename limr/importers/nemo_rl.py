@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from limr.importers.base import DumpError, DumpStep, jsonl_rows, number, numeric_fields, what
+from limr.importers.base import DumpError, DumpStep, jsonl_rows, number, numeric_fields, one_file_per_step, what
 
 STEP_FILE_RE = re.compile(r"^train_data_step(\d+)\.jsonl$")
 
@@ -28,12 +28,7 @@ class NemoRLFormat:
     reward_field = "rewards"
 
     def find_steps(self, root: Path) -> dict[int, list[Path]]:
-        out: dict[int, list[Path]] = {}
-        for p in root.iterdir():
-            m = STEP_FILE_RE.match(p.name)
-            if m and p.is_file() and int(m.group(1)) >= 1:
-                out[int(m.group(1))] = [p]
-        return out
+        return one_file_per_step(root, STEP_FILE_RE)
 
     def read_step(self, step: int, files: list[Path]) -> DumpStep:
         rows = jsonl_rows(files[0])

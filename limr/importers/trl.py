@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from limr.events.ids import prompt_text
-from limr.importers.base import DumpError, DumpStep
+from limr.importers.base import DumpError, DumpStep, one_file_per_step
 
 STEP_FILE_RE = re.compile(r"^completions_(\d+)\.parquet$")
 #: Numeric columns that are not rewards.
@@ -41,12 +41,7 @@ class TrlFormat:
 
     def find_steps(self, root: Path) -> dict[int, list[Path]]:
         base = root / "completions" if (root / "completions").is_dir() else root
-        out: dict[int, list[Path]] = {}
-        for p in base.iterdir():
-            m = STEP_FILE_RE.match(p.name)
-            if m and p.is_file() and int(m.group(1)) >= 1:
-                out[int(m.group(1))] = [p]
-        return out
+        return one_file_per_step(base, STEP_FILE_RE)
 
     def read_step(self, step: int, files: list[Path]) -> DumpStep:
         path = files[0]

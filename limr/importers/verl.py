@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from limr.importers.base import DumpError, DumpStep, jsonl_rows, number, numeric_fields, text
+from limr.importers.base import DumpError, DumpStep, jsonl_rows, number, numeric_fields, one_file_per_step, text
 
 STEP_FILE_RE = re.compile(r"^(\d+)\.jsonl$")
 
@@ -29,12 +29,7 @@ class VerlFormat:
     reward_field = "score"
 
     def find_steps(self, root: Path) -> dict[int, list[Path]]:
-        out: dict[int, list[Path]] = {}
-        for p in root.iterdir():
-            m = STEP_FILE_RE.match(p.name)
-            if m and p.is_file() and int(m.group(1)) >= 1:
-                out[int(m.group(1))] = [p]
-        return out
+        return one_file_per_step(root, STEP_FILE_RE)
 
     def read_step(self, step: int, files: list[Path]) -> DumpStep:
         rows = jsonl_rows(files[0])

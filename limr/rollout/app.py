@@ -3,8 +3,8 @@
 One deployment, `RolloutServer`, one vLLM engine per replica. It answers HTTP (FastAPI ingress) and
 deployment-handle calls (`generate`, `load_checkpoint`, `weight_version`, `weight_hub`; the learner's in-cluster
 path). New weights from a learner arrive over vLLM's weight-transfer group, driven through the deployment's
-`WeightHub` (limr.rollout.sync): every replica is a `ReplicaMember` there, running the hub's commands on a control
-thread.
+`WeightHub` (limr.rollout.sync): every replica is a `ReplicaMember` (limr.rollout.member) there, running the
+hub's commands on a control thread.
 Concurrent /v1/generate requests are coalesced into one engine call (`serve.batch`); weight updates wait for the
 running requests and the next ones start on the new weights (limr.rollout.engine). The OpenAI routes are vLLM's
 own OpenAI serving layer over the same engine (limr.rollout.openai_api).
@@ -37,8 +37,9 @@ from ray.serve import Application
 
 from limr.rollout.api import GenerateRequest, WeightsRequest, check_limits, errors
 from limr.rollout.config import ADMIN_TOKEN_ENV, RolloutArgs
+from limr.rollout.member import ReplicaMember
 from limr.rollout.metrics import RolloutMetrics
-from limr.rollout.sync import HUB_NAMESPACE, ReplicaMember, get_hub, hub_name
+from limr.rollout.sync import HUB_NAMESPACE, get_hub, hub_name
 from limr.rollout.types import GenerateResult, InvalidRequest, RolloutError, SamplingSpec, WeightLoadError
 from limr.secrets import env_secret
 

@@ -41,11 +41,13 @@ def version_rows(store: ObjectStore, name: str, versions: list[int], read: ReadM
     return rows
 
 
-def datasets_overview(store: ObjectStore, read: ReadManifest) -> list[VersionRow]:
+def datasets_overview(
+    store: ObjectStore, read: ReadManifest, found: dict[str, list[int]] | None = None
+) -> list[VersionRow]:
     """The latest version of every dataset, with how many it has (one manifest read each; a caching reader
-    makes repeats free)."""
+    makes repeats free). `found`: a `list_datasets` result the caller already holds."""
     rows = []
-    for name, versions in list_datasets(store).items():
+    for name, versions in (list_datasets(store) if found is None else found).items():
         row = version_rows(store, name, [versions[-1]], read)[0]
         row.count = len(versions)
         rows.append(row)

@@ -68,10 +68,10 @@ def run_row(store: ObjectStore, state_prefix: str, run_id: str) -> RunRow:
     return row
 
 
-def run_rows(store: ObjectStore, state_prefix: str) -> list[RunRow]:
-    """Every run, newest first."""
+def run_rows(store: ObjectStore, state_prefix: str, run_ids: list[str] | None = None) -> list[RunRow]:
+    """Every run (or those of `run_ids`, a listing the caller already holds), newest first."""
     rows = []
-    for run_id in list_runs(store):
+    for run_id in list_runs(store) if run_ids is None else run_ids:
         try:
             rows.append(run_row(store, state_prefix, run_id))
         except RunNotFound:  # deleted between the listing and the read

@@ -58,7 +58,7 @@ def test_long_config_is_the_studys_full_arm_for_twice_the_epochs():
     )
 
 
-def test_plan_runs_full_source_seed_first(tmp_path):
+def test_plan_runs_source_seed_first_then_seed_major(tmp_path):
     cfg = load_experiment(
         write(
             tmp_path,
@@ -66,7 +66,19 @@ def test_plan_runs_full_source_seed_first(tmp_path):
         )
     )
     plans = plan_runs(cfg, 12)
-    assert [p.run_id for p in plans] == ["t-full-s4", "t-full-s3", "t-lim-s3", "t-lim-s4"]
+    assert [p.run_id for p in plans] == ["t-full-s4", "t-lim-s3", "t-full-s3", "t-lim-s4"]
+    three = load_experiment(
+        write(
+            tmp_path,
+            BASE
+            + "seeds: [0, 1, 2]\narms: [{name: full, pool: full}, {name: lim, pool: lim}, "
+            + "{name: rand, pool: rand, seeds: [1]}]\n",
+        )
+    )
+    # seed-major: a study stopped part-way has whole seeds to pair arms on
+    assert [p.run_id for p in plan_runs(three, 12)] == [
+        "t-full-s0", "t-lim-s0", "t-full-s1", "t-lim-s1", "t-rand-s1", "t-full-s2", "t-lim-s2"
+    ]  # fmt: skip
     assert all(p.steps == 12 for p in plans)
     assert run_id(cfg, cfg.arms[0], 3) == "t-lim-s3"
     assert prompts_for(cfg.arms[0], "/pool.jsonl", {"lim": "dataset://t-lim@2"}) == "dataset://t-lim@2"

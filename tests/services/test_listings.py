@@ -47,6 +47,8 @@ def test_should_list_the_store_once_per_window_when_listings_repeat(tmp_path, ru
         for _ in range(3):
             assert [r["run_id"] for r in api.get("/v1/runs").json()["items"]] == ["run-a"]
             assert api.get("/v1/datasets").json()["items"][0]["latest"] == 1
+        for _ in range(2):  # the web view's index shares the listings
+            assert api.get("/ui/").status_code == 200
         assert (lists["runs/"], lists["datasets/"]) == (1, 1)
 
         # another process adds a run: unseen within the window, listed once it has passed

@@ -1,12 +1,12 @@
-"""Least privilege in the store: each role's credentials (SeaweedFS identities made from limr.store.roles) can
+"""Least privilege in the store: each role's credentials (SeaweedFS identities made from limr.curation.roles) can
 write only its own prefixes; the learner cannot write datasets/, the API cannot write runs/."""
 
 from __future__ import annotations
 
 import pytest
 
+from limr.curation.roles import Access, iam_policy, role_access, seaweed_actions
 from limr.store import AccessDenied, open_store
-from limr.store.roles import Access, iam_policy, role_access, seaweed_actions
 from tests.support.s3server import start_s3_server
 
 BUCKET = "roles"

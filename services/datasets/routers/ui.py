@@ -25,7 +25,15 @@ from limr.view import figures
 from limr.view.datasets import datasets_of_run, datasets_overview, diff_versions, version_rows
 from limr.view.runs import run_row, run_rows
 from limr.view.scores import RunNotScored, load_run_scores
-from services.datasets.dependencies import TOKEN_COOKIE, CacheDep, SettingsDep, StoreDep, reader_token_ok, require_read
+from services.datasets.dependencies import (
+    TOKEN_COOKIE,
+    CacheDep,
+    ListingsDep,
+    SettingsDep,
+    StoreDep,
+    reader_token_ok,
+    require_read,
+)
 
 _HERE = FsPath(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=_HERE / "templates")
@@ -45,10 +53,13 @@ def _render(request: Request, template: str, **ctx: Any) -> HTMLResponse:
 
 
 @pages.get("/", response_class=HTMLResponse)
-def index(request: Request, store: StoreDep, settings: SettingsDep, cache: CacheDep) -> HTMLResponse:
-    """Runs with their progress, and every dataset's latest version."""
-    runs = run_rows(store, settings.state_prefix)
-    return _render(request, "index.html", runs=runs, datasets=datasets_overview(store, cache.read_manifest))
+def index(
+    request: Request, store: StoreDep, settings: SettingsDep, cache: CacheDep, listings: ListingsDep
+) -> HTMLResponse:
+    """Runs with their progress, and every dataset's latest version (listings up to `listing_ttl_s` old)."""
+    runs = run_rows(store, settings.state_prefix, listings.runs(store))
+    datasets = datasets_overview(store, cache.read_manifest, listings.datasets(store))
+    return _render(request, "index.html", runs=runs, datasets=datasets)
 
 
 @pages.get("/runs/{run_id}", response_class=HTMLResponse)

@@ -1,1 +1,0 @@
-"""Pure algorithms (numpy/torch only; no Ray, vLLM or store clients): LIM scoring and selection, PPO math."""

@@ -1,1 +1,0 @@
-"""Reward events: the contract between learner, scorer and everything else (see docs/events.md)."""

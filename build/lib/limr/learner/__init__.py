@@ -1,1 +1,0 @@
-"""The PPO/GRPO learner: config, models, the RL loop on Ray Train (see docs/learner.md)."""

@@ -1,1 +1,0 @@
-"""Task definitions: seeded synthetic math problems (`synthetic`) for CPU-sized runs."""
