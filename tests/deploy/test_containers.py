@@ -33,12 +33,13 @@ def deployment():
     if engine.returncode != 0:  # it installs docker.io/debootstrap and starts dockerd when it can
         pytest.skip(f"no Docker engine: {engine.stderr.strip()}")
     t0 = time.monotonic()
-    c.run(c.host(["bash", "scripts/images.sh"]), timeout=3600)
+    built = c.run(c.host(["bash", "scripts/images.sh"]), timeout=3600)
     images_s = time.monotonic() - t0
     c.run(c.limr_cmd("deploy", "down", "--volumes"), timeout=300, env=c.limr_env())
     up = c.run(c.limr_cmd("deploy", "up", "--json"), timeout=1800, env=c.limr_env())
     summary = json.loads(up.stdout.strip().splitlines()[-1])
     summary["images_seconds"] = round(images_s, 1)
+    summary["images"] = json.loads(built.stdout.strip().splitlines()[-1])  # its phases' seconds and the sizes
     try:
         yield summary
     finally:
@@ -72,6 +73,6 @@ def test_train_on_the_container_cluster_then_curate_query_and_scrape(deployment,
         res = c.prom(s, f'count by (job) (count_over_time({{__name__=~"{prefix}.+"}}[{window}]))')
         jobs[prefix] = sorted(r["metric"]["job"] for r in res)
         assert res, (prefix, jobs)
-    print(json.dumps({"images_s": s["images_seconds"], "up_s": s["seconds"], "train_s": round(train_s, 1),
+    print(json.dumps({"images_s": s["images_seconds"], "images": s["images"], "up_s": s["seconds"], "train_s": round(train_s, 1),
                       "train_workers_on": sorted(ran_on), "version": manifest["version"], "selected": len(want),
                       "series_by_job": jobs}))  # fmt: skip
