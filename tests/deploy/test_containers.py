@@ -73,6 +73,6 @@ def test_train_on_the_container_cluster_then_curate_query_and_scrape(deployment,
         res = c.prom(s, f'count by (job) (count_over_time({{__name__=~"{prefix}.+"}}[{window}]))')
         jobs[prefix] = sorted(r["metric"]["job"] for r in res)
         assert res, (prefix, jobs)
-    print(json.dumps({"images_s": s["images_seconds"], "images": s["images"], "up_s": s["seconds"], "train_s": round(train_s, 1),
-                      "train_workers_on": sorted(ran_on), "version": manifest["version"], "selected": len(want),
-                      "series_by_job": jobs}))  # fmt: skip
+    print(json.dumps({"images_s": s["images_seconds"], "images": s["images"], "up_s": s["seconds"],
+                      "train_s": round(train_s, 1), "train_workers_on": sorted(ran_on), "version": manifest["version"],
+                      "selected": len(want), "series_by_job": jobs}))  # fmt: skip
