@@ -38,7 +38,8 @@ def _log(msg: str) -> None:
 def _summary() -> dict[str, Any]:
     ports = published_ports()
     p = build_plan(Settings())
-    job = f"{p.job_entrypoint} --set run.epochs={STEPS // 4}"
+    # Ray Train restarts from the last checkpoint (every 4 steps) when a worker dies; values-kind allows none.
+    job = f"{p.job_entrypoint} --set run.epochs={STEPS // 4} --set trainer.max_failures=4"
     return {"ray": f"http://127.0.0.1:{ports['ray']}", "api": f"http://127.0.0.1:{ports['api']}",
             "prometheus": f"http://127.0.0.1:{ports['prometheus']}",
             "ray_token_file": str(ray_token_file(Settings(), p)), "job": job}  # fmt: skip

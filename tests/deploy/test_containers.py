@@ -49,7 +49,7 @@ def deployment():
 def test_train_on_the_container_cluster_then_curate_query_and_scrape(deployment, tmp_path):
     s = deployment
     # 1. The README's command: the job API over the network (published on 127.0.0.1), Ray token auth.
-    t0 = time.monotonic()
+    started, t0 = time.time(), time.monotonic()
     out = c.submit(s, RUN, wait=True)
     train_s = time.monotonic() - t0
     assert c.job_status(s, RUN) == "SUCCEEDED", out[-3000:]
@@ -64,14 +64,11 @@ def test_train_on_the_container_cluster_then_curate_query_and_scrape(deployment,
     want = c.selected_ids(RUN)
     assert have == want and want, (len(have), len(want))
 
-    # 5. Prometheus scraped every component over the network. Over the whole test's window: the learner's rank 0
-    # stops serving when the job ends, and Prometheus marks a target's series stale at its first failed scrape, so
-    # an instant query no longer sees them.
+    # 5. Prometheus scraped every component over the network, during this test.
     jobs = {}
-    window = f"{int(time.monotonic() - t0) + 120}s"
     for prefix in ("limr_rollout_", "limr_train_", "limr_scorer_", "limr_datasets_"):
-        res = c.prom(s, f'count by (job) (count_over_time({{__name__=~"{prefix}.+"}}[{window}]))')
-        jobs[prefix] = sorted(r["metric"]["job"] for r in res)
+        res = c.prom_series(s, f'{{__name__=~"{prefix}.+"}}', since=started)
+        jobs[prefix] = sorted({r["job"] for r in res})
         assert res, (prefix, jobs)
     print(json.dumps({"images_s": s["images_seconds"], "images": s["images"], "up_s": s["seconds"],
                       "train_s": round(train_s, 1), "train_workers_on": sorted(ran_on), "version": manifest["version"],
