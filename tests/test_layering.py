@@ -16,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "DEVELOPING.md"
-FOUNDATION = {"limr.atomic", "limr.secrets", "limr.console"}  # any package but limr.algo may use them
+FOUNDATION = {"limr.atomic", "limr.secrets", "limr.console", "limr.jsonl"}  # any package but limr.algo may use them
 MAX_LINES = 400
 VLLM_MODULES = {
     "limr.rollout.engine",

@@ -131,3 +131,17 @@ def fields_table(pairs: list[tuple[str, Any]], title: str) -> Table:
     for k, v in pairs:
         t.add_row(k, cell(v))
     return t
+
+
+def parse_sets(items: list[str] | None) -> dict[str, object]:
+    """`--set key=value` pairs (values parsed as YAML: `3` is a number, `[a, b]` a list), for the dotted
+    overrides of limr.learner.config.load_config."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--set {item!r}: expected key=value", param_hint="--set")
+        out[key.strip()] = yaml.safe_load(value)
+    return out

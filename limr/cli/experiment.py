@@ -34,6 +34,14 @@ def experiment_cmd(
             "--results", help="Train nothing: rank the arms of this results.json (e.g. a committed study) into --out."
         ),
     ] = None,
+    finished_only: Annotated[
+        bool,
+        typer.Option(
+            "--finished-only",
+            help="Train nothing: report the runs the store has finished (a study run in parts); arms and seeds not"
+            " finished yet are left out.",
+        ),
+    ] = False,
     tracking: Annotated[
         str | None,
         typer.Option(
@@ -79,12 +87,12 @@ def experiment_cmd(
         t0 = time.monotonic()
         with quiet_terminal(out / "limr-experiment.log", verbose=verbose) as term:
             from limr.experiment.report import write_results
-            from limr.experiment.runner import run_study
+            from limr.experiment.runner import StudyNotFinishedError, run_study
             from limr.tasks.skills import SkillMixError
 
             try:
-                inputs, plans, state = run_study(cfg, st.uri, out, term.echo)
-            except ConfigError as e:
+                inputs, plans, state = run_study(cfg, st.uri, out, term.echo, train=not finished_only)
+            except (ConfigError, StudyNotFinishedError) as e:
                 raise CliError(str(e)) from None
             except SkillMixError as e:
                 raise CliError(f"{config}: {e}") from None

@@ -30,6 +30,7 @@ _COMMAND_MODULES = (
     "limr.cli.plan",  # plan: cost and fit of a config before it runs (scale)
     "limr.cli.serve",  # serve rollout|scorer|datasets            (rollout, services)
     "limr.cli.datasets",  # datasets ... client                  (services)
+    "limr.cli.store",  # store policy|provision: a key pair and policy per role (hardening)
     "limr.cli.deploy",  # deploy up|down|status: the chart as containers here (deployment)
 )
 

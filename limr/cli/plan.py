@@ -8,25 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from limr.cli.common import parse_sets
+
 if TYPE_CHECKING:
     from limr.plan.check import Plan
 
 
 def register(app: typer.Typer) -> None:
     app.command("plan")(plan_cmd)
-
-
-def parse_sets(items: list[str] | None) -> dict[str, object]:
-    """--set key=value (YAML value) pairs, as `limr train` reads them."""
-    import yaml
-
-    out: dict[str, object] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"--set {item!r}: expected key=value", param_hint="--set")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
 
 
 def plan_cmd(

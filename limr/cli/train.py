@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from limr.cli.common import parse_sets
+
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
@@ -52,17 +54,11 @@ def train(
     ] = False,
 ) -> None:
     """Train a policy with PPO (or GRPO) on a prompt pool, writing reward events for LIM."""
-    import yaml
 
     from limr.console import quiet_terminal
     from limr.learner.config import ConfigError, load_config
 
-    overrides: dict[str, object] = {}
-    for item in set_ or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"--set {item!r}: expected key=value", param_hint="--set")
-        overrides[key.strip()] = yaml.safe_load(value)
+    overrides = parse_sets(set_)
     for key, value in (
         ("data.prompts", prompts),
         ("run.store", store),

@@ -5,7 +5,8 @@ One place for the rules, rendered for each store's access control: an AWS IAM / 
 
 - learner: writes `runs/` (events, run.json, checkpoints, the `_FINISHED` marker); reads `runs/` (resume);
 - scorer: reads `runs/` and `datasets/`; writes `datasets/` (publishing) and its state under `scorer/`;
-- api (the dataset service): reads everything it serves; writes `datasets/` only when publishing is on.
+- api (the dataset service): reads everything it serves; writes `datasets/` only when publishing is on;
+- rollout (the RayService's pods): reads `runs/` (the weight versions POST /v1/weights loads); writes nothing.
 
 Nobody but the learner can alter a run's events or checkpoints (DCP metadata included: limr.learner trusts
 only what the learner's credentials wrote), and the Ingress-exposed API cannot touch `runs/` at all.
@@ -19,7 +20,8 @@ from typing import Any, Literal
 from limr.curation.publish import DATASETS_PREFIX
 from limr.events.schema import RUNS_PREFIX
 
-Role = Literal["learner", "scorer", "api"]
+Role = Literal["learner", "scorer", "api", "rollout"]
+ROLES: tuple[Role, ...] = ("learner", "scorer", "api", "rollout")
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,9 @@ def role_access(role: Role, publishing: bool = False, state_prefix: str = "score
         return Access(read=(RUNS_PREFIX, DATASETS_PREFIX, state), write=(DATASETS_PREFIX, state))
     if role == "api":
         return Access(read=(RUNS_PREFIX, DATASETS_PREFIX, state), write=(DATASETS_PREFIX,) if publishing else ())
-    raise ValueError(f"unknown store role {role!r} (learner, scorer, api)")
+    if role == "rollout":
+        return Access(read=(RUNS_PREFIX,), write=())
+    raise ValueError(f"unknown store role {role!r} ({', '.join(ROLES)})")
 
 
 def _under(root: str, prefix: str) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from limr.data.api_client import DatasetsClient
+from limr.jsonl import JsonlError, jsonl_records
 
 SCHEME = "dataset://"
 _REF_RE = re.compile(r"^dataset://(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,127})(?:@(?P<version>latest|[1-9]\d{0,8}))?$")
@@ -76,18 +77,13 @@ def fetch_records(uri: str, base_url: str | None = None) -> list[dict]:
         else:  # a full URL: the token goes with it only if it is the configured API's (limr.data.api_client)
             text = client.call("GET", uri, what=uri).text
     records = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DatasetRefError(f"{uri}: line {lineno}: invalid JSON: {e.msg}") from None
-        if not isinstance(rec, dict):
-            raise DatasetRefError(f"{uri}: line {lineno}: expected a JSON object")
-        if rec.get("prompt_id") and not rec.get("id"):
-            rec["id"] = rec["prompt_id"]
-        records.append(rec)
+    try:
+        for _, rec in jsonl_records(text.splitlines(), uri):
+            if rec.get("prompt_id") and not rec.get("id"):
+                rec["id"] = rec["prompt_id"]
+            records.append(rec)
+    except JsonlError as e:
+        raise DatasetRefError(str(e)) from None
     if not records:
         raise DatasetRefError(f"{uri}: the dataset version has no records")
     return records

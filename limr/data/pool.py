@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from limr.events.ids import prompt_hash_id, prompt_id_of
+from limr.jsonl import JsonlError, jsonl_records
 from limr.reward.rules import last_boxed
 
 PROMPT_FIELD = "prompt"  # the canonical prompt field
@@ -252,17 +253,11 @@ def _json_rows(path: Path) -> Iterator[tuple[str, Any]]:
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any]]:
     with open(path, encoding="utf-8") as f:
-        try:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise PoolError(f"{path}: line {lineno}: invalid JSON at column {e.colno}: {e.msg}") from None
+        try:  # any value: a record that is not an object gets the pool's own error, with its line
+            for lineno, rec in jsonl_records(f, str(path), objects=False):
                 yield f"line {lineno}", rec
-        except UnicodeDecodeError as e:
-            raise PoolError(f"{path}: not UTF-8 text ({e.reason})") from None
+        except JsonlError as e:
+            raise PoolError(str(e)) from None
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[str, Any]]:

@@ -20,7 +20,7 @@ import base64
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -281,8 +281,8 @@ def plan(objects: list[Obj], secrets: Secrets, images: Mapping[str, str]) -> Pla
     ])  # fmt: skip
     s3.ports = {"s3": S3_PORT}
     s3.mounts.append(Mount("/data", "dir", read_only=False, volume="s3-data"))
-    store_secret = _store_secret(secrets, ray[0])
-    s3.mounts.append(Mount("/etc/limr-s3", "files", files=(("s3.json", _s3_identities(*store_secret)),)))
+    identities = _s3_identities([*ray, *services], store_env["LIMR_STORE"])
+    s3.mounts.append(Mount("/etc/limr-s3", "files", files=(("s3.json", identities),)))
     pods = [*ray, *services]
     scrape = scrape_configs(objects, pods)
     prom = _own(template, "prometheus", images["prometheus"], ["/usr/bin/prometheus"], [
@@ -312,22 +312,36 @@ def _own(template: Container, name: str, image: str, entrypoint: list[str], args
     return c
 
 
-def _store_secret(secrets: Secrets, ray_head: Container) -> tuple[str, str]:
-    """The store's access key pair, read from the files the chart mounts for it."""
-    want = {ray_head.env["LIMR_S3_ACCESS_KEY_FILE"]: "", ray_head.env["LIMR_S3_SECRET_KEY_FILE"]: ""}
-    for m in ray_head.mounts:
+def _store_keys(c: Container) -> tuple[str, str]:
+    """A container's store key pair, read from the files the chart mounts for it."""
+    want = {c.env.get("LIMR_S3_ACCESS_KEY_FILE", ""): "", c.env.get("LIMR_S3_SECRET_KEY_FILE", ""): ""}
+    for m in c.mounts:
         for path, content in m.files:
             full = f"{m.target.rstrip('/')}/{path}"
             if full in want:
                 want[full] = content
-    access, secret = want.values()
+    access, secret = (list(want.values()) + [""])[:2]
     if not access or not secret:
-        raise PlanError("the Ray head mounts no store credentials (LIMR_S3_ACCESS_KEY_FILE/LIMR_S3_SECRET_KEY_FILE)")
+        raise PlanError(f"{c.name} mounts no store credentials (LIMR_S3_ACCESS_KEY_FILE/LIMR_S3_SECRET_KEY_FILE)")
     return access, secret
 
 
-def _s3_identities(access: str, secret: str) -> str:
-    """SeaweedFS' identity file: the store credentials, allowed everything on the store."""
-    ident = {"name": "limr", "credentials": [{"accessKey": access, "secretKey": secret}],
-             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}  # fmt: skip
-    return json.dumps({"identities": [ident]})
+def _s3_identities(containers: Iterable[Container], store_uri: str) -> str:
+    """SeaweedFS' identity file: one identity per store role the containers hold (their `limr.io/store-role`
+    label and mounted key pair), allowed what limr.curation.roles gives that role, as the chart's store-setup Job
+    does on MinIO. The API may write datasets/ when it publishes (it holds the writer token)."""
+    from limr.curation.roles import ROLES, Role, role_access, seaweed_actions
+
+    bucket, _, root = store_uri.removeprefix("s3://").partition("/")
+    identities: dict[str, dict[str, Any]] = {}
+    for c in containers:
+        role = c.labels.get("limr.io/store-role", "")
+        if role not in ROLES:
+            raise PlanError(f"{c.name}: store role label limr.io/store-role={role!r} is not one of {ROLES}")
+        access, secret = _store_keys(c)
+        access_rules = role_access(cast(Role, role), publishing="LIMR_API_TOKEN_FILE" in c.env)
+        ident = {"name": role, "credentials": [{"accessKey": access, "secretKey": secret}],
+                 "actions": seaweed_actions(access_rules, bucket, root)}  # fmt: skip
+        if identities.setdefault(access, ident) != ident:
+            raise PlanError(f"{c.name}: store key pair {access!r} is also another role's; each role needs its own")
+    return json.dumps({"identities": list(identities.values())})

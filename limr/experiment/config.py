@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from limr.learner.config import set_dotted
 from limr.tasks.skills import SkillMix
 
 BUILTIN_POOLS = ("full", "lim")  # the whole pool, and the LIM version the scorer publishes for the FULL run
@@ -207,14 +208,6 @@ class ExperimentConfigError(ValueError):
     """A config that does not validate; the message names the file and the field."""
 
 
-def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
-    node = data
-    *parents, leaf = dotted.split(".")
-    for p in parents:
-        node = node.setdefault(p, {})
-    node[leaf] = value
-
-
 def load_experiment(path: str | Path, quick: bool = False) -> ExperimentConfig:
     """Read and validate an experiment config; `quick` applies its `quick:` overrides (1 seed, small pool)."""
     path = Path(path)
@@ -228,7 +221,7 @@ def load_experiment(path: str | Path, quick: bool = False) -> ExperimentConfig:
         raise ExperimentConfigError(f"{path}: expected a mapping at the top level")
     if quick:
         for dotted, value in (data.get("quick") or {}).items():
-            _set(data, dotted, value)
+            set_dotted(data, dotted, value)
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as e:

@@ -43,6 +43,8 @@ def write_results(
     arms: list[ArmResult] = []
     for arm in cfg.arms:
         mine = [p for p in plans if p.arm is arm]
+        if not mine:  # a study reported part-way (`--finished-only`): this arm has no finished run yet
+            continue
         size = inputs.pool_size if arm.pool == "full" else int(state.manifests[arm.pool]["counts"]["selected"])
         curves = [read_curve(store, p.run_id) for p in mine]
         arms.append(aggregate(arm.name, arm.pool, arm.curation, size, [p.seed for p in mine], curves))

@@ -198,6 +198,10 @@ class StepFollower:
         self._thread.join(timeout=5)
 
 
+class StudyNotFinishedError(RuntimeError):
+    """A report of finished runs only was asked for before the run every curated pool comes from finished."""
+
+
 class SharedRollout:
     """One local Ray head and one rollout service for every run of the study, started when the first run that
     trains needs them (a study whose runs are all in the store starts neither)."""
@@ -231,8 +235,12 @@ class SharedRollout:
             self.started = False
 
 
-def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[StudyInputs, list[RunPlan], StudyState]:
-    """Train every run of the study (reusing finished ones) and return what the report needs."""
+def run_study(
+    cfg: ExperimentConfig, store_uri: str, out: Path, echo, *, train: bool = True
+) -> tuple[StudyInputs, list[RunPlan], StudyState]:
+    """Train every run of the study (reusing finished ones) and return what the report needs. With `train=False`
+    nothing trains: the report covers the runs the store has finished (a study run in parts), and the plans
+    returned are those runs only."""
     from limr.console import progress
     from limr.experiment.services import curation_services
     from limr.learner.checkpoint import latest_checkpoint
@@ -267,6 +275,9 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
         progress("study", total=sum(p.steps for p in plans)) as bar,
     ):  # fmt: skip
         follower = StepFollower(store, plans, bar)
+        unfinished: list[RunPlan] = []
+        if not train and not is_finished(store, source):
+            raise StudyNotFinishedError(f"nothing to report: FULL's source run {source.run_id} has not finished")
         try:
             for i, plan in enumerate(plans):
                 if plan.arm.pool != "full" and plan.arm.pool not in state.versions:
@@ -275,6 +286,9 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
                     size = int(state.manifests[plan.arm.pool]["counts"]["selected"]) if plan.arm.pool != "full" else 0
                     plans[i] = plan = epochs_budget(plan, cfg.epochs, size or inputs.pool_size, batch)
                     follower.total = sum(p.steps for p in plans)
+                if not train and not is_finished(store, plan):
+                    unfinished.append(plan)
+                    continue
                 follower.start(plan)
                 final_dir = out / "models" / "runs" / plan.run_id
                 if is_finished(store, plan):
@@ -313,7 +327,10 @@ def run_study(cfg: ExperimentConfig, store_uri: str, out: Path, echo) -> tuple[S
         if "lim" not in state.versions:  # no curated arm configured: still report the LIM selection
             _publish_curated(cfg, svc, source, state, echo)
         state.api_downloads = svc.data_downloads()
-    return inputs, plans, state
+    if unfinished:
+        echo(f"reporting {len(plans) - len(unfinished)} of {len(plans)} runs; not finished: "
+             + ", ".join(p.run_id for p in unfinished))  # fmt: skip
+    return inputs, [p for p in plans if p not in unfinished], state
 
 
 def _publish_curated(cfg: ExperimentConfig, svc, source: RunPlan, state: StudyState, echo) -> None:

@@ -374,24 +374,13 @@ def one_file_per_step(root: Path, pattern: re.Pattern[str]) -> dict[int, list[Pa
 
 def jsonl_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """The objects of a JSONL file with where each came from ("line N"); errors name the file and line."""
-    import json
+    from limr.jsonl import JsonlError, jsonl_records
 
-    rows = []
     try:
         with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DumpError(f"{path}: line {lineno}: invalid JSON at column {e.colno}: {e.msg}") from None
-                if not isinstance(rec, dict):
-                    raise DumpError(f"{path}: line {lineno}: expected an object, got {type(rec).__name__}")
-                rows.append((f"{path}: line {lineno}", rec))
-    except UnicodeDecodeError as e:
-        raise DumpError(f"{path}: not UTF-8 text ({e.reason})") from None
-    return rows
+            return [(f"{path}: line {lineno}", rec) for lineno, rec in jsonl_records(f, str(path))]
+    except JsonlError as e:
+        raise DumpError(str(e)) from None
 
 
 def text(value: Any, where: str, name: str) -> str:

@@ -318,6 +318,15 @@ class ConfigError(ValueError):
     """A config file that does not validate; the message names the file and the field."""
 
 
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """data["a"]["b"] = value for "a.b" (the form of --set overrides), making the parents it lacks."""
+    node = data
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[leaf] = value
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> LearnerConfig:
     """Read a YAML config, apply dotted overrides ({'run.max_steps': 3}), validate; errors name file and field."""
     path = Path(path)
@@ -331,11 +340,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Le
         raise ConfigError(f"{path}: expected a mapping at the top level")
     data.setdefault("name", path.stem)
     for dotted, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
+        set_dotted(data, dotted, value)
     # relative model/data paths are relative to the working directory, as on the command line
     try:
         return LearnerConfig.model_validate(data)

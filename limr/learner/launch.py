@@ -186,6 +186,7 @@ def _worker_env() -> dict[str, str]:
         "HF_HUB_OFFLINE",
         "LIMR_DATASETS_URL",
         "LIMR_READ_TOKEN",
+        "LIMR_READ_TOKEN_FILE",  # early LIM and dataset:// pools read through the API (the chart mounts a file)
     )
     env = {k: os.environ[k] for k in keys if k in os.environ}
     env.setdefault("TOKENIZERS_PARALLELISM", "false")

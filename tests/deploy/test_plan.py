@@ -9,6 +9,7 @@ import shlex
 import pytest
 import yaml
 
+from limr.curation.roles import role_access, seaweed_actions
 from limr.deploy.docker import run_args
 from limr.deploy.plan import Plan, kinds, plan, rendered_secrets, secret_refs
 from limr.deploy.pods import PlanError, quantity_bytes, quantity_cpus
@@ -86,7 +87,7 @@ def test_should_mount_every_file_the_pod_mounts_and_never_pass_a_secret_in_env_o
         assert not any(val in args for val in values), c.name
     head = deployment.ray[0]
     files = {f"{m.target}/{p}": content for m in head.mounts for p, content in m.files}
-    assert files[head.env["LIMR_S3_ACCESS_KEY_FILE"]] == secrets["limr-store"]["AWS_ACCESS_KEY_ID"]
+    assert files[head.env["LIMR_S3_ACCESS_KEY_FILE"]] == secrets["limr-store-learner"]["AWS_ACCESS_KEY_ID"]
     (cm,) = [o for o in kinds(objects, "ConfigMap") if "train.yaml" in o["data"]]
     assert files["/etc/limr/train.yaml"] == cm["data"]["train.yaml"]
     api = next(c for c in deployment.services if c.args[:2] == ["serve", "datasets"])
@@ -157,8 +158,8 @@ def test_should_publish_only_on_loopback_with_env_overrides(monkeypatch):
 
 def test_should_name_the_missing_secret_when_a_pod_mounts_one_nobody_creates(objects):
     secrets = _secrets(objects)
-    del secrets["limr-store"]
-    with pytest.raises(PlanError, match="limr-store"):
+    del secrets["limr-store-scorer"]
+    with pytest.raises(PlanError, match="limr-store-scorer"):
         plan(objects, secrets, IMAGES)
 
 
@@ -168,3 +169,26 @@ def test_should_reject_env_from_a_secret_reference(objects):
     dep["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "X", "valueFrom": {"secretKeyRef": {}}})
     with pytest.raises(PlanError, match="env X has no plain value"):
         plan(bad, _secrets(bad), IMAGES)
+
+
+def test_should_give_the_s3_server_one_identity_per_store_role_as_the_charts_job_gives_minio(objects, deployment):
+    secrets = _secrets(objects)
+    (s3_json,) = [content for m in deployment.s3.mounts for name, content in m.files if name == "s3.json"]
+    identities = {i["name"]: i for i in json.loads(s3_json)["identities"]}
+    assert set(identities) == {"learner", "scorer", "api"}  # one Ray cluster: the rollout app runs on the learner's
+    for role, ident in identities.items():
+        pair = secrets[f"limr-store-{role}"]
+        (cred,) = ident["credentials"]
+        assert cred == {"accessKey": pair["AWS_ACCESS_KEY_ID"], "secretKey": pair["AWS_SECRET_ACCESS_KEY"]}
+        assert "Admin" not in ident["actions"]
+    assert identities["learner"]["actions"] == seaweed_actions(role_access("learner"), "limr")
+    assert identities["api"]["actions"] == seaweed_actions(role_access("api", publishing=True), "limr")
+    assert "Write:limr/runs/*" not in identities["scorer"]["actions"] + identities["api"]["actions"]
+    assert "limr-store" not in secret_refs(objects)  # no container holds a key pair that may do everything
+
+
+def test_should_refuse_two_roles_sharing_one_key_pair(objects):
+    secrets = _secrets(objects)
+    secrets["limr-store-api"] = dict(secrets["limr-store-scorer"])
+    with pytest.raises(PlanError, match="also another role's"):
+        plan(objects, secrets, IMAGES)

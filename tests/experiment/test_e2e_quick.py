@@ -15,8 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def _run(store: Path, out: Path) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "limr", "experiment", "--quick", "--store", str(store), "--out", str(out)]
+def _run(store: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "limr", "experiment", "--quick", "--store", str(store), "--out", str(out), *extra]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
 
@@ -25,6 +25,12 @@ def _run(store: Path, out: Path) -> subprocess.CompletedProcess:
 @pytest.mark.timeout(1800)  # ~6 min on an idle 2-core machine; a loaded one (parallel test runs) takes longer
 def test_quick_experiment_end_to_end(tmp_path):
     store, out = tmp_path / "store", tmp_path / "out"
+    # a report of finished runs only, before any run finished: one line saying so (the warm start it built is
+    # the one the study below reuses)
+    early = _run(store, out, "--finished-only")
+    assert early.returncode == 2 and "nothing to report: FULL's source run tiny-full-s0 has not finished" in (
+        early.stdout + early.stderr
+    ), early.stdout[-3000:] + early.stderr[-3000:]
     first = _run(store, out)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "logs: " in first.stdout and "goal:" in first.stdout
@@ -65,3 +71,16 @@ def test_quick_experiment_end_to_end(tmp_path):
     r2 = json.loads((out / "results.json").read_text())
     assert sorted(r2["reused_runs"]) == sorted(pools)
     assert [a["final_mean"] for a in r2["arms"]] == [a["final_mean"] for a in r["arms"]]
+
+    # a study reported part-way: with the dynamic arm's run gone from the store, --finished-only trains nothing
+    # and reports the other arms, unchanged
+    from limr.experiment.arms import clear_run
+    from limr.store import open_store
+
+    assert clear_run(open_store(str(store)), "tiny-dynamic-s0") > 0
+    part = _run(store, out, "--finished-only")
+    assert part.returncode == 0, part.stdout[-3000:] + part.stderr[-3000:]
+    assert "reporting 3 of 4 runs; not finished: tiny-dynamic-s0" in part.stdout
+    r3 = json.loads((out / "results.json").read_text())
+    assert [a["name"] for a in r3["arms"]] == ["full", "lim", "rand"]
+    assert [a["final_mean"] for a in r3["arms"]] == [a["final_mean"] for a in r["arms"] if a["name"] != "dynamic"]

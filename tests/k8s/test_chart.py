@@ -113,15 +113,25 @@ def test_should_mount_only_secrets_that_exist_as_files_when_rendered(render, val
         assert key in secrets.get(name, set()), f"{where} references missing secret {name}/{key}"
 
 
+def _mounted_secrets(template: dict) -> set[str]:
+    """Names of the Secrets a pod's projected `secrets` volume holds."""
+    volume = next((v for v in template["spec"].get("volumes", []) if v["name"] == "secrets"), None)
+    return {src["secret"]["name"] for src in volume["projected"]["sources"]} if volume else set()
+
+
 def test_should_give_each_pod_only_the_credentials_it_uses(render):
     store = {"LIMR_S3_ACCESS_KEY_FILE", "LIMR_S3_SECRET_KEY_FILE"}
     for values, sets in (("values-gpu.yaml", ()), ("values.yaml", ("auth.reader.enabled=true",))):
         objects = render(values, set=sets)
-        seen = {}
+        seen, store_secret = {}, {}
         for _, t in pod_templates(objects):
             component = t["metadata"]["labels"]["app.kubernetes.io/component"]
             role = t["metadata"]["labels"].get("limr.io/ray-role")
-            seen[(component, role)] = set(_secret_files(t))
+            files = _secret_files(t)
+            seen[(component, role)] = set(files)
+            if "LIMR_S3_ACCESS_KEY_FILE" in files:
+                store_secret[(component, role)] = files["LIMR_S3_ACCESS_KEY_FILE"][0]
+                assert t["metadata"]["labels"].get("limr.io/store-role") or component == "store-setup"
         locked = bool(sets) or values == "values-gpu.yaml"  # values-gpu exposes the API through an Ingress
         reader = {"LIMR_READ_TOKEN_FILE"} if locked else set()
         assert seen.pop(("datasets", None)) == store | {"LIMR_API_TOKEN_FILE"} | reader
@@ -129,17 +139,44 @@ def test_should_give_each_pod_only_the_credentials_it_uses(render):
         assert seen.pop(("ray", "rollout")) == store | {"LIMR_ROLLOUT_ADMIN_TOKEN_FILE"}
         assert seen.pop(("ray", "cluster")) == store | reader  # training pods: at most the reader token
         assert seen.pop(("ray-submitter", None), set()) == set()
-        assert seen.pop(("make-bucket", None)) == store
+        assert seen.pop(("store-setup", None)) == store  # root; the roles' pairs as plain files (below)
         (minio,) = [f for f in find(objects, "StatefulSet")]
         assert seen == {("minio", None): {"MINIO_ROOT_USER_FILE", "MINIO_ROOT_PASSWORD_FILE"}}
         assert set(_secret_files(minio["spec"]["template"]).values()) == {
             ("limr-store", "AWS_ACCESS_KEY_ID"),
             ("limr-store", "AWS_SECRET_ACCESS_KEY"),
         }
+        # least privilege in the store: each role's pods hold its own key pair; root only in MinIO and the Job
+        assert store_secret == {("datasets", None): "limr-store-api", ("scorer", None): "limr-store-scorer",
+                                ("ray", "rollout"): "limr-store-rollout", ("ray", "cluster"): "limr-store-learner",
+                                ("store-setup", None): "limr-store"}  # fmt: skip
+        roles = {f"limr-store-{r}" for r in ("learner", "scorer", "api", "rollout")}
+        for where, t in pod_templates(objects):
+            held = _mounted_secrets(t)
+            if where.endswith("store-setup-1"):
+                assert held == {"limr-store"} | roles, where
+            elif not where.startswith("StatefulSet"):
+                assert "limr-store" not in held and len(held & roles) <= 1, where
         tokens = {s["metadata"]["name"] for s in find(objects, "Secret")}
         ray_tokens = {"limr-ray-ray-token", "limr-rollout-ray-token"}  # KubeRay's, never mounted (test_ray_auth.py)
         expected = {"limr-store", "limr-api", "limr-rollout-admin"} | ({"limr-api-read"} if locked else set())
-        assert tokens == expected | ray_tokens
+        assert tokens == expected | ray_tokens | roles
+
+
+def test_should_provision_every_roles_minio_user_from_a_job_with_the_root_credentials(render):
+    objects = render("values.yaml", set=("store.prefix=team", "store.roleSecrets.api=my-api-keys"))
+    (job,) = find(objects, "Job")
+    c = job["spec"]["template"]["spec"]["containers"][0]
+    assert c["command"] == ["limr"] and c["args"][:2] == ["store", "provision"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["LIMR_STORE"] == "s3://limr/team" and env["LIMR_S3_ENDPOINT"] == "http://limr-minio:9000"
+    sources = job["spec"]["template"]["spec"]["volumes"][-1]["projected"]["sources"]
+    files = {item["path"]: src["secret"]["name"] for src in sources for item in src["secret"]["items"]}
+    assert files["store-api/access-key-id"] == "my-api-keys"  # a given Secret is used as it is, not generated
+    assert files["store-learner/secret-access-key"] == "limr-store-learner"
+    assert "limr-store-api" not in {s["metadata"]["name"] for s in find(objects, "Secret")}
+    (api,) = [d for d in find(objects, "Deployment") if d["metadata"]["name"] == "limr-datasets"]
+    assert _secret_files(api["spec"]["template"])["LIMR_S3_ACCESS_KEY_FILE"] == ("my-api-keys", "AWS_ACCESS_KEY_ID")
 
 
 def test_should_use_existing_secrets_and_render_none_when_given(render):
@@ -149,6 +186,7 @@ def test_should_use_existing_secrets_and_render_none_when_given(render):
         "auth.writer.existingSecret=api-token",
         "auth.rolloutAdmin.existingSecret=admin-token",
         "auth.rolloutAdmin.secretKey=token",
+        *(f"store.roleSecrets.{r}=s3-{r}" for r in ("learner", "scorer", "api", "rollout")),
     )
     objects = render("values.yaml", set=sets)
     # only the per-cluster Ray tokens remain (tests/k8s/test_ray_auth.py)
@@ -157,8 +195,9 @@ def test_should_use_existing_secrets_and_render_none_when_given(render):
     for _, t in pod_templates(objects):
         names |= set(_secret_files(t).values())
     assert names == {
-        ("s3-creds", "id"),
+        ("s3-creds", "id"),  # the root pair: MinIO and the store-setup Job
         ("s3-creds", "AWS_SECRET_ACCESS_KEY"),
+        *((f"s3-{r}", k) for r in ("learner", "scorer", "api", "rollout") for k in ("id", "AWS_SECRET_ACCESS_KEY")),
         ("api-token", "LIMR_API_TOKEN"),
         ("admin-token", "token"),
     }
@@ -281,6 +320,7 @@ def test_should_render_every_worker_group_from_one_pod_template(render):
         container["env"] = [e for e in container["env"] if not e["name"].endswith("_FILE")]
         labels = {k: val for k, val in t["metadata"]["labels"].items() if k not in ("limr.io/ray-node-type",)}
         labels.pop("limr.io/ray-role")
+        labels.pop("limr.io/store-role")  # learner or rollout, with the role
         return {**spec, "containers": [container], "labels": labels}
 
     shapes = [normalised(g["template"]) for s in specs for g in [s["headGroupSpec"], *s["workerGroupSpecs"]]]
@@ -365,7 +405,7 @@ def test_should_let_only_store_clients_reach_minio_and_only_ingress_reach_the_qu
             if _match_expr(allowed, t["metadata"]["labels"])
         }
     )
-    assert clients == ["datasets", "make-bucket", "ray", "scorer"]
+    assert clients == ["datasets", "ray", "scorer", "store-setup"]
     api_np = one(objects, "NetworkPolicy", "limr-datasets")
     (rule,) = api_np["spec"]["ingress"]
     assert [list(peer) for peer in rule["from"]] == [["namespaceSelector"], ["podSelector"], ["namespaceSelector"]]

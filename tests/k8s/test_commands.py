@@ -80,7 +80,7 @@ def _resolve(root, argv: tuple[str, ...]):
 
 
 def test_should_collect_every_command_the_cluster_runs(render):
-    heads = {argv[:2] if argv[0] in ("serve", "model", "data") else argv[:1] for argv in _invocations(render)}
+    heads = {argv[:2] if argv[0] in ("serve", "model", "data", "store") else argv[:1] for argv in _invocations(render)}
     assert heads == {
         ("train",),
         ("experiment",),
@@ -88,6 +88,7 @@ def test_should_collect_every_command_the_cluster_runs(render):
         ("serve", "datasets"),
         ("model", "init-tiny"),
         ("data", "synthetic"),
+        ("store", "provision"),
     }
 
 

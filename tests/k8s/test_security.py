@@ -119,7 +119,7 @@ def test_should_fail_the_scan_when_a_token_is_an_env_var_or_the_uid_is_low(scans
 
 def test_should_skip_the_digest_check_only_while_no_digest_is_set(render):
     digest = "sha256:" + "ab" * 32
-    sets = (f"image.digest={digest}", f"minio.image.digest={digest}", f"minio.mcImage.digest={digest}")
+    sets = (f"image.digest={digest}", f"minio.image.digest={digest}")
     objects = render("values.yaml", set=sets)
     for where, t in pod_templates(objects):
         for c in t["spec"].get("initContainers", []) + t["spec"]["containers"]:

@@ -85,7 +85,7 @@ def test_should_reject_unknown_values_keys(helm, tmp_path):
 def test_should_refuse_credentials_setup_without_a_secret_when_minio_is_off(helm):
     proc = v.helm("template", "limr", str(v.CHART), "--set", "minio.enabled=false,store.endpoint=https://s3.x.io")
     assert proc.returncode != 0
-    assert "store.existingSecret is required" in proc.stderr
+    assert "store.existingSecret (or every store.roleSecrets entry) is required" in proc.stderr
 
 
 def test_should_refuse_more_than_one_scorer(helm):

@@ -35,3 +35,24 @@ def test_should_do_nothing_when_ray_is_up(monkeypatch):
     monkeypatch.setattr(ray, "is_initialized", lambda: True)
     monkeypatch.setattr(ray, "init", lambda **kw: (_ for _ in ()).throw(AssertionError("init called")))
     assert ensure_ray(_cfg()) is False
+
+
+def test_should_hand_the_workers_the_reader_token_file_early_lim_reads(monkeypatch, tmp_path):
+    from limr.data.api_client import DatasetsClient
+    from limr.learner.launch import _worker_env
+
+    (tmp_path / "reader").write_text("file-token\n")
+    monkeypatch.delenv("LIMR_READ_TOKEN", raising=False)
+    monkeypatch.delenv("LIMR_API_TOKEN", raising=False)
+    monkeypatch.delenv("LIMR_API_TOKEN_FILE", raising=False)
+    monkeypatch.setenv("LIMR_READ_TOKEN_FILE", str(tmp_path / "reader"))  # what the chart mounts, not the token
+    env = _worker_env()
+    assert env["LIMR_READ_TOKEN_FILE"] == str(tmp_path / "reader") and "LIMR_READ_TOKEN" not in env
+    monkeypatch.setattr("os.environ", env)  # a Ray Train worker sees only these (early_switch's client)
+    import httpx
+
+    seen = []
+    transport = httpx.MockTransport(lambda r: seen.append(r.headers.get("Authorization")) or httpx.Response(200))
+    with DatasetsClient("http://api:8080", transport=transport) as client:
+        client.http.get("/v1/datasets")
+    assert seen == ["Bearer file-token"]

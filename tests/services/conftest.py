@@ -25,8 +25,12 @@ class RunWriter:
     """Writes a run like the learner does: run.json + prompts first, then one events object per step.
 
     Prompt i learns with its own speed, so LIM scores spread over [-x, 1]; `steps_per_epoch` steps visit
-    every prompt once per epoch with `samples` samples each. Deterministic in `seed`.
+    every prompt once per epoch with `samples` samples each. Deterministic in `seed`. `attempt` N >= 1: the events
+    go under the keys of resumed attempt N, as a resumed learner writes them (after limr.events.attempts'
+    record_resume).
     """
+
+    attempt = 0
 
     def __init__(self, store: ObjectStore, run_id: str, prompts: int = 24, epochs: int = 4, samples: int = 4,
                  steps_per_epoch: int = 3, seed: int = 0,
@@ -64,7 +68,7 @@ class RunWriter:
             self.run_id, step, [epoch] * n, pids, list(range(self.samples)) * len(chunk),
             correct.astype(np.float32).ravel().tolist(), correct.ravel().tolist(), [16] * n,
         )  # fmt: skip
-        key = write_events(self.store, self.run_id, step, part, table)
+        key = write_events(self.store, self.run_id, step, part, table, self.attempt)
         self.keys.append(key)
         return key
 

@@ -17,21 +17,6 @@ from services.scorer.ingest import Ingestor
 from tests.services.conftest import RunWriter
 
 
-class _Writer(RunWriter):
-    """RunWriter whose events go under the keys of attempt `attempt` (as a resumed learner writes them)."""
-
-    attempt = 0
-
-    def write_step(self, epoch: int, step: int, part: int = 0) -> str:
-        key = super().write_step(epoch, step, part)
-        if self.attempt:
-            moved = key.replace(".parquet", f"-a{self.attempt:04d}.parquet")
-            self.store.put(moved, self.store.get(key))
-            self.store.delete(key)
-            self.keys[-1] = key = moved
-        return key
-
-
 def _counts(store, keys) -> EpochCounts:
     counts = EpochCounts()
     for key in keys:
@@ -41,7 +26,7 @@ def _counts(store, keys) -> EpochCounts:
 
 def test_a_resume_on_fewer_ranks_is_counted_once_and_withdraws_the_final_version(tmp_path):
     store = LocalStore(tmp_path / "s")
-    w = _Writer(store, "r", prompts=8, epochs=2, steps_per_epoch=2, seed=4)
+    w = RunWriter(store, "r", prompts=8, epochs=2, steps_per_epoch=2, seed=4)
     w.start()
     for epoch, step in w.steps():  # the first attempt, on two ranks (parts 0 and 1), stopped after 2 epochs
         w.write_step(epoch, step, 0)
@@ -73,7 +58,7 @@ def test_a_resume_on_fewer_ranks_is_counted_once_and_withdraws_the_final_version
 
 def test_events_of_a_resume_not_yet_read_wait_for_the_record(tmp_path):
     store = LocalStore(tmp_path / "s")
-    w = _Writer(store, "r", prompts=4, epochs=1, steps_per_epoch=2)
+    w = RunWriter(store, "r", prompts=4, epochs=1, steps_per_epoch=2)
     w.write_all()
     ing = Ingestor(store, ScorerSettings(store=store.uri, policies=()))
     ing.poll_once()

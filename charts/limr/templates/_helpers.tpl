@@ -91,7 +91,7 @@ Call with (dict "root" $ "images" (list {digest, pullPolicy}...) "extra" (list "
 {{- end -}}
 {{- $lines := list -}}
 {{- if has "digest" $skips -}}
-{{- $lines = append $lines "CKV_K8S_43=no image digest in values (image.digest, minio.image.digest, minio.mcImage.digest): the limr image is built by you, its digest is known only after your build; pin it there" -}}
+{{- $lines = append $lines "CKV_K8S_43=no image digest in values (image.digest, minio.image.digest): the limr image is built by you, its digest is known only after your build; pin it there" -}}
 {{- end -}}
 {{- if has "never" $skips -}}
 {{- $lines = append $lines "CKV_K8S_15=image.pullPolicy Never: the image is side-loaded into the nodes (kind load docker-image); there is no registry to pull from" -}}
@@ -126,7 +126,25 @@ checkov.io/skip{{ add1 $i }}: {{ $line | quote }}
 {{- else if .Values.minio.enabled -}}
 {{- include "limr.componentName" (list . "store") -}}
 {{- else -}}
-{{- fail "store.existingSecret is required when minio.enabled=false (credentials never go into values)" -}}
+{{- fail "store.existingSecret (or every store.roleSecrets entry) is required when minio.enabled=false (credentials never go into values)" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Store key pair of one role (learner, scorer, api, rollout; limr.curation.roles): store.roleSecrets.<role>, else
+with MinIO the chart's generated Secret (the store-setup Job makes its MinIO user), else store.existingSecret
+(one key pair shared by every role). Call with (list $ role).
+*/}}
+{{- define "limr.storeRoleSecretName" -}}
+{{- $root := index . 0 -}}
+{{- $role := index . 1 -}}
+{{- $given := get (default dict $root.Values.store.roleSecrets) $role -}}
+{{- if $given -}}
+{{- $given -}}
+{{- else if $root.Values.minio.enabled -}}
+{{- include "limr.componentName" (list $root (printf "store-%s" $role)) -}}
+{{- else -}}
+{{- include "limr.storeSecretName" $root -}}
 {{- end -}}
 {{- end -}}
 
@@ -153,7 +171,9 @@ checkov.io/skip{{ add1 $i }}: {{ $line | quote }}
 {{/*
 Credentials as files: each role's Secret keys, projected into /var/run/secrets/limr/<file>, and the
 `<NAME>_FILE` variables limr reads them through (limr.secrets). A pod names the roles it uses and gets those
-files only. Call with (dict "root" $ "roles" (list "store" "writer" ...)); returns JSON {"files": [...]}.
+files only. Call with (dict "root" $ "roles" (list "store:scorer" "writer" ...)); returns JSON {"files": [...]}.
+Store roles: "store:<role>" is the pod's own key pair (the LIMR_S3_*_FILE variables); "store" is the root one
+(MinIO and its store-setup Job only); "provision:<role>" is a role's pair as files for that Job (no variable).
 */}}
 {{- define "limr.secretFiles" -}}
 {{- $root := .root -}}
@@ -164,6 +184,15 @@ files only. Call with (dict "root" $ "roles" (list "store" "writer" ...)); retur
 {{- $store := include "limr.storeSecretName" $root -}}
 {{- $files = append $files (dict "secret" $store "key" $v.store.secretKeys.accessKey "path" "store/access-key-id" "env" "LIMR_S3_ACCESS_KEY_FILE") -}}
 {{- $files = append $files (dict "secret" $store "key" $v.store.secretKeys.secretKey "path" "store/secret-access-key" "env" "LIMR_S3_SECRET_KEY_FILE") -}}
+{{- else if hasPrefix "store:" . -}}
+{{- $secret := include "limr.storeRoleSecretName" (list $root (trimPrefix "store:" .)) -}}
+{{- $files = append $files (dict "secret" $secret "key" $v.store.secretKeys.accessKey "path" "store/access-key-id" "env" "LIMR_S3_ACCESS_KEY_FILE") -}}
+{{- $files = append $files (dict "secret" $secret "key" $v.store.secretKeys.secretKey "path" "store/secret-access-key" "env" "LIMR_S3_SECRET_KEY_FILE") -}}
+{{- else if hasPrefix "provision:" . -}}
+{{- $role := trimPrefix "provision:" . -}}
+{{- $secret := include "limr.storeRoleSecretName" (list $root $role) -}}
+{{- $files = append $files (dict "secret" $secret "key" $v.store.secretKeys.accessKey "path" (printf "store-%s/access-key-id" $role) "env" "") -}}
+{{- $files = append $files (dict "secret" $secret "key" $v.store.secretKeys.secretKey "path" (printf "store-%s/secret-access-key" $role) "env" "") -}}
 {{- else if eq . "writer" -}}
 {{- $files = append $files (dict "secret" (include "limr.tokenSecretName" (list $root "writer")) "key" $v.auth.writer.secretKey "path" "datasets/writer-token" "env" "LIMR_API_TOKEN_FILE") -}}
 {{- else if and (eq . "reader") (include "limr.readerAuth" $root) -}}
@@ -180,8 +209,10 @@ files only. Call with (dict "root" $ "roles" (list "store" "writer" ...)); retur
 {{/* `<NAME>_FILE` variables of (list of files from limr.secretFiles). */}}
 {{- define "limr.secretFilesEnv" -}}
 {{- range . }}
+{{- if .env }}
 - name: {{ .env }}
   value: {{ printf "%s/%s" (include "limr.secretsMountPath" nil) .path | quote }}
+{{- end }}
 {{- end -}}
 {{- end -}}
 

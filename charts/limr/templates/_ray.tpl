@@ -27,10 +27,12 @@ Group values: resources, gpus, nodeSelector, tolerations, affinity, and the extr
 {{- $nodeSelector = merge $nodeSelector (deepCopy $v.ray.gpu.nodeSelector) -}}
 {{- $tolerations = concat $tolerations $v.ray.gpu.tolerations -}}
 {{- end -}}
-{{- /* Credentials as files: every Ray pod reads the store; only the RayService's pods hold the rollout admin token;
+{{- /* Credentials as files: the RayService's pods hold the rollout role's store keys (read runs/), the training
+clusters' the learner's (write runs/); only the RayService's pods hold the rollout admin token;
 training pods read prompt pools through the dataset API (dataset://NAME@VERSION), with the reader token when
 reads need one. */ -}}
-{{- $roles := eq .role "rollout" | ternary (list "store" "rolloutAdmin") (list "store" "reader") -}}
+{{- $storeRole := eq .role "rollout" | ternary "rollout" "learner" -}}
+{{- $roles := eq .role "rollout" | ternary (list "store:rollout" "rolloutAdmin") (list "store:learner" "reader") -}}
 {{- $files := (include "limr.secretFiles" (dict "root" $root "roles" $roles) | fromJson).files -}}
 {{- $annotations := merge (deepCopy (default dict $g.podAnnotations)) (default dict $v.ray.podAnnotations) -}}
 {{- if and $v.ray.autoscaling.enabled (eq .nodeType "head") -}}
@@ -41,6 +43,7 @@ metadata:
   labels:
     {{- include "limr.labels" (list $root "ray") | nindent 4 }}
     {{- include "limr.storeAccessLabel" $root | nindent 4 }}
+    limr.io/store-role: {{ $storeRole }}
     limr.io/ray-node-type: {{ .nodeType }}
     limr.io/ray-role: {{ .role }}
   {{- with $annotations }}

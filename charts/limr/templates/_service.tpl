@@ -1,8 +1,9 @@
 {{/*
 Deployment + Service + PodDisruptionBudget of one limr HTTP service (scorer, datasets). Both run
 `limr serve <name>` from the same image with the same security and storage wiring, so they share this
-template. Call with (dict "root" $ "component" "scorer" "svc" .Values.scorer "secrets" (list "store" ...)):
-`secrets` names the credential roles the service uses (limr.secretFiles); it mounts those and nothing else.
+template. Call with (dict "root" $ "component" "scorer" "svc" .Values.scorer "storeRole" "scorer" "secrets"
+(list "store:scorer" ...)): `secrets` names the credential roles the service uses (limr.secretFiles); it mounts
+those and nothing else. `storeRole`: its store role (limr.curation.roles), as a pod label.
 */}}
 {{- define "limr.httpService" -}}
 {{- $root := .root -}}
@@ -40,6 +41,7 @@ spec:
       labels:
         {{- include "limr.labels" (list $root $c) | nindent 8 }}
         {{- include "limr.storeAccessLabel" $root | nindent 8 }}
+        limr.io/store-role: {{ .storeRole }}
       annotations:
         # Roll the pods when a Secret they mount changes name.
         limr.io/secrets: {{ join "," $secretNames | quote }}
