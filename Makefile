@@ -34,6 +34,7 @@ bench:
 	$(BENCH_PY) benchmarks/lim_scoring.py --rounds 2 --out benchmarks/results/lim_scoring.json >/dev/null
 	$(BENCH_PY) benchmarks/rollout.py --rounds 3 --out benchmarks/results/rollout.json >/dev/null
 	$(BENCH_PY) benchmarks/train_step.py --steps 3 --out benchmarks/results/train_step.json >/dev/null
+	$(BENCH_PY) benchmarks/train_step.py --steps 3 --size small --out benchmarks/results/train_step_small.json >/dev/null
 	$(BENCH_PY) benchmarks/services.py --s3 --out benchmarks/results/services.json >/dev/null
 	$(BENCH_PY) benchmarks/services.py --queries-only --query-rate 500 --query-seconds 10 --api-workers 2 --out benchmarks/results/services_queries_local_500.json >/dev/null
 	$(BENCH_PY) benchmarks/services.py --s3 --queries-only --query-rate 500 --query-seconds 10 --api-workers 2 --out benchmarks/results/services_queries_s3_500.json >/dev/null

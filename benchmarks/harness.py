@@ -53,6 +53,24 @@ _QUIET_ENV = {
 }
 
 
+# Model sizes the benchmarks build: limr.model.tiny's architecture at growing width and depth (float32, random
+# weights: speed does not depend on what the weights are).
+MODEL_SIZES: dict[str, dict[str, int]] = {
+    "tiny": {},  # TinyModelConfig defaults: hidden 128, 4 layers (~0.9M parameters)
+    "small": {"hidden_size": 512, "num_layers": 8, "num_heads": 8, "head_dim": 64, "intermediate_size": 2048},
+}
+
+
+def build_model(size: str, directory: Path) -> Path:
+    """A fresh model of one of MODEL_SIZES (seed 0) under `directory`/`size`; built once per directory."""
+    from limr.model.tiny import TinyModelConfig, init_tiny_model
+
+    path = directory / size
+    if not path.exists():
+        init_tiny_model(path, seed=0, config=TinyModelConfig(**MODEL_SIZES[size]))
+    return path
+
+
 def parser(doc: str | None) -> argparse.ArgumentParser:
     """An argument parser with the harness's options (--out, --log) and the script's docstring as help."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -145,8 +145,11 @@ def train_step(doc: dict[str, Any]) -> str:
             f"{_range(r['samples_per_second'], lambda v: f'{v:g}')}: limr {x['median']:g}x TRL "
             f"(per round {x['min']:g}-{x['max']:g}x)."
         )
+    size = f"{r['parameters'] / 1e6:.1f}M-parameter model, " if r.get("parameters") else ""
+    flag = f" --size {r['model_size']}" if r.get("model_size") not in (None, "tiny") else ""
     return (
-        f"- **`benchmarks/train_step.py`** ({r['backend']} rollout, {r['samples_per_step']} samples per step, "
+        f"- **`benchmarks/train_step.py{flag}`** ({size}{r['backend']} rollout, "
+        f"{r['samples_per_step']} samples per step, "
         f"{r['timed_steps']} timed steps; {provenance(doc)}): per step {_range(sec['total'], lambda x: f'{x:.1f} s')}"
         f"; medians {phases}.{peer}"
     )
@@ -180,6 +183,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "lim_scoring": lim_scoring,
     "rollout": rollout,
     "train_step": train_step,
+    "train_step_small": train_step,
     "services": services,
     "services_queries_local_500": service_queries,
     "services_queries_s3_500": service_queries,

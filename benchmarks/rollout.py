@@ -29,14 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's limr and benchmarks
-from benchmarks.harness import Bench, alternate, parser, ratio, spread  # noqa: E402
-
-# Model sizes of the grid: limr.model.tiny's architecture at growing width and depth (float32, random weights:
-# speed does not depend on what the weights are).
-SIZES: dict[str, dict[str, int]] = {
-    "tiny": {},  # TinyModelConfig defaults: hidden 128, 4 layers (~0.9M parameters)
-    "small": {"hidden_size": 512, "num_layers": 8, "num_heads": 8, "head_dim": 64, "intermediate_size": 2048},
-}
+from benchmarks.harness import MODEL_SIZES, Bench, alternate, build_model, parser, ratio, spread  # noqa: E402
 
 
 def _prompts(count: int) -> list[str]:
@@ -197,7 +190,7 @@ def bench_engine_vs_generate(
 def main(argv: list[str] | None = None) -> None:
     ap = parser(__doc__)
     ap.add_argument("--model", help="Model directory (default: fresh random models of --sizes)")
-    ap.add_argument("--sizes", default="tiny,small", help=f"model sizes for the grid, of {','.join(SIZES)}")
+    ap.add_argument("--sizes", default="tiny,small", help=f"model sizes for the grid, of {','.join(MODEL_SIZES)}")
     ap.add_argument("--shapes", default="1x8x64,8x8x64,32x8x64", help="batch shapes PxNxT for the grid")
     ap.add_argument("--prompts", type=int, default=32, help="service comparison: prompts per batch")
     ap.add_argument("--n", type=int, default=8, help="service comparison: samples per prompt")
@@ -216,21 +209,16 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     shapes = [_shape(s) for s in args.shapes.split(",") if s]
     sizes = [s for s in args.sizes.split(",") if s]
-    if unknown := [s for s in sizes if s not in SIZES]:
-        raise SystemExit(f"--sizes: unknown {unknown}; known: {list(SIZES)}")
+    if unknown := [s for s in sizes if s not in MODEL_SIZES]:
+        raise SystemExit(f"--sizes: unknown {unknown}; known: {list(MODEL_SIZES)}")
 
     with Bench("rollout", args) as bench, tempfile.TemporaryDirectory(prefix="limr-bench-rollout-") as tmp:
-        from limr.model.tiny import TinyModelConfig, init_tiny_model
 
         def model(size: str) -> str:
-            if args.model:
-                return args.model
-            path = Path(tmp) / size
-            if not path.exists():
-                init_tiny_model(path, seed=0, config=TinyModelConfig(**SIZES[size]))
-            return str(path)
+            return args.model or str(build_model(size, Path(tmp)))
 
-        bench.results["models"] = {"custom": args.model} if args.model else {s: SIZES[s] or "defaults" for s in sizes}
+        sized = {s: MODEL_SIZES[s] or "defaults" for s in sizes}
+        bench.results["models"] = {"custom": args.model} if args.model else sized
         if not args.skip_service:
             name = "custom" if args.model else sizes[0]
             bench.results["service"] = {"model": name} | bench_service(

@@ -19,6 +19,7 @@ samples per second of both, and their ratio (limr / TRL) per round.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
@@ -29,14 +30,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's limr and benchmarks
-from benchmarks.harness import Bench, parser, ratio, spread  # noqa: E402
+from benchmarks.harness import MODEL_SIZES, Bench, build_model, parser, ratio, spread  # noqa: E402
 from limr.learner.metrics import PHASES  # noqa: E402
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = parser(__doc__)
     p.add_argument("--config", default=str(REPO / "configs" / "tiny-cpu.yaml"))
-    p.add_argument("--model", help="Actor directory (default: a fresh tiny model).")
+    p.add_argument("--model", help="Actor directory (default: a fresh model of --size).")
+    p.add_argument("--size", choices=sorted(MODEL_SIZES), default="tiny", help="Size of the fresh model.")
     p.add_argument("--prompts", help="Prompt pool (default: synthetic problems).")
     p.add_argument("--backend", choices=("service", "local"), default="service")
     p.add_argument("--steps", type=int, default=3, help="Timed steps.")
@@ -74,7 +76,7 @@ def measure(args: argparse.Namespace) -> dict:
     from limr.learner.setup import build_setup
 
     work = Path(tempfile.mkdtemp(prefix="limr-bench-"))
-    model = args.model or str(_tiny_model(work))
+    model = args.model or str(build_model(args.size, work))
     prompts = args.prompts or str(_pool(work))
     overrides = {
         "model.actor": model,
@@ -115,6 +117,8 @@ def measure(args: argparse.Namespace) -> dict:
         "device": _device(cfg),
         "config": str(args.config),
         "model": model,
+        "model_size": None if args.model else args.size,
+        "parameters": _parameters(model),
         "timed_steps": len(timed),
         "prompts_per_step": cfg.batch.rollout_batch_size,
         "samples_per_step": int(statistics.mean(s["n_samples"] for s in timed)),
@@ -251,10 +255,15 @@ def _client(cfg, setup, ctx, backend: str):
     return ServiceGenerator("limr-bench-rollout"), stop
 
 
-def _tiny_model(work: Path) -> Path:
-    from limr.model.tiny import init_tiny_model
+def _parameters(model: str) -> int:
+    """The actor's parameter count, from its safetensors headers (no weights loaded)."""
+    from safetensors import safe_open
 
-    return init_tiny_model(work / "tiny", seed=0)
+    total = 0
+    for f in sorted(Path(model).glob("*.safetensors")):
+        with safe_open(f, "pt") as st:
+            total += sum(math.prod(st.get_slice(k).get_shape()) for k in st.keys())  # noqa: SIM118 (not a mapping)
+    return total
 
 
 def _pool(work: Path) -> Path:

@@ -1,8 +1,9 @@
-"""`limr demo`: train a tiny model with PPO -> reward events -> LIM scores -> selection -> summary and plot.
+"""`limr demo`: train a tiny model with GRPO -> reward events -> LIM scores -> selection -> summary and plots.
 
-The default builds a tiny model, warm-starts it with SFT and trains it with the real learner (Ray Train +
-the vLLM rollout service, or `--local`) on a synthetic pool; `--synthetic-only` skips training and writes
-simulated reward events instead (seconds; no model, server or GPU).
+The default runs the study's design (docs/experiment.md) at a smaller size: the study's SFT warm start of a tiny
+model, a pool of solved, learnable and out-of-reach additions, GRPO with the real learner (Ray Train + the vLLM
+rollout service, or `--local`); it then shows which prompts LIM keeps per skill and why. `--synthetic-only`
+skips training and writes simulated reward events instead (seconds; no model, server or GPU).
 """
 
 from __future__ import annotations
@@ -28,22 +29,32 @@ def demo_cmd(
     ),
     run: Annotated[str | None, typer.Option("--run", help="Run id (default: demo-<UTC timestamp>).")] = None,
     prompts: Annotated[
-        int | None, typer.Option("--prompts", min=8, help="Prompts in the pool (default 128; synthetic-only 2000).")
+        int | None, typer.Option("--prompts", min=8, help="Prompts in the pool (default 100; synthetic-only 2000).")
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option("--epochs", min=2, help="Epochs over the pool (default 6; synthetic-only 12).")
+        int | None, typer.Option("--epochs", min=2, help="Epochs over the pool (default 5; synthetic-only 12).")
     ] = None,
     samples: Annotated[
-        int | None, typer.Option("--samples", min=2, help="Samples per prompt per epoch (16; synthetic-only 8).")
+        int | None, typer.Option("--samples", min=2, help="Samples per prompt per epoch (default 8).")
+    ] = None,
+    eval_prompts: Annotated[
+        int | None, typer.Option("--eval-prompts", min=0, help="Held-out problems, greedy at start and end (200).")
+    ] = None,
+    rollout_batch: Annotated[
+        int | None, typer.Option("--rollout-batch", min=1, help="Prompts per RL step (default 20).")
     ] = None,
     threshold: Annotated[float, typer.Option("--threshold", help="LIM selection threshold.")] = 0.6,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of model, data and run.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the run (the warm start and pool are the study's; synthetic: all).")
+    ] = 0,
     synthetic_only: Annotated[
         bool, typer.Option("--synthetic-only", help="Simulated reward events instead of training a model.")
     ] = False,
     local: Annotated[bool, typer.Option("--local", help="Train in one process (HF sampling), no Ray.")] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Ray Train workers.")] = 1,
-    sft_steps: Annotated[int | None, typer.Option("--sft-steps", min=1, help="SFT warm-start steps (800).")] = None,
+    sft_steps: Annotated[
+        int | None, typer.Option("--sft-steps", min=1, help="SFT warm-start steps (940, the study's).")
+    ] = None,
     model: Annotated[
         Path | None, typer.Option("--model", help="Train this warm-started model (skips init-tiny and SFT).")
     ] = None,
@@ -51,7 +62,7 @@ def demo_cmd(
         bool, typer.Option("--verbose", help="Ray/Serve/vLLM logs on the terminal, not in a file.")
     ] = False,
 ) -> None:
-    """Train (or simulate) a run, score it with LIM, select, print a summary and plot trajectories."""
+    """Train (or simulate) a run, score it with LIM, select, show what LIM kept per skill and why, and plot it."""
     from limr.cli.common import user_errors
     from limr.console import quiet_terminal
     from limr.store import open_store
@@ -64,6 +75,7 @@ def demo_cmd(
             groups, records, training = _simulate(term, st, run_id, prompts, epochs, samples, seed)
         else:
             given = {"prompts": prompts, "epochs": epochs, "samples": samples, "sft_steps": sft_steps}
+            given |= {"eval_prompts": eval_prompts, "rollout_batch": rollout_batch}
             opts = {"seed": seed, "local": local, "workers": workers, "model": model}
             opts |= {k: v for k, v in given.items() if v is not None}  # else the measured defaults
             groups, records, training = _train(term, out, st.uri, run_id, opts)
@@ -97,9 +109,12 @@ def _train(
     term: Terminal, out: Path, store_uri: str, run_id: str, opts: dict[str, Any]
 ) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
     """Warm-start and train the tiny model: returns (prompt groups, pool records by id, training metrics)."""
+    from limr.cli.common import CliError
     from limr.demo.training import DemoTrainingOptions, train_demo_run
 
     options = DemoTrainingOptions(**opts)
+    if options.model is not None and not (options.model / "config.json").is_file():
+        raise CliError(f"--model {options.model}: not a HuggingFace model directory (no config.json)")
     trained = train_demo_run(out, store_uri, run_id, options)
     records = {json.loads(line)["id"]: line for line in trained.pool.read_text().splitlines() if line.strip()}
     training: dict[str, Any] = {k: v for k, v in trained.metrics.items() if k.startswith(("eval/", "train/"))}
@@ -121,16 +136,20 @@ def _select_and_report(
     training: dict[str, Any],
 ) -> None:
     """Score the run, select by LIM, write scores/selection/summary/plot under `out`, print the table."""
+    import numpy as np
+
     from limr.algo.selection import Criterion, select_lim
     from limr.cli.common import write_atomic
     from limr.demo import plot_trajectories, report
     from limr.scoring import score_run
+    from limr.view.plots import plot_score_histogram
 
     crit = Criterion(threshold=threshold)
     result = score_run(st, run_id)
     rows = select_lim(result.scores, crit)
     selected = [result.prompt_ids[i] for i in rows]
-    text, summary = report(result, selected, groups, title=f"LIM selection of run {run_id} ({crit.describe()})")
+    title = f"LIM selection of run {run_id} ({crit.describe()})"
+    text, summary = report(result, selected, groups, title=title, threshold=threshold)
     term.echo(text.rstrip())
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(
@@ -150,8 +169,12 @@ def _select_and_report(
     summary.update(run_id=run_id, store=st.uri, threshold=threshold, training=training or None)
     write_atomic(out / "summary.json", [json.dumps(summary, indent=2)])
     png = plot_trajectories(result, out / "lim_trajectories.png")
+    skills = [groups.get(pid, "all") for pid in result.prompt_ids]
+    hist = plot_score_histogram(
+        np.asarray(result.scores), skills, threshold, out / "score_histogram.png", what=f"run {run_id}"
+    )
     term.echo(f"selected {len(selected)} of {len(result)} scored prompts; wrote {out}/{{scores,selected}}.jsonl,")
-    term.echo(f"  {out / 'summary.json'} and the plot {png}")
+    term.echo(f"  {out / 'summary.json'} and the plots {png}, {hist.name}")
 
 
 def _experiment_note(term: Terminal, out: Path) -> None:

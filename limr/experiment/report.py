@@ -13,6 +13,7 @@ from limr.events.run import read_run_meta
 from limr.experiment.arms import RunPlan
 from limr.experiment.config import ExperimentConfig
 from limr.experiment.final_eval import read_final_eval
+from limr.experiment.inputs import StudyInputs
 from limr.experiment.leaderboard import array_to_bits, from_results
 from limr.experiment.plots import plot_accuracy, plot_leaderboard
 from limr.experiment.results import (
@@ -25,8 +26,8 @@ from limr.experiment.results import (
     read_curve,
     verdict,
 )
-from limr.experiment.runner import StudyInputs, StudyState
-from limr.view.plots import plot_score_histogram
+from limr.experiment.runner import StudyState
+from limr.view.plots import plot_score_histogram, plot_trajectories
 
 
 def write_results(
@@ -34,7 +35,6 @@ def write_results(
     api_downloads: int | None, wall_seconds: float,
 ) -> tuple[list[ArmResult], dict[str, Any]]:  # fmt: skip
     """Aggregate every arm, check the goal, write results.json/.md and the plots; returns (arms, summary)."""
-    from limr.demo import plot_trajectories
     from limr.scoring import score_run
 
     out.mkdir(parents=True, exist_ok=True)
@@ -125,7 +125,9 @@ def _composition(store, cfg: ExperimentConfig, plans: list[RunPlan], source, gro
     for arm in cfg.arms:
         if arm.pool == "full":
             continue
-        first = next(p for p in plans if p.arm is arm)
+        first = next((p for p in plans if p.arm is arm), None)
+        if first is None:  # reported part-way (`--finished-only`): no run of this arm has finished yet
+            continue
         pools[arm.name] = {r.prompt_id for r in read_prompts(store, first.run_id)}
         own[arm.name] = score_run(store, first.run_id)
     return composition(source, pools, groups, own)

@@ -34,19 +34,11 @@ from limr.experiment.arms import (
 )
 from limr.experiment.config import ExperimentConfig
 from limr.experiment.final_eval import evaluate_final, has_final_eval
+from limr.experiment.inputs import StudyInputs, prepare_inputs
 from limr.learner.config import LearnerConfig, load_config
 from limr.store import open_store
 
 log = logging.getLogger("limr.experiment")
-
-
-@dataclass
-class StudyInputs:
-    model: Path
-    pool: Path
-    held_out: Path
-    pool_size: int
-    groups: dict[str, str]  # prompt id -> skill (pool and held-out)
 
 
 @dataclass
@@ -58,40 +50,6 @@ class StudyState:
     reused: list[str] = field(default_factory=list)  # run ids found finished in the store
     seconds: dict[str, float] = field(default_factory=dict)  # run id -> wall seconds (runs trained now)
     api_downloads: int | None = None  # version data downloads the dataset API served during this invocation
-
-
-def prepare_inputs(cfg: ExperimentConfig, out: Path) -> StudyInputs:
-    """Pool and held-out files under `out` (deterministic; drawn first, so a mix that asks for more problems than
-    a skill has fails before any training), then the warm start (or the configured model)."""
-    from limr.data.pool import load_pool
-    from limr.tasks.synthetic import write_jsonl
-
-    groups: dict[str, str] = {}
-    if cfg.pool.mix is not None:
-        from limr.model.sft import sft_problems
-        from limr.tasks.skills import make_mix
-
-        w = cfg.warm_start  # held-out problems are never ones the warm start trained on, nor pool prompts
-        seen = {p.prompt for p in sft_problems(w.sft_problems, w.seed, w.sft_levels)}
-        pool_problems, held = make_mix(cfg.pool.mix, held_out_exclude=seen)
-        pool = write_jsonl(pool_problems, out / "data" / "pool.jsonl")
-        held_out = write_jsonl(held, out / "data" / "held_out.jsonl")
-        groups = {p.id: p.source.rsplit("/", 1)[-1] for p in pool_problems + held}
-        size = len(pool_problems)
-    else:
-        pool, held_out = Path(cfg.pool.prompts), Path(cfg.pool.eval_prompts)
-        size = len(load_pool(pool))
-    if cfg.warm_start.model:
-        model = Path(cfg.warm_start.model)
-    else:
-        from limr.demo.training import build_warm_start
-
-        w = cfg.warm_start
-        model = build_warm_start(
-            out / "models" / w.slug(), seed=w.seed, steps=w.sft_steps, problems=w.sft_problems, levels=w.sft_levels,
-            column_fraction=w.sft_column_fraction,
-        )  # fmt: skip
-    return StudyInputs(model.resolve(), pool.resolve(), held_out.resolve(), size, groups)
 
 
 def base_learner(cfg: ExperimentConfig, inputs: StudyInputs, store: str, out: Path) -> LearnerConfig:
@@ -250,7 +208,7 @@ def run_study(
     store_uri = store.uri
     t0 = time.monotonic()
     echo("warm start and pool")
-    inputs = prepare_inputs(cfg, out)
+    inputs = prepare_inputs(cfg.pool, cfg.warm_start, out)
     base = base_learner(cfg, inputs, store_uri, out)
     steps = base.derive(inputs.pool_size).total_steps
     plans = plan_runs(cfg, steps)

@@ -192,7 +192,8 @@ def test_early_lim_run_config_switches_the_learner_to_early_lim():
 
 def test_study_budget_is_epochs_over_the_pool_whatever_the_base_config_caps(tmp_path):
     """configs/tiny-cpu.yaml caps a run at 48 steps; the study's budget (FULL: `epochs` passes) must not be cut."""
-    from limr.experiment.runner import StudyInputs, base_learner
+    from limr.experiment.inputs import StudyInputs
+    from limr.experiment.runner import base_learner
 
     extra = "epochs: 5\nlearner_overrides: {batch.rollout_batch_size: 4}\narms: [{name: full, pool: full}]\n"
     cfg = load_experiment(write(tmp_path, BASE + extra))

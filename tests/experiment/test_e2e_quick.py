@@ -72,15 +72,16 @@ def test_quick_experiment_end_to_end(tmp_path):
     assert sorted(r2["reused_runs"]) == sorted(pools)
     assert [a["final_mean"] for a in r2["arms"]] == [a["final_mean"] for a in r["arms"]]
 
-    # a study reported part-way: with the dynamic arm's run gone from the store, --finished-only trains nothing
-    # and reports the other arms, unchanged
+    # a study reported part-way: with a curated arm's run (RAND) gone from the store, --finished-only trains
+    # nothing and reports the other arms, unchanged
     from limr.experiment.arms import clear_run
     from limr.store import open_store
 
-    assert clear_run(open_store(str(store)), "tiny-dynamic-s0") > 0
+    assert clear_run(open_store(str(store)), "tiny-rand-s0") > 0
     part = _run(store, out, "--finished-only")
     assert part.returncode == 0, part.stdout[-3000:] + part.stderr[-3000:]
-    assert "reporting 3 of 4 runs; not finished: tiny-dynamic-s0" in part.stdout
+    assert "reporting 3 of 4 runs; not finished: tiny-rand-s0" in part.stdout
     r3 = json.loads((out / "results.json").read_text())
-    assert [a["name"] for a in r3["arms"]] == ["full", "lim", "rand"]
-    assert [a["final_mean"] for a in r3["arms"]] == [a["final_mean"] for a in r["arms"] if a["name"] != "dynamic"]
+    assert [a["name"] for a in r3["arms"]] == ["full", "lim", "dynamic"]
+    assert [a["final_mean"] for a in r3["arms"]] == [a["final_mean"] for a in r["arms"] if a["name"] != "rand"]
+    assert set(r3["composition"]["arms"]) == {"lim"} and "lim_minus_rand" not in r3["verdict"]

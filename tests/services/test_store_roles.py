@@ -16,6 +16,7 @@ ROLES = {
     "scorer": role_access("scorer"),
     "api": role_access("api"),
     "api-publishing": role_access("api", publishing=True),
+    "rollout": role_access("rollout"),
 }
 
 
@@ -47,6 +48,7 @@ WRITES = {  # role -> (key, may it write?)
     "scorer": [("runs/r1/events/x", False), ("datasets/d/v1/manifest.json", True), ("scorer/r1/ckpt", True)],
     "api": [("runs/r1/run.json", False), ("datasets/d/v2/manifest.json", False)],
     "api-publishing": [("runs/r1/_FINISHED", False), ("datasets/d/v3/manifest.json", True), ("scorer/x", False)],
+    "rollout": [("runs/r1/weights/0000000001/model.safetensors", False), ("datasets/d/v4/manifest.json", False)],
 }
 
 
