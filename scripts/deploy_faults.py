@@ -37,10 +37,12 @@ def _log(msg: str) -> None:
 
 def _summary() -> dict[str, Any]:
     ports = published_ports()
-    job = f"{build_plan(Settings()).job_entrypoint} --set run.epochs={STEPS // 4}"
+    p = build_plan(Settings())
+    # Ray Train restarts from the last checkpoint (every 4 steps) when a worker dies; values-kind allows none.
+    job = f"{p.job_entrypoint} --set run.epochs={STEPS // 4} --set trainer.max_failures=4"
     return {"ray": f"http://127.0.0.1:{ports['ray']}", "api": f"http://127.0.0.1:{ports['api']}",
-            "prometheus": f"http://127.0.0.1:{ports['prometheus']}", "ray_token_file": str(ray_token_file(Settings())),
-            "job": job}  # fmt: skip
+            "prometheus": f"http://127.0.0.1:{ports['prometheus']}",
+            "ray_token_file": str(ray_token_file(Settings(), p)), "job": job}  # fmt: skip
 
 
 def _steps(run_id: str) -> Counter[int]:

@@ -70,7 +70,7 @@ def job_status(summary: dict[str, Any], run_id: str) -> str:
     env = limr_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=summary["ray_token_file"])
     out = run(host([ray, "job", "status", "--address", summary["ray"], run_id]), timeout=60, env=env).stdout
     for word in ("SUCCEEDED", "FAILED", "STOPPED", "RUNNING", "PENDING"):
-        if word in out:
+        if word.lower() in out.lower():  # the CLI words it "succeeded", "failed", ...
             return word
     return "UNKNOWN"
 
@@ -80,9 +80,12 @@ def http_json(url: str) -> Any:
     return json.loads(run(host([sys.executable, "-c", code]), timeout=60).stdout)
 
 
-def prom(summary: dict[str, Any], query: str) -> list[dict[str, Any]]:
-    url = f"{summary['prometheus']}/api/v1/query?query={urllib.parse.quote(query)}"
-    return list(http_json(url)["data"]["result"])
+def prom_series(summary: dict[str, Any], match: str, since: float) -> list[dict[str, str]]:
+    """Label sets of the series matching `match` with samples since the unix time `since`. Over a window, not an
+    instant query: Prometheus marks a target's series stale at its first failed scrape (the learner's rank 0
+    stops serving when the job ends), and an instant query no longer returns them."""
+    query = urllib.parse.urlencode({"match[]": match, "start": f"{since:.0f}", "end": f"{time.time():.0f}"})
+    return list(http_json(f"{summary['prometheus']}/api/v1/series?{query}")["data"])
 
 
 def store_keys(prefix: str) -> list[str]:

@@ -2,7 +2,10 @@
 entrypoint and Prometheus' scrape targets, all read from the chart's objects (docs/deploy.md).
 
 - RayCluster: one container per head and worker replica, with KubeRay's `ray start` (pods.ray_start); the head
-  answers as `<cluster>-head-svc`, the name KubeRay gives its Service. Init containers run once, in order.
+  answers as `<cluster>-head-svc`, the name KubeRay gives its Service. Init containers run once, in order. Its
+  `authOptions` (token mode) become what KubeRay injects into every Ray container: RAY_AUTH_MODE=token and the
+  token of the Secret `authOptions.secretName` (key `auth_token`), here as a file (RAY_AUTH_TOKEN_PATH) rather
+  than KubeRay's env variable, so that the token shows in no `docker inspect`.
 - RayService: its `serveConfigV2` is deployed onto that cluster (one Ray cluster here, two on Kubernetes).
 - RayJob: its `entrypoint` is what `ray job submit` runs.
 - Deployments: one container per replica, named like the Services that select them.
@@ -34,10 +37,13 @@ from limr.deploy.pods import (
     ports_of,
     ray_start,
     readiness_of,
+    secret_files,
 )
 
 S3_PORT = 8333
 PROMETHEUS_PORT = 9090
+RAY_TOKEN_KEY = "auth_token"  # KubeRay's key in the Secret of authOptions (utils.RAY_AUTH_TOKEN_SECRET_KEY)
+RAY_TOKEN_FILE = "/var/run/secrets/ray/auth-token"
 
 
 @dataclass
@@ -77,6 +83,10 @@ def secret_refs(objects: Iterable[Obj]) -> dict[str, set[str]]:
         keys = {i["key"] for i in src.get("items") or []}
         refs.setdefault(name, set()).update(keys)
 
+    for cluster in kinds(objects, "RayCluster"):
+        auth = cluster["spec"].get("authOptions") or {}
+        if auth.get("mode") == "token":
+            note({"secretName": auth["secretName"], "items": [{"key": RAY_TOKEN_KEY}]})
     for pod in _pod_specs(objects):
         for vol in pod.get("volumes") or []:
             if "secret" in vol:
@@ -161,6 +171,7 @@ def _ray(cluster: Obj, secrets: Secrets, configmaps: Mapping[str, Mapping[str, s
             c.entrypoint = ["/bin/bash", "-c"]
             c.args = ['ulimit -n 65536; exec "$@" --node-ip-address="$(hostname -i)"', "ray-start", *cmd]
             c.env.setdefault("RAY_CLUSTER_NAME", name)
+            _ray_auth(c, cluster, secrets)
             if node_type == "head":
                 c.aliases = [head_host]
             # The RayService's app is deployed onto this cluster: its pods' monitors select these containers.
@@ -174,6 +185,21 @@ def _ray(cluster: Obj, secrets: Secrets, configmaps: Mapping[str, Mapping[str, s
                     one.one_shot, one.restart = True, "no"
                     init.append(one)
     return ray, init
+
+
+def _ray_auth(c: Container, cluster: Obj, secrets: Secrets) -> None:
+    """What KubeRay's authOptions inject into a Ray container: token mode and the cluster's token (a file here)."""
+    auth = cluster["spec"].get("authOptions") or {}
+    mode = auth.get("mode", "disabled")
+    if mode == "disabled":
+        return
+    if mode != "token":
+        raise PlanError(f"RayCluster {cluster['metadata']['name']}: authOptions.mode {mode!r} is not supported")
+    items = [{"key": RAY_TOKEN_KEY, "path": RAY_TOKEN_FILE.rsplit("/", 1)[1]}]
+    files = secret_files({"secretName": auth["secretName"]}, secrets, f"{c.name}/authOptions", items)
+    c.env["RAY_AUTH_MODE"] = "token"
+    c.env["RAY_AUTH_TOKEN_PATH"] = RAY_TOKEN_FILE
+    c.mounts.append(Mount(RAY_TOKEN_FILE.rsplit("/", 1)[0], "files", files=tuple(files)))
 
 
 def _services(objects: list[Obj], secrets: Secrets, configmaps: Mapping[str, Mapping[str, str]]) -> list[Container]:

@@ -91,7 +91,7 @@ def env_of(container: Obj) -> dict[str, str]:
     return env
 
 
-def _secret_files(source: Obj, secrets: Secrets, where: str, items: list[Obj] | None = None) -> list[tuple[str, str]]:
+def secret_files(source: Obj, secrets: Secrets, where: str, items: list[Obj] | None = None) -> list[tuple[str, str]]:
     name = source.get("name") or source.get("secretName")
     if name not in secrets:
         raise PlanError(f"{where}: Secret {name!r} is neither rendered by the chart nor created by the deployment")
@@ -133,14 +133,14 @@ def mounts_of(
             mounts.append(Mount(target, "files", files=files, mode=0o444))
         elif "secret" in vol:
             s = vol["secret"]
-            files = tuple(_secret_files(s, secrets, where, s.get("items")))
+            files = tuple(secret_files(s, secrets, where, s.get("items")))
             mounts.append(Mount(target, "files", files=files, mode=s.get("defaultMode", 0o440)))
         elif "projected" in vol:
             files_l: list[tuple[str, str]] = []
             for src in vol["projected"].get("sources") or []:
                 if "secret" not in src:
                     raise PlanError(f"{where}: projected volume {vm['name']!r} has a non-secret source")
-                files_l += _secret_files(src["secret"], secrets, where, src["secret"].get("items"))
+                files_l += secret_files(src["secret"], secrets, where, src["secret"].get("items"))
             mounts.append(
                 Mount(target, "files", files=tuple(files_l), mode=vol["projected"].get("defaultMode", 0o440))
             )

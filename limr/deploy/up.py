@@ -174,18 +174,23 @@ def up(settings: Settings, log: Callable[[str], None] = _say) -> dict[str, Any]:
         "api": f"http://127.0.0.1:{ports['api']}",
         "prometheus": f"http://127.0.0.1:{ports['prometheus']}",
         "ray": f"http://127.0.0.1:{ports['ray']}",
-        "ray_token_file": str(ray_token_file(settings)),
+        "ray_token_file": str(ray_token_file(settings, p)),
         "job": p.job_entrypoint,
     }
     log(f"up in {summary['seconds']} s")
     return summary
 
 
-def ray_token_file(settings: Settings) -> Path:
-    """The Ray cluster token as a file on the host (what `ray job submit` reads through RAY_AUTH_TOKEN_PATH)."""
-    kept = json.loads((settings.state / "secrets.json").read_text())
+def ray_token_file(settings: Settings, p: Plan) -> Path:
+    """The Ray cluster token as a file on the host (what `ray job submit` reads through RAY_AUTH_TOKEN_PATH): the
+    file the Ray head mounts, as `kubectl get secret <cluster>-ray-token` gives it on Kubernetes."""
+    head = p.ray[0]
+    want = head.env.get("RAY_AUTH_TOKEN_PATH")
+    token = next((body for m in head.mounts for f, body in m.files if f"{m.target}/{f}" == want), None)
+    if token is None:
+        raise d.DeployError("the Ray head runs without token authentication (ray.auth.enabled is false)")
     path = settings.state / "ray-auth-token"
-    path.write_text(kept["limr-ray-token"]["RAY_AUTH_TOKEN"])
+    path.write_text(token)
     path.chmod(0o600)
     return path
 

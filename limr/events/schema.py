@@ -79,6 +79,12 @@ def run_prefix(run_id: str) -> str:
     return f"{RUNS_PREFIX}{check_run_id(run_id)}/"
 
 
+def ray_train_prefix(run_id: str) -> str:
+    """Ray Train's own state of the run (trainer.ray_storage_path "store"): under the run, where the learner's
+    store credentials may write, and invisible to readers of runs (they look for run.json, events/, ...)."""
+    return f"{run_prefix(run_id)}ray-train/"
+
+
 def run_json_key(run_id: str) -> str:
     return f"{run_prefix(run_id)}run.json"
 

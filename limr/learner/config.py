@@ -145,7 +145,12 @@ class TrainerSection(_Section):
     )
     cpus_per_worker: float = Field(1.0, gt=0.0, description="CPUs reserved per worker.")
     max_failures: int = Field(0, ge=-1, description="Ray Train restarts from the last checkpoint (-1: forever).")
-    ray_storage_path: str | None = Field(None, description="Ray Train storage (shared fs on multi-node).")
+    ray_storage_path: str | None = Field(
+        None,
+        description="Ray Train storage, which every node must share: a shared directory, an s3:// URI, or 'store' "
+        "(under the run in the run's store: shared with nothing to mount; the chart's default). None: a node-local "
+        "temp dir (one node only).",
+    )
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads per worker (CPU).")
     resources: dict[str, float] = Field(
         default_factory=dict,

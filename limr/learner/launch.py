@@ -80,10 +80,10 @@ def fit(
     from limr.learner.worker import train_loop_per_worker
 
     t = cfg.trainer
-    storage = t.ray_storage_path or os.path.join(tempfile.gettempdir(), "limr-ray-train")
+    storage, storage_fs = ray_storage(cfg)
     name = ray_run_name(cfg)
     if resume_key is None:
-        _clear_ray_run_state(storage, name)
+        _clear_ray_run_state(storage, storage_fs, name)
     relay = Queue(actor_options={"num_cpus": 0}) if cfg.metrics.progress else None
     quiet = cfg.model_copy(update={"metrics": cfg.metrics.model_copy(update={"progress": False})})
     trainer = TorchTrainer(
@@ -98,6 +98,7 @@ def fit(
         run_config=RunConfig(
             name=name,
             storage_path=storage,
+            storage_filesystem=storage_fs,
             failure_config=FailureConfig(max_failures=t.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             worker_runtime_env={"env_vars": _worker_env()},
@@ -124,13 +125,33 @@ def ray_run_name(cfg: LearnerConfig) -> str:
     return f"{cfg.run.run_id}-{digest}"
 
 
-def _clear_ray_run_state(storage: str, name: str) -> None:
+def ray_storage(cfg: LearnerConfig) -> tuple[str, Any]:
+    """Ray Train's (storage_path, storage_filesystem): every node of a multi-node run must reach it (Ray Train
+    refuses a node-local path at the first checkpoint report). "store" puts it under the run in the run's store;
+    an s3:// location gets the store's endpoint and keys (limr.store.s3.arrow_filesystem)."""
+    from limr.events.schema import ray_train_prefix
+
+    where = cfg.trainer.ray_storage_path or os.path.join(tempfile.gettempdir(), "limr-ray-train")
+    if where == "store":
+        where = f"{str(cfg.run.store).rstrip('/')}/{ray_train_prefix(str(cfg.run.run_id))}".rstrip("/")
+    if where.startswith("s3://"):
+        from limr.store.s3 import arrow_filesystem
+
+        fs, path = arrow_filesystem(where)
+        return path, fs
+    if where.startswith("file://"):
+        where = where.removeprefix("file://")
+    return where, None
+
+
+def _clear_ray_run_state(storage: str, fs: Any, name: str) -> None:
     """Remove Ray Train state left under `name` by an earlier run of this id in this store (e.g. one whose
     store was wiped since): a fresh run must start fresh; only Ray Train's restarts within one `fit` resume."""
     import pyarrow.fs as pafs
 
-    fs, root = pafs.FileSystem.from_uri(storage if "://" in storage else os.path.abspath(storage))
-    path = f"{root.rstrip('/')}/{name}"
+    if fs is None:
+        fs, storage = pafs.FileSystem.from_uri(storage if "://" in storage else os.path.abspath(storage))
+    path = f"{storage.rstrip('/')}/{name}"
     if fs.get_file_info(path).type != pafs.FileType.NotFound:
         log.info("removing stale Ray Train state %s", path)
         fs.delete_dir(path)

@@ -18,7 +18,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, TypeVar, cast
+from typing import Any, BinaryIO, TypeVar, cast
 from urllib.parse import urlparse
 
 from limr.secrets import env_secret
@@ -54,6 +54,36 @@ def _secret(*names: str) -> str | None:
     return next((value for name in names if (value := env_secret(name))), None)
 
 
+def _endpoint(endpoint: str | None = None) -> str:
+    endpoint = endpoint or _env("LIMR_S3_ENDPOINT", "AWS_ENDPOINT_URL", "MINIO_ENDPOINT") or "https://s3.amazonaws.com"
+    if "://" not in endpoint:
+        endpoint = "http://" + endpoint
+    if not urlparse(endpoint).netloc:
+        raise StoreError(f"invalid S3 endpoint {endpoint!r} (LIMR_S3_ENDPOINT): expected http(s)://host:port")
+    return endpoint
+
+
+def arrow_filesystem(uri: str) -> tuple[Any, str]:
+    """pyarrow's S3 filesystem for `s3://bucket/path`, configured exactly as S3Store (endpoint, keys from env or
+    files), and the path in it: for libraries that take a pyarrow filesystem (Ray Train's storage), which would
+    otherwise read only AWS_* variables and never the key files the chart mounts."""
+    import pyarrow.fs as pafs
+
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise StoreError(f"invalid S3 URI {uri!r}: expected s3://bucket[/path]")
+    endpoint = urlparse(_endpoint())
+    fs = pafs.S3FileSystem(
+        access_key=_secret("LIMR_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "MINIO_ACCESS_KEY"),
+        secret_key=_secret("LIMR_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "MINIO_SECRET_KEY"),
+        session_token=_secret("AWS_SESSION_TOKEN"),
+        region=_env("LIMR_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION", default="us-east-1"),
+        endpoint_override=endpoint.netloc,
+        scheme=endpoint.scheme,
+    )
+    return fs, f"{parsed.netloc}{parsed.path}".rstrip("/")
+
+
 class S3Store(ObjectStore):
     """An S3 bucket (optionally under a key prefix). Transient failures are retried with jittered backoff."""
 
@@ -72,13 +102,8 @@ class S3Store(ObjectStore):
     ) -> None:
         from minio import Minio
 
-        endpoint = endpoint or _env("LIMR_S3_ENDPOINT", "AWS_ENDPOINT_URL", "MINIO_ENDPOINT")
-        endpoint = endpoint or "https://s3.amazonaws.com"
-        if "://" not in endpoint:
-            endpoint = "http://" + endpoint
+        endpoint = _endpoint(endpoint)
         parsed = urlparse(endpoint)
-        if not parsed.netloc:
-            raise StoreError(f"invalid S3 endpoint {endpoint!r} (LIMR_S3_ENDPOINT): expected http(s)://host:port")
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.endpoint = endpoint

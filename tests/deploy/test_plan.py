@@ -88,7 +88,6 @@ def test_should_mount_every_file_the_pod_mounts_and_never_pass_a_secret_in_env_o
     head = deployment.ray[0]
     files = {f"{m.target}/{p}": content for m in head.mounts for p, content in m.files}
     assert files[head.env["LIMR_S3_ACCESS_KEY_FILE"]] == secrets["limr-store-learner"]["AWS_ACCESS_KEY_ID"]
-    assert files[head.env["RAY_AUTH_TOKEN_PATH"]] == secrets["limr-ray-token"]["RAY_AUTH_TOKEN"]
     (cm,) = [o for o in kinds(objects, "ConfigMap") if "train.yaml" in o["data"]]
     assert files["/etc/limr/train.yaml"] == cm["data"]["train.yaml"]
     api = next(c for c in deployment.services if c.args[:2] == ["serve", "datasets"])
@@ -96,6 +95,27 @@ def test_should_mount_every_file_the_pod_mounts_and_never_pass_a_secret_in_env_o
     assert api.env["LIMR_API_TOKEN_FILE"] in api_files
     scorer = next(c for c in deployment.services if c.args[:2] == ["serve", "scorer"])
     assert not any("token" in p for m in scorer.mounts for p, _ in m.files)  # the scorer holds no token
+
+
+def test_should_run_ray_with_the_token_auth_kuberay_injects_from_the_clusters_authoptions(objects, deployment):
+    (cluster,) = kinds(objects, "RayCluster")
+    auth = cluster["spec"]["authOptions"]
+    assert auth["mode"] == "token"
+    token = rendered_secrets(objects)[auth["secretName"]]["auth_token"]  # the chart's own Secret, as KubeRay reads it
+    for c in deployment.ray:  # every node, as KubeRay: RAY_AUTH_MODE=token and the token (a file here, not env)
+        files = {f"{m.target}/{p}": body for m in c.mounts for p, body in m.files}
+        assert c.env["RAY_AUTH_MODE"] == "token" and files[c.env["RAY_AUTH_TOKEN_PATH"]] == token, c.name
+        assert "RAY_AUTH_TOKEN" not in c.env
+    for _, spec, _params, _ in _pods(objects):  # the pods carry no auth env of their own: it is KubeRay's to add
+        assert not {e["name"] for e in spec["env"]} & {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"}
+
+
+def test_should_run_ray_without_auth_when_the_chart_disables_it(objects):
+    bad = json.loads(json.dumps(objects))
+    for o in kinds(bad, "RayCluster"):
+        o["spec"].pop("authOptions")
+    p = plan(bad, _secrets(bad), IMAGES)
+    assert all("RAY_AUTH_MODE" not in c.env for c in p.ray)
 
 
 def test_should_keep_the_kind_values_ray_env_that_the_deploy_values_repeat(deployment):

@@ -351,6 +351,15 @@ def test_should_bring_its_own_cluster_with_ttl_when_not_reusing(render):
     assert job["submissionMode"] == "HTTPMode" and "submitterPodTemplate" not in job
 
 
+@pytest.mark.parametrize("values", ["values-kind.yaml", "values-gpu.yaml"])
+def test_should_keep_ray_train_state_in_the_store_where_every_ray_pod_reaches_it(render, values):
+    # Ray Train refuses a node-local storage path at the first checkpoint report of a multi-node run: the chart's
+    # default puts it under each run in the store (limr.learner.launch.ray_storage), which every pod reaches.
+    objects = render(values)
+    config = yaml.safe_load(one(objects, "ConfigMap", "limr-config")["data"]["train.yaml"])
+    assert config["trainer"]["ray_storage_path"] == "store"
+
+
 def test_should_refuse_training_without_a_prompt_pool(helm):
     proc = v.helm("template", "limr", str(v.CHART), "--set", "train.enabled=true")
     assert proc.returncode != 0 and "needs a prompt pool" in proc.stderr

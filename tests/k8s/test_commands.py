@@ -205,7 +205,8 @@ def test_should_keep_the_gpu_values_in_step_with_the_learners_paper_config(rende
     assert paper == (1024, 8, 1.2, 256, 5e-7, 9e-6, 0.01, 3072)
     repo_config = v.REPO / "configs" / "qwen2.5-math-7b.yaml"
     assert repo_config.exists(), "configs/qwen2.5-math-7b.yaml is part of the repo, in step with the chart"
-    # everything but what the chart owns (name, model path, metrics port, where the pool lives) is the same
+    # everything but what the chart owns (name, model path, metrics port, where the pool and Ray Train's state
+    # live) is the same
     ref = load_config(repo_config).model_dump()
     mine = cfg.model_dump()
     for d in (ref, mine):
@@ -214,6 +215,7 @@ def test_should_keep_the_gpu_values_in_step_with_the_learners_paper_config(rende
         d["metrics"].pop("port")
         d["data"].pop("prompts")
         d["data"].pop("eval_prompts")
+        d["trainer"].pop("ray_storage_path")
     assert mine == ref
 
 
@@ -264,7 +266,7 @@ def test_should_keep_the_kind_values_in_step_with_the_learners_tiny_config(rende
         "data": ["prompts", "eval_prompts", "eval_limit"],
         "rollout": ["samples_per_prompt"],
         "batch": ["rollout_batch_size", "train_batch_size", "micro_batch_size"],
-        "trainer": ["num_workers", "cpus_per_worker", "torch_threads"],
+        "trainer": ["num_workers", "cpus_per_worker", "torch_threads", "ray_storage_path"],
         "run": ["epochs", "max_steps", "checkpoint_every", "eval_every"],
     }
     for d in (mine, ref):
