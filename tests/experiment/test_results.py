@@ -102,3 +102,5 @@ def test_headline_of_the_measured_study():
     text = headline(results)
     assert f"full {results['pool_size']} prompts" in text and "x FULL's rollout tokens" in text
     assert "the goal" in text and f"after {results['steps']} steps" in text
+    # the 3-seed lead of LIM over RAND comes with its interval, which includes 0: the demo must not read as a win
+    assert "LIM - RAND: +3.3 points [" in text and "does not separate LIM from RAND" in text
