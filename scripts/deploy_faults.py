@@ -27,7 +27,7 @@ from limr.deploy import client as c
 from limr.deploy.up import Settings, build_plan, published_ports, ray_token_file
 from limr.events.schema import EVENT_KEY_RE
 
-STEPS = 16  # values-kind's 8 steps per 2 epochs, run for 4 epochs: room for four faults
+STEPS = 32  # values-kind's 8 steps per 2 epochs, run for 8 epochs: room for four faults and their recoveries
 NET = "limr-net"
 
 
@@ -45,13 +45,31 @@ def _summary() -> dict[str, Any]:
             "ray_token_file": str(ray_token_file(Settings(), p)), "job": job}  # fmt: skip
 
 
+def _parts(run_id: str) -> dict[int, Counter[int]]:
+    """Per step, how many event objects each attempt wrote (a resumed attempt N writes `-aNNNN` keys of its own;
+    limr.events.attempts)."""
+    out: dict[int, Counter[int]] = {}
+    for k in c.store_keys(f"runs/{run_id}/events/"):
+        if m := EVENT_KEY_RE.match(k):
+            out.setdefault(int(m["step"]), Counter())[int(m["attempt"] or 0)] += 1
+    return out
+
+
 def _steps(run_id: str) -> Counter[int]:
-    keys = c.store_keys(f"runs/{run_id}/events/")
-    return Counter(int(m["step"]) for k in keys if (m := EVENT_KEY_RE.match(k)))
+    return Counter({step: sum(by.values()) for step, by in _parts(run_id).items()})
 
 
-def _until_step(run_id: str, step: int, timeout_s: float = 1800) -> None:
-    c.wait_for(f"step {step}", lambda: max(_steps(run_id), default=-1) >= step, timeout_s, every_s=10)
+def _until_step(s: dict[str, Any], run_id: str, step: int, timeout_s: float = 1800) -> None:
+    """Wait until the run has written `step`; a job that ended first is an error (raise STEPS), never a hang."""
+
+    def reached() -> bool:
+        if max(_steps(run_id), default=-1) >= step:
+            return True
+        if (status := c.job_status(s, run_id)) in {"SUCCEEDED", "FAILED", "STOPPED"}:
+            raise RuntimeError(f"the job ended ({status}) before step {step}: too few STEPS for every fault")
+        return False
+
+    c.wait_for(f"step {step}", reached, timeout_s, every_s=10)
 
 
 def _restarts(name: str) -> int:
@@ -66,7 +84,7 @@ def main() -> None:
     c.submit(s, run_id, wait=False)
     _log(f"submitted {run_id}")
 
-    _until_step(run_id, 1)
+    _until_step(s, run_id, 1)
     worker = "limr-ray-cpu-worker-2"
     ip = json.loads(c.run(["docker", "inspect", worker], timeout=30).stdout)[0]["NetworkSettings"]["Networks"][NET]
     c.run(["docker", "network", "disconnect", NET, worker], timeout=60)
@@ -78,13 +96,13 @@ def main() -> None:
                           "steps_seen": len(_steps(run_id))})  # fmt: skip
 
     step = max(_steps(run_id), default=0) + 1
-    _until_step(run_id, step)
+    _until_step(s, run_id, step)
     c.run(["docker", "restart", "s3"], timeout=120)
     _log("restarted s3")
     out["faults"].append({"fault": "S3 restart", "at_step": step, "job": c.job_status(s, run_id)})
 
     step = max(_steps(run_id), default=0) + 1
-    _until_step(run_id, step)
+    _until_step(s, run_id, step)
     pid = c.run(["docker", "inspect", "--format", "{{.State.Pid}}", "limr-scorer"], timeout=30).stdout.strip()
     children = c.run(["pgrep", "-P", pid], timeout=30).stdout.split()  # the init's child: `limr serve scorer`
     before = _restarts("limr-scorer")
@@ -94,7 +112,7 @@ def main() -> None:
     out["faults"].append({"fault": "scorer SIGKILL mid-ingest", "at_step": step, "restarts": _restarts("limr-scorer")})
 
     step = max(_steps(run_id), default=0) + 1
-    _until_step(run_id, step)
+    _until_step(s, run_id, step)
     hosts = [where for state, where in c.train_workers() if state == "ALIVE"]
     victim = hosts[0] if hosts else worker
     c.run(["docker", "kill", victim], timeout=60)
@@ -106,12 +124,17 @@ def main() -> None:
 
     status = c.wait_for("the job's end", lambda: (st := c.job_status(s, run_id)) in {"SUCCEEDED", "FAILED"} and st,
                         3600, every_s=15)  # fmt: skip
-    steps = _steps(run_id)
+    parts = _parts(run_id)
+    # what counts is each step's latest attempt (the one that redid it); the crashed attempt's objects stay in
+    # the store as its record and are superseded, never counted (the scorer's dataset = limr select shows it)
+    counted = {step: by[max(by)] for step, by in parts.items()}
     out["job"] = status
     out["seconds"] = round(time.monotonic() - t0, 1)
-    out["steps_written"] = sorted(steps)
-    out["parts_per_step"] = sorted(set(steps.values()))
-    out["every_step_once"] = sorted(steps) == list(range(STEPS)) and len(set(steps.values())) == 1
+    out["steps_written"] = sorted(parts)
+    out["attempts"] = sorted({a for by in parts.values() for a in by})
+    out["parts_per_step_counted"] = sorted(set(counted.values()))
+    out["superseded_parts"] = sum(n for by in parts.values() for a, n in by.items() if a != max(by))
+    out["every_step_once"] = sorted(parts) == list(range(STEPS)) and len(set(counted.values())) == 1
     out["train_workers"] = c.train_workers()
     manifest = c.final_dataset(s, run_id, epochs=STEPS // 4)
     have = c.downloaded_ids(s, manifest["name"], Path(tempfile.mkdtemp()) / "got.jsonl")
