@@ -28,8 +28,34 @@ def save_png(fig, path: Path) -> Path:
     return path
 
 
+def distinct_trajectories(trajectories: np.ndarray, order: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """The first `n` prompts in `order` whose trajectories differ, each with how many scored prompts share it.
+
+    Why: in the paper's regime the lowest scorers are mostly never-solved prompts, all the same flat line at 0; drawn
+    one by one they hide each other and the plot shows one line where there are dozens. Drawn once with a count,
+    every shape that LIM drops is visible and its weight is stated.
+    """
+    keys = [tuple(np.round(row, 9)) for row in trajectories]
+    counts: dict[tuple, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    picked: list[tuple[int, int]] = []
+    seen: set[tuple] = set()
+    for i in order:
+        if keys[i] in seen:
+            continue
+        seen.add(keys[i])
+        picked.append((int(i), counts[keys[i]]))
+        if len(picked) == n:
+            break
+    return picked
+
+
 def plot_trajectories(result: ScoreResult, path: str | Path, n_high: int = 4, n_low: int = 4) -> Path:
-    """PNG: the average reward curve and the trajectories of the highest- and lowest-scoring prompts."""
+    """PNG: the average reward curve and the distinct trajectories of the highest- and lowest-scoring prompts.
+
+    A trajectory shared by several prompts is drawn once and labelled with how many share it ("x20").
+    """
     plt = pyplot()
     if result.trajectories is None or len(result) == 0:
         raise ValueError("plotting needs per-epoch trajectories of at least one scored prompt")
@@ -37,32 +63,41 @@ def plot_trajectories(result: ScoreResult, path: str | Path, n_high: int = 4, n_
     path.parent.mkdir(parents=True, exist_ok=True)
     epochs = np.arange(1, result.epochs + 1)
     order = np.argsort(-result.scores, kind="stable")
+    high = distinct_trajectories(result.trajectories, order, n_high)
+    low = distinct_trajectories(result.trajectories, order[::-1], n_low)
+    low = [(i, c) for i, c in low if i not in {j for j, _ in high}]
     fig, ax = plt.subplots(figsize=(8, 4.8), dpi=120)
-    for rank, i in enumerate(order[:n_high]):
-        ax.plot(
-            epochs,
-            result.trajectories[i],
-            color="tab:green",
-            alpha=0.75,
-            lw=1.2,
-            label="high LIM score" if rank == 0 else None,
-        )
-    for rank, i in enumerate(order[::-1][:n_low]):
-        ax.plot(
-            epochs,
-            result.trajectories[i],
-            color="tab:red",
-            alpha=0.6,
-            lw=1.0,
-            ls="--",
-            label="low LIM score" if rank == 0 else None,
-        )
+    styles = {
+        "high": {"color": "tab:green", "alpha": 0.75, "lw": 1.2, "label": "high LIM score"},
+        "low": {"color": "tab:red", "alpha": 0.6, "lw": 1.0, "ls": "--", "label": "low LIM score"},
+    }
+    at_end: dict[float, int] = {}  # counts ending at the same accuracy are stacked, not printed over each other
+    for group, picked in (("high", high), ("low", low)):
+        style = dict(styles[group])
+        label = style.pop("label")
+        for rank, (i, count) in enumerate(picked):
+            ax.plot(epochs, result.trajectories[i], label=label if rank == 0 else None, **style)
+            if count > 1:
+                end = round(float(result.trajectories[i][-1]), 6)
+                stacked = at_end.get(end, 0)
+                at_end[end] = stacked + 1
+                ax.annotate(
+                    f"x{count}",
+                    (epochs[-1], result.trajectories[i][-1]),
+                    xytext=(4, 8 * stacked),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=7,
+                    color=style["color"],
+                )
     ax.plot(epochs, result.r_avg, color="black", lw=3, label="average reward $r_{avg}$")
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (share of correct samples)")
     ax.set_ylim(-0.03, 1.03)
-    ax.set_title(f"LIM: sample trajectories vs the average ({len(result)} prompts scored)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlim(epochs[0] - 0.1, epochs[-1] + 0.35)
+    ax.set_xticks(epochs)
+    ax.set_title(f"LIM: trajectories vs the average ({len(result)} prompts scored; xN: N prompts share the line)")
+    ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     save_png(fig, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -139,3 +140,24 @@ def test_demo_refuses_a_model_that_is_not_one(tmp_path: Path) -> None:
     args = ["demo", "--model", str(tmp_path / "nope"), "--store", str(tmp_path / "s"), "--out", str(tmp_path / "o")]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2 and "not a HuggingFace model directory" in res.output
+
+
+def test_trajectory_plot_draws_a_shared_line_once_with_its_count() -> None:
+    """Thirty never-solved prompts are one flat line at 0: the plot's low group shows it once (x30) and then the
+    other shapes LIM drops, instead of four copies of the same line hiding each other."""
+    from limr.view.plots import distinct_trajectories
+
+    flat0 = np.zeros((30, 4))
+    flat1 = np.ones((5, 4))
+    learning = np.array([[0.2, 0.4, 0.6, 0.8], [0.1, 0.5, 0.5, 0.9]])
+    falling = np.array([[0.9, 0.6, 0.3, 0.1]])
+    traj = np.vstack([learning, flat0, flat1, falling])
+    scores = np.array([0.9, 0.8] + [-0.5] * 30 + [0.0] * 5 + [-0.9])
+    low = distinct_trajectories(traj, np.argsort(scores, kind="stable"), 3)
+    assert [(traj[i].tolist(), n) for i, n in low] == [
+        (falling[0].tolist(), 1),
+        ([0.0] * 4, 30),
+        ([1.0] * 4, 5),
+    ]
+    high = distinct_trajectories(traj, np.argsort(-scores, kind="stable"), 10)
+    assert len(high) == 5 and sum(n for _, n in high) == len(traj)
