@@ -161,7 +161,28 @@ def leaderboard_markdown(lb: dict[str, Any]) -> str:
         "'selection rollouts': rollouts spent before the arm could start (the scored FULL run for LIM and the "
         "other trajectory selectors, its first K epochs for pass-band)."
     )
-    return "\n".join([*lines, "", note])
+    return "\n".join([*lines, "", note, *_noise_note(lb)])
+
+
+def _noise_note(lb: dict[str, Any]) -> list[str]:
+    """One line on LIM - RAND's interval: how wide it is from the problems alone and from the seeds alone, and the
+    difference seed by seed; this decides whether a study needs more held-out problems or more seeds."""
+    row = next((r for r in lb["rows"] if r["pool"] == "lim" and r["vs_rand"] and "noise" in r["vs_rand"]), None)
+    if row is None:
+        return []
+    d, noise = row["vs_rand"], row["vs_rand"]["noise"]
+    seeds = ", ".join(f"{s}: {100 * x:+.1f}" for s, x in zip(_common(lb, row), noise["per_seed"], strict=True))
+    return [
+        "",
+        f"Where the {row['arm']} - {lb['rand']} interval's width comes from: held-out problems alone "
+        f"+/-{100 * noise['problems']:.1f} points, seeds alone +/-{100 * noise['seeds']:.1f} "
+        f"(both: +/-{100 * (d['hi'] - d['lo']) / 2:.1f}). The difference seed by seed: {seeds}.",
+    ]
+
+
+def _common(lb: dict[str, Any], row: dict[str, Any]) -> list[int]:
+    rand = next(r for r in lb["rows"] if r["arm"] == lb["rand"])
+    return [s for s in row["seeds"] if s in rand["seeds"]]
 
 
 def from_results(results: dict[str, Any], replicates: int = 2000) -> dict[str, Any]:

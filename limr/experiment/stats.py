@@ -11,7 +11,9 @@ multiset of seed positions (shared by the two arms of a difference), and recompu
 - `arm_interval`: an arm's mean accuracy over its seeds and the problems, with the 2.5 / 97.5 percentiles of its
   replicates (the percentile bootstrap).
 - `difference`: arm A minus arm B on the seeds both ran (paired), or, when they share none, with independent
-  seed draws; the problems are paired either way.
+  seed draws; the problems are paired either way. A paired difference also says where its interval's width
+  comes from (`noise`): the half-width with only the problems redrawn, with only the seeds, and the difference
+  seed by seed.
 
 `from_accuracies` is the fallback for studies that recorded only each run's accuracy, not which problems it
 solved (the study of 2026-11-30): problems are then redrawn from the binomial of each run's accuracy,
@@ -110,7 +112,29 @@ class PairedBootstrap:
             point = float(self.correct[a].mean() - self.correct[b].mean())
             how = "no common seeds: seeds drawn independently, problems paired"
         iv = _interval(point, reps)
-        return {**iv.to_dict(), "separated": iv.separates_zero(), "pairing": how}
+        out: dict[str, Any] = {**iv.to_dict(), "separated": iv.separates_zero(), "pairing": how}
+        if common:
+            out["noise"] = self._noise_sources(a, b, ra, rb)
+        return out
+
+    def _noise_sources(self, a: str, b: str, ra: list[int], rb: list[int]) -> dict[str, Any]:
+        """Where a paired difference's interval width comes from: its half-width with only the held-out problems
+        redrawn (every common seed kept once), and with only the seeds redrawn (the problems kept), in accuracy
+        units; and the difference seed by seed.
+
+        Why: the two call for different remedies. Problem noise shrinks with a larger held-out set (as 1/sqrt(N));
+        seed noise only with more seeds. A study whose interval still straddles 0 should widen whichever
+        dominates, and this says which.
+        """
+        problems = self.per_seed[a][ra].mean(axis=0) - self.per_seed[b][rb].mean(axis=0)  # (B,)
+        per_seed = self.correct[a][ra].mean(axis=1) - self.correct[b][rb].mean(axis=1)  # (s,)
+        seeds = per_seed[self._draw(len(ra))].mean(axis=1)  # (B,)
+
+        def half(reps: np.ndarray) -> float:
+            lo, hi = np.percentile(reps, [2.5, 97.5])
+            return float(hi - lo) / 2
+
+        return {"problems": half(problems), "seeds": half(seeds), "per_seed": [float(x) for x in per_seed]}
 
 
 class AccuracyBootstrap(PairedBootstrap):

@@ -70,6 +70,25 @@ def test_seed_spread_widens_intervals_and_unshared_seeds_are_drawn_independently
         PairedBootstrap({"a": c}, {"a": [0]})
 
 
+def test_noise_sources_split_a_difference_into_problem_and_seed_noise() -> None:
+    """Where a paired difference's width comes from. Same gap on every seed: no seed noise, and the problem part
+    is the paired binomial of the 20 problems that differ (the same ones on every seed, so 3 seeds do not shrink
+    it). A gap that swings by seed (+0.10, 0, -0.10) with the rest identical: the seed draw dominates."""
+    same = PairedBootstrap({"a": _first(200, 3), "b": _first(180, 3)}, {"a": [0, 1, 2], "b": [0, 1, 2]}, 4000)
+    noise = same.difference("a", "b")["noise"]
+    assert noise["seeds"] == 0.0 and noise["per_seed"] == pytest.approx([0.05] * 3)
+    assert noise["problems"] / 1.96 == pytest.approx(
+        math.sqrt(0.05 * 0.95 / N), rel=0.15
+    )  # the same problems on every seed
+    a = np.stack([_first(240)[0], _first(200)[0], _first(160)[0]])
+    swing = PairedBootstrap({"a": a, "b": _first(200, 3)}, {"a": [0, 1, 2], "b": [0, 1, 2]}, 4000)
+    d = swing.difference("a", "b")
+    assert d["noise"]["per_seed"] == pytest.approx([0.1, 0.0, -0.1]) and d["mean"] == pytest.approx(0.0)
+    assert d["noise"]["seeds"] > 3 * d["noise"]["problems"] and d["hi"] - d["lo"] >= 2 * d["noise"]["seeds"] * 0.9
+    # no common seeds: nothing to split (the seeds are drawn independently)
+    assert "noise" not in PairedBootstrap({"a": a, "b": a[:1]}, {"a": [0, 1, 2], "b": [7]}).difference("a", "b")
+
+
 def test_first_reach() -> None:
     assert first_reach([0, 10, 20], [0.5, 0.3, 0.4], 0.4) == 2  # step 0 never counts
     assert first_reach([0, 10], [0.5, 0.3], 0.4) is None
@@ -109,6 +128,8 @@ def test_leaderboard_ranks_costs_and_labels(tmp_path: Path) -> None:
     assert by["rand"]["selection_rollouts"] == 0
     text = leaderboard_markdown(lb)
     assert "| 1 | full | 100 (100%) | 2 | 50.0 [" in text and PAIRED in text and " *" in text
+    assert "Where the lim - rand interval's width comes from: held-out problems alone +/-" in text
+    assert "The difference seed by seed: 0: +10.0, 1: +10.0." in text
     assert plot_leaderboard(lb, tmp_path / "lb.png").stat().st_size > 10_000
     # without per-problem records (or with some arm missing them): the unpaired fallback, labelled
     lb = build_leaderboard(arms, correct={"full": correct["full"]}, **kw)
