@@ -6,7 +6,7 @@ A LIMR pool needs prompts the warm start already solves, prompts out of its reac
 pool is chosen without looking at it), samples `--samples` completions at `--temperature` with vLLM, grades
 them with the training reward and prints, per skill, the mean share of samples solved per prompt, the share of
 prompts never solved and the share solved at least 3 times in 4; split by whether the warm start's SFT data
-held the problem.
+(the config's `warm_start`, its `sft_skills` included) held the problem.
 
     python scripts/skill_accuracy.py --model out/experiment/models/sft940-n600-l1-c0.2-s0/tiny-sft \\
         --skills add-1x1,add-1x2,add-2x1 [--config configs/experiment-tiny.yaml] [--json]
@@ -66,13 +66,11 @@ def main(argv: list[str] | None = None) -> None:
 
     from limr.data.templates import render_prompt
     from limr.experiment.config import load_experiment
-    from limr.model.sft import sft_problems
     from limr.reward import score_batch
     from limr.tasks.skills import make_mix
 
     cfg = load_experiment(args.config)
-    w = cfg.warm_start
-    seen = {p.prompt for p in sft_problems(w.sft_problems, w.seed, w.sft_levels)}
+    seen = cfg.warm_start.seen_problems()  # its sft_skills included: the seen / not-seen split stays right
     if cfg.pool.mix is None:
         sys.exit(f"{args.config}: pool.mix is not set (this script measures skill mixes)")
     _, held_out = make_mix(cfg.pool.mix, held_out_exclude=seen)

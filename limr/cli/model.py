@@ -56,6 +56,10 @@ def register(app: typer.Typer) -> None:
         column_fraction: Annotated[
             float, typer.Option(help="Share of additions shown worked digit by digit (0-1; the rest in one line).")
         ] = 0.0,
+        skill: Annotated[
+            list[str] | None,
+            typer.Option(help="Extra problems of a named skill, SKILL=N (e.g. add-2x2=300); repeatable."),
+        ] = None,
         seed: Annotated[int, typer.Option(help="Seed of data and batch order.")] = 0,
         template: Annotated[str, typer.Option(help="Prompt template: auto, chat, plain.")] = "auto",
         threads: Annotated[int, typer.Option(help="torch CPU threads (0: default).")] = 0,
@@ -67,6 +71,7 @@ def register(app: typer.Typer) -> None:
         from limr.model.sft import SFTConfig, run_sft
 
         try:
+            skills = _skill_counts(skill or [])
             cfg = SFTConfig(
                 model=model_dir,
                 out=out,
@@ -76,6 +81,7 @@ def register(app: typer.Typer) -> None:
                 n_train=n_train,
                 levels=tuple(int(x) for x in levels.split(",") if x.strip()),
                 column_fraction=column_fraction,
+                skills=skills,
                 seed=seed,
                 template=template,
                 threads=threads,
@@ -92,3 +98,14 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"wrote {result.out} ({took}{acc})")
 
     app.add_typer(model, name="model")
+
+
+def _skill_counts(items: list[str]) -> dict[str, int]:
+    """`["add-2x2=300", ...]` -> {"add-2x2": 300}; a malformed item is an error naming --skill."""
+    out: dict[str, int] = {}
+    for item in items:
+        name, _, n = item.partition("=")
+        if not name or not n.strip().isdigit():
+            raise ValueError(f"--skill {item!r}: expected SKILL=N, e.g. add-2x2=300")
+        out[name.strip()] = out.get(name.strip(), 0) + int(n)
+    return out

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from limr.learner.config import set_dotted
 from limr.tasks.skills import SkillMix
@@ -80,7 +80,19 @@ class WarmStart(_Section):
     sft_problems: int = Field(600, ge=1, description="Synthetic problems the warm start trains on.")
     sft_levels: tuple[int, ...] = Field((1,), description="Synthetic levels of the warm start.")
     sft_column_fraction: float = Field(0.2, ge=0, le=1, description="Share of SFT additions worked by column.")
+    sft_skills: dict[str, int] = Field(
+        default_factory=dict,
+        description="Extra SFT problems per named skill (limr.tasks.skills), e.g. {add-2x2: 300}: puts a wider "
+        "skill in the learnable middle. They are kept out of the held-out set like the level problems.",
+    )
     seed: int = Field(0, description="Seed of the tiny model and its warm start.")
+
+    @field_validator("sft_skills")
+    @classmethod
+    def _known_skills(cls, v: dict[str, int]) -> dict[str, int]:
+        from limr.model.sft import check_skill_counts
+
+        return check_skill_counts(v, "warm_start.sft_skills")
 
     def slug(self) -> str:
         """A directory name that changes with every setting of the built warm start.
@@ -89,7 +101,15 @@ class WarmStart(_Section):
         config that changes them builds a new one instead of silently reusing a model trained otherwise.
         """
         levels = "".join(str(lv) for lv in self.sft_levels)
-        return f"sft{self.sft_steps}-n{self.sft_problems}-l{levels}-c{self.sft_column_fraction:g}-s{self.seed}"
+        slug = f"sft{self.sft_steps}-n{self.sft_problems}-l{levels}-c{self.sft_column_fraction:g}-s{self.seed}"
+        extra = "".join(f"-{k}.{n}" for k, n in sorted(self.sft_skills.items()))
+        return slug + extra
+
+    def seen_problems(self) -> set[str]:
+        """The prompts of the warm start built from these settings trained on (held-out sets exclude them)."""
+        from limr.model.sft import sft_problems
+
+        return {p.prompt for p in sft_problems(self.sft_problems, self.seed, self.sft_levels, self.sft_skills)}
 
 
 class PoolSection(_Section):

@@ -25,7 +25,13 @@ class StudyInputs:
 
 
 def build_warm_start(
-    models: Path, seed: int, steps: int, problems: int, levels: tuple[int, ...], column_fraction: float
+    models: Path,
+    seed: int,
+    steps: int,
+    problems: int,
+    levels: tuple[int, ...],
+    column_fraction: float,
+    skills: dict[str, int] | None = None,
 ) -> Path:
     """`models/tiny` (init) -> `models/tiny-sft` (SFT warm start), each built only if missing; returns the latter."""
     from limr.model.sft import SFTConfig, run_sft
@@ -39,7 +45,7 @@ def build_warm_start(
         log.info("SFT warm start: %d steps", steps)
         sft_cfg = SFTConfig(
             model=tiny, out=sft, steps=steps, n_train=problems, levels=levels, column_fraction=column_fraction,
-            seed=seed, eval_n=0, threads=1,
+            skills=dict(skills or {}), seed=seed, eval_n=0, threads=1,
         )  # fmt: skip
         run_sft(sft_cfg)
     return sft
@@ -54,12 +60,10 @@ def prepare_inputs(pool_cfg: PoolSection, warm_start: WarmStart, out: Path) -> S
 
     groups: dict[str, str] = {}
     if pool_cfg.mix is not None:
-        from limr.model.sft import sft_problems
         from limr.tasks.skills import make_mix
 
-        w = warm_start  # held-out problems are never ones the warm start trained on, nor pool prompts
-        seen = {p.prompt for p in sft_problems(w.sft_problems, w.seed, w.sft_levels)}
-        pool_problems, held = make_mix(pool_cfg.mix, held_out_exclude=seen)
+        # held-out problems are never ones the warm start trained on (sft_skills included), nor pool prompts
+        pool_problems, held = make_mix(pool_cfg.mix, held_out_exclude=warm_start.seen_problems())
         pool = write_jsonl(pool_problems, out / "data" / "pool.jsonl")
         held_out = write_jsonl(held, out / "data" / "held_out.jsonl")
         groups = {p.id: p.source.rsplit("/", 1)[-1] for p in pool_problems + held}
@@ -73,6 +77,6 @@ def prepare_inputs(pool_cfg: PoolSection, warm_start: WarmStart, out: Path) -> S
         w = warm_start
         model = build_warm_start(
             out / "models" / w.slug(), seed=w.seed, steps=w.sft_steps, problems=w.sft_problems, levels=w.sft_levels,
-            column_fraction=w.sft_column_fraction,
+            column_fraction=w.sft_column_fraction, skills=w.sft_skills,
         )  # fmt: skip
     return StudyInputs(model.resolve(), pool.resolve(), held_out.resolve(), size, groups)

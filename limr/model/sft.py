@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from limr.console import progress
 from limr.data.templates import Template, render_prompt
@@ -47,12 +47,36 @@ class SFTConfig(BaseModel):
         description="Share of addition problems shown worked digit by digit (the rest in one line); see "
         "limr.tasks.synthetic.column_solution.",
     )
+    skills: dict[str, int] = Field(
+        default_factory=dict,
+        description="Extra problems of named skills (limr.tasks.skills), e.g. {'add-2x2': 300}: a wider skill "
+        "the warm start should half-know. Drawn from their own seed stream; additions are worked by column at "
+        "`column_fraction` like the rest.",
+    )
     seed: int = Field(0, description="Seed of the data stream and of batch order.")
     template: Template = Field(Template.AUTO, description="Prompt template (must match the one RL and eval use).")
     max_len: int = Field(512, ge=16, description="Longest prompt + response in tokens; longer examples are dropped.")
     threads: int = Field(0, ge=0, description="torch CPU threads (0: torch's default).")
     eval_n: int = Field(100, ge=0, description="Held-out problems to score greedily at the end (0: skip).")
     progress: bool = Field(True, description="Show a progress bar.")
+
+    @field_validator("skills")
+    @classmethod
+    def _known_skills(cls, v: dict[str, int]) -> dict[str, int]:
+        return check_skill_counts(v, "skills")
+
+
+def check_skill_counts(counts: dict[str, int], field: str) -> dict[str, int]:
+    """Known skill names, each with at least one problem; errors name `field`."""
+    from limr.tasks.skills import SKILLS
+
+    unknown = sorted(set(counts) - set(SKILLS))
+    if unknown:
+        raise ValueError(f"{field}: unknown skill(s) {unknown}; known: {', '.join(SKILLS)}")
+    bad = {k: n for k, n in counts.items() if n < 1}
+    if bad:
+        raise ValueError(f"{field}: give each skill at least 1 problem, got {bad}")
+    return counts
 
 
 @dataclass
@@ -69,17 +93,32 @@ class SFTResult:
         return {**self.__dict__, "out": str(self.out)}
 
 
-def sft_problems(n_train: int, seed: int, levels: tuple[int, ...]) -> list[SyntheticProblem]:
-    """The problems a warm start with these settings trains on (so evaluations can exclude them)."""
+def sft_problems(
+    n_train: int, seed: int, levels: tuple[int, ...], skills: dict[str, int] | None = None
+) -> list[SyntheticProblem]:
+    """The problems a warm start with these settings trains on (so evaluations can exclude them).
+
+    `skills`: extra problems per named skill, after the `n_train` level problems (so adding them leaves those
+    unchanged), from a stream of their own, distinct from them and from the benchmark.
+    """
     # Never train on a benchmark: exclude the held-out split `limr eval --benchmarks synthetic` uses (all
     # levels, seed 0 and this run's seed), whatever subset of levels this run trains on.
     benchmark = {p.prompt for s in {0, seed} for p in make_splits(SyntheticConfig(seed=s, n_train=0))[1]}
-    return generate(n_train, seed=_train_seed(seed), levels=levels, exclude=benchmark)
+    base = generate(n_train, seed=_train_seed(seed), levels=levels, exclude=benchmark)
+    if not skills:
+        return base
+    from limr.events.ids import prompt_hash_id
+    from limr.tasks.skills import draw_skills
+
+    extra_seed = int(prompt_hash_id(f"{seed}/sft-skills"), 16)
+    taken = benchmark | {p.prompt for p in base}
+    why = "the warm start's level problems and the synthetic benchmark"
+    return base + draw_skills(dict(skills), extra_seed, taken, "warm_start.sft_skills", why)
 
 
 def build_examples(tokenizer, cfg: SFTConfig) -> list[tuple[list[int], list[int]]]:
     """(input_ids, labels) per training problem; labels mask the prompt."""
-    train = sft_problems(cfg.n_train, cfg.seed, cfg.levels)
+    train = sft_problems(cfg.n_train, cfg.seed, cfg.levels, cfg.skills)
     examples = []
     route = random.Random(cfg.seed)  # which additions are shown worked by column: seeded, like the data
     for p in train:

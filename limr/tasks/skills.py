@@ -145,7 +145,11 @@ class SkillMix(BaseModel):
         return out
 
 
-def _draw(counts: dict[str, int], seed: int, exclude: set[str], field: str, why: str) -> list[SyntheticProblem]:
+def draw_skills(counts: dict[str, int], seed: int, exclude: set[str], field: str, why: str) -> list[SyntheticProblem]:
+    """`counts[skill]` distinct problems per skill, none in `exclude`, shuffled; deterministic in `seed`.
+
+    Asking for more than a skill has left is a `SkillMixError` naming `field` (and `why` says what was excluded).
+    """
     rng = random.Random(seed)
     seen = set(exclude)
     out: list[SyntheticProblem] = []
@@ -182,8 +186,9 @@ def make_mix(
     held_seed = int(prompt_hash_id(f"{mix.seed}/held-out"), 16)
     held_counts = mix.counts(mix.held_out, held_out=True)
     exclude = set(held_out_exclude or ())
-    held_out = _draw(held_counts, held_seed, exclude, "pool.mix.held_out", "the excluded ones (the warm start's SFT)")
+    why = "the excluded ones (the warm start's SFT)"
+    held_out = draw_skills(held_counts, held_seed, exclude, "pool.mix.held_out", why)
     pool_seed = int(prompt_hash_id(f"{mix.seed}/pool"), 16)
     why = f"the {mix.held_out} held-out problems (pool.mix.held_out)"
-    pool = _draw(mix.counts(mix.size), pool_seed, {p.prompt for p in held_out}, "pool.mix.size", why)
+    pool = draw_skills(mix.counts(mix.size), pool_seed, {p.prompt for p in held_out}, "pool.mix.size", why)
     return pool, held_out
