@@ -1,7 +1,7 @@
 """What the experiment found, in two lines (for `limr demo`'s opening lines and the README).
 
 The figures come from a results.json the study wrote: the user's own (`out/experiment/results.json`) when
-there is one, else the measured study kept in the repository (`docs/experiment-results.json`).
+there is one, else the latest measured study kept in the repository (the field study, `docs/experiment-field/`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-MEASURED = Path(__file__).resolve().parents[2] / "docs" / "experiment-results.json"
+MEASURED = Path(__file__).resolve().parents[2] / "docs" / "experiment-field" / "results.json"
+HEADLINE_ARMS = ("full", "lim", "rand")  # a study with more arms names these and points to its leaderboard
 
 
 def load_results(own: Path | None = None) -> tuple[dict[str, Any], str] | None:
@@ -25,17 +26,21 @@ def headline(results: dict[str, Any]) -> str:
     """One sentence per arm: pool size, final held-out accuracy (mean ± std over seeds), rollout tokens."""
     arms = results["arms"]
     full = next(a for a in arms if a["pool"] == "full" and a["curation"] == "none")
+    shown = [a for a in arms if a["name"] in HEADLINE_ARMS] if len(arms) > len(HEADLINE_ARMS) else arms
     parts = []
-    for a in arms:
+    for a in shown:
         tokens = a["total_tokens_mean"] / full["total_tokens_mean"] if full["total_tokens_mean"] else float("nan")
         parts.append(
             f"{a['name']} {a['pool_size']} prompts: {100 * a['final_mean']:.1f}% ± {100 * a['final_std']:.1f}"
             + ("" if a is full else f" ({tokens:.2f}x FULL's rollout tokens)")
         )
     seeds = len(full["seeds"])
+    others = len(arms) - len(shown)
     text = (
         f"held-out greedy accuracy after {results['steps']} steps from {100 * full['acc_mean'][0]:.1f}% "
-        f"({seeds} seeds): " + "; ".join(parts)
+        f"({seeds} seeds, {results['held_out']} problems): "
+        + "; ".join(parts)
+        + (f"; and {others} more arms (the leaderboard: docs/experiment.md)" if others else "")
     )
     v = results.get("verdict", {})
     if "goal_met" in v:

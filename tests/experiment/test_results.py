@@ -95,12 +95,25 @@ def test_early_lim_verdict_compares_with_lim_at_the_tokens_of_full_then_lim(tmp_
 
 
 def test_headline_of_the_measured_study():
+    import json
+
     from limr.experiment.headline import MEASURED, headline, load_results
 
     results, origin = load_results(None)
-    assert str(MEASURED) in origin
+    assert str(MEASURED) in origin and MEASURED.parent.name == "experiment-field"
     text = headline(results)
     assert f"full {results['pool_size']} prompts" in text and "x FULL's rollout tokens" in text
-    assert "the goal" in text and f"after {results['steps']} steps" in text
-    # the 3-seed lead of LIM over RAND comes with its interval, which includes 0: the demo must not read as a win
+    assert f"after {results['steps']} steps" in text and f"{results['held_out']} problems" in text
+    # nine arms: the headline names FULL, LIM and RAND and points to the leaderboard for the rest
+    assert f"and {len(results['arms']) - 3} more arms (the leaderboard" in text and "greso" not in text
+    # LIM - RAND comes with its interval, and says whether it separates them: the demo must not read as a win
+    d = next(r["vs_rand"] for r in results["leaderboard"]["rows"] if r["arm"] == "lim")
+    assert f"LIM - RAND: {100 * d['mean']:+.1f} points [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}]" in text
+    assert ("does not separate LIM from RAND" in text) is not d["separated"]
+    # the first study: its 3-seed lead of LIM over RAND includes 0; a three-arm study names every arm
+    first = json.loads((MEASURED.parents[1] / "experiment-results.json").read_text())
+    text = headline(first)
+    assert "and 2 more arms" in text and "dynamic" not in text and "the goal" in text
     assert "LIM - RAND: +3.3 points [" in text and "does not separate LIM from RAND" in text
+    three = dict(first, arms=[a for a in first["arms"] if a["name"] in ("full", "lim", "rand")])
+    assert "more arms" not in headline(three) and "rand " in headline(three)
