@@ -107,10 +107,10 @@ def sft_problems(
     base = generate(n_train, seed=_train_seed(seed), levels=levels, exclude=benchmark)
     if not skills:
         return base
-    from limr.events.ids import prompt_hash_id
     from limr.tasks.skills import draw_skills
+    from limr.tasks.synthetic import derived_seed
 
-    extra_seed = int(prompt_hash_id(f"{seed}/sft-skills"), 16)
+    extra_seed = derived_seed(seed, "sft-skills")
     taken = benchmark | {p.prompt for p in base}
     why = "the warm start's level problems and the synthetic benchmark"
     return base + draw_skills(dict(skills), extra_seed, taken, "warm_start.sft_skills", why)

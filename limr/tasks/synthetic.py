@@ -175,20 +175,21 @@ def make_splits(cfg: SyntheticConfig | None = None) -> tuple[list[SyntheticProbl
     growing the train pool never changes the benchmark a model is compared on.
     """
     cfg = cfg or SyntheticConfig()
-    test = generate(cfg.n_test, seed=_derived(cfg.seed, "test"), levels=cfg.levels)
+    test = generate(cfg.n_test, seed=derived_seed(cfg.seed, "test"), levels=cfg.levels)
     train = generate(
-        cfg.n_train, seed=_derived(cfg.seed, "train"), levels=cfg.levels, exclude={p.prompt for p in test}
+        cfg.n_train, seed=derived_seed(cfg.seed, "train"), levels=cfg.levels, exclude={p.prompt for p in test}
     )
     return train, test
 
 
-def _derived(seed: int, stream: str) -> int:
+def derived_seed(seed: int, stream: str) -> int:
+    """A seed for one named stream of problems, distinct per stream, so adding a stream never shifts another."""
     return int(prompt_hash_id(f"{seed}/{stream}"), 16)
 
 
 def train_seed(seed: int) -> int:
     """The seed of the train stream of `make_splits(SyntheticConfig(seed=seed))`."""
-    return _derived(seed, "train")
+    return derived_seed(seed, "train")
 
 
 def write_jsonl(problems: Iterable[SyntheticProblem], path: str | Path) -> Path:
