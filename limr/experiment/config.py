@@ -90,7 +90,7 @@ class WarmStart(_Section):
     @field_validator("sft_skills")
     @classmethod
     def _known_skills(cls, v: dict[str, int]) -> dict[str, int]:
-        from limr.model.sft import check_skill_counts
+        from limr.tasks.skills import check_skill_counts
 
         return check_skill_counts(v, "warm_start.sft_skills")
 
@@ -109,7 +109,12 @@ class WarmStart(_Section):
         """The prompts of the warm start built from these settings trained on (held-out sets exclude them)."""
         from limr.model.sft import sft_problems
 
-        return {p.prompt for p in sft_problems(self.sft_problems, self.seed, self.sft_levels, self.sft_skills)}
+        return {
+            p.prompt
+            for p in sft_problems(
+                self.sft_problems, self.seed, self.sft_levels, self.sft_skills, "warm_start.sft_skills"
+            )
+        }
 
 
 class PoolSection(_Section):

@@ -63,20 +63,9 @@ class SFTConfig(BaseModel):
     @field_validator("skills")
     @classmethod
     def _known_skills(cls, v: dict[str, int]) -> dict[str, int]:
+        from limr.tasks.skills import check_skill_counts
+
         return check_skill_counts(v, "skills")
-
-
-def check_skill_counts(counts: dict[str, int], field: str) -> dict[str, int]:
-    """Known skill names, each with at least one problem; errors name `field`."""
-    from limr.tasks.skills import SKILLS
-
-    unknown = sorted(set(counts) - set(SKILLS))
-    if unknown:
-        raise ValueError(f"{field}: unknown skill(s) {unknown}; known: {', '.join(SKILLS)}")
-    bad = {k: n for k, n in counts.items() if n < 1}
-    if bad:
-        raise ValueError(f"{field}: give each skill at least 1 problem, got {bad}")
-    return counts
 
 
 @dataclass
@@ -94,12 +83,17 @@ class SFTResult:
 
 
 def sft_problems(
-    n_train: int, seed: int, levels: tuple[int, ...], skills: dict[str, int] | None = None
+    n_train: int,
+    seed: int,
+    levels: tuple[int, ...],
+    skills: dict[str, int] | None = None,
+    field: str = "skills",
 ) -> list[SyntheticProblem]:
     """The problems a warm start with these settings trains on (so evaluations can exclude them).
 
     `skills`: extra problems per named skill, after the `n_train` level problems (so adding them leaves those
-    unchanged), from a stream of their own, distinct from them and from the benchmark.
+    unchanged), from a stream of their own, distinct from them and from the benchmark. `field` is the setting
+    that gave `skills` (SFTConfig's `skills`, a study's `warm_start.sft_skills`), named when it asks for too many.
     """
     # Never train on a benchmark: exclude the held-out split `limr eval --benchmarks synthetic` uses (all
     # levels, seed 0 and this run's seed), whatever subset of levels this run trains on.
@@ -113,7 +107,7 @@ def sft_problems(
     extra_seed = derived_seed(seed, "sft-skills")
     taken = benchmark | {p.prompt for p in base}
     why = "the warm start's level problems and the synthetic benchmark"
-    return base + draw_skills(dict(skills), extra_seed, taken, "warm_start.sft_skills", why)
+    return base + draw_skills(dict(skills), extra_seed, taken, field, why)
 
 
 def build_examples(tokenizer, cfg: SFTConfig) -> list[tuple[list[int], list[int]]]:

@@ -14,7 +14,7 @@ its prompts by text, so no held-out problem is ever in a pool (nor in any subset
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -111,6 +111,22 @@ def make_skill_problem(rng: random.Random, skill: str) -> SyntheticProblem:
     )
 
 
+def check_known_skills(names: Iterable[str], field: str) -> None:
+    """A ValueError naming `field` and the known skills if any of `names` is not one (one message everywhere)."""
+    unknown = sorted(set(names) - set(SKILLS))
+    if unknown:
+        raise ValueError(f"{field}: unknown skill(s) {unknown}; known: {', '.join(SKILLS)}")
+
+
+def check_skill_counts(counts: dict[str, int], field: str) -> dict[str, int]:
+    """Known skill names, each with at least one problem; errors name `field` (a config's or an option's)."""
+    check_known_skills(counts, field)
+    bad = {k: n for k, n in counts.items() if n < 1}
+    if bad:
+        raise ValueError(f"{field}: give each skill at least 1 problem, got {bad}")
+    return counts
+
+
 class SkillMix(BaseModel):
     """A pool of `size` prompts and a held-out set of `held_out` problems, both mixed by `shares`."""
 
@@ -127,9 +143,7 @@ class SkillMix(BaseModel):
         for field, shares in (("shares", self.shares), ("held_out_shares", self.held_out_shares)):
             if shares is None:
                 continue
-            unknown = sorted(set(shares) - set(SKILLS))
-            if unknown:
-                raise ValueError(f"{field}: unknown skill(s) {unknown}; known: {', '.join(SKILLS)}")
+            check_known_skills(shares, field)
             if not shares or any(v < 0 for v in shares.values()) or sum(shares.values()) <= 0:
                 raise ValueError(f"{field}: give at least one skill with a positive share, none negative")
         return self

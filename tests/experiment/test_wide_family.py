@@ -79,6 +79,9 @@ def test_bad_sft_skills_name_the_field(tmp_path, extra, message):
 def test_more_sft_problems_than_the_skill_has_names_the_field():
     with pytest.raises(SkillMixError, match=r"field 'warm_start.sft_skills': asks for 8101 'add-2x2'"):
         WarmStart(sft_skills={"add-2x2": 8101}).seen_problems()
+    # `limr model sft` (SFTConfig.skills) names its own setting, not the study's
+    with pytest.raises(SkillMixError, match=r"field 'skills': asks for 8101 'add-2x2'"):
+        sft_problems(600, 0, (1,), {"add-2x2": 8101})
 
 
 def test_sft_examples_work_the_extra_skill_by_column_at_the_configured_share(tmp_path):
