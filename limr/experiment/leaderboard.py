@@ -171,18 +171,13 @@ def _noise_note(lb: dict[str, Any]) -> list[str]:
     if row is None:
         return []
     d, noise = row["vs_rand"], row["vs_rand"]["noise"]
-    seeds = ", ".join(f"{s}: {100 * x:+.1f}" for s, x in zip(_common(lb, row), noise["per_seed"], strict=True))
+    seeds = ", ".join(f"{s}: {100 * x:+.1f}" for s, x in zip(noise["paired_seeds"], noise["per_seed"], strict=True))
     return [
         "",
         f"Where the {row['arm']} - {lb['rand']} interval's width comes from: held-out problems alone "
         f"+/-{100 * noise['problems']:.1f} points, seeds alone +/-{100 * noise['seeds']:.1f} "
         f"(both: +/-{100 * (d['hi'] - d['lo']) / 2:.1f}). The difference seed by seed: {seeds}.",
     ]
-
-
-def _common(lb: dict[str, Any], row: dict[str, Any]) -> list[int]:
-    rand = next(r for r in lb["rows"] if r["arm"] == lb["rand"])
-    return [s for s in row["seeds"] if s in rand["seeds"]]
 
 
 def from_results(results: dict[str, Any], replicates: int = 2000) -> dict[str, Any]:

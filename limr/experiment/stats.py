@@ -114,13 +114,13 @@ class PairedBootstrap:
         iv = _interval(point, reps)
         out: dict[str, Any] = {**iv.to_dict(), "separated": iv.separates_zero(), "pairing": how}
         if common:
-            out["noise"] = self._noise_sources(a, b, ra, rb)
+            out["noise"] = self._noise_sources(a, b, ra, rb) | {"paired_seeds": common}
         return out
 
     def _noise_sources(self, a: str, b: str, ra: list[int], rb: list[int]) -> dict[str, Any]:
         """Where a paired difference's interval width comes from: its half-width with only the held-out problems
         redrawn (every common seed kept once), and with only the seeds redrawn (the problems kept), in accuracy
-        units; and the difference seed by seed.
+        units; and the difference seed by seed (`difference` adds which seeds those are, as `paired_seeds`).
 
         Why: the two call for different remedies. Problem noise shrinks with a larger held-out set (as 1/sqrt(N));
         seed noise only with more seeds. A study whose interval still straddles 0 should widen whichever

@@ -85,6 +85,9 @@ def test_noise_sources_split_a_difference_into_problem_and_seed_noise() -> None:
     d = swing.difference("a", "b")
     assert d["noise"]["per_seed"] == pytest.approx([0.1, 0.0, -0.1]) and d["mean"] == pytest.approx(0.0)
     assert d["noise"]["seeds"] > 3 * d["noise"]["problems"] and d["hi"] - d["lo"] >= 2 * d["noise"]["seeds"] * 0.9
+    # partly shared seeds: each per-seed difference is labelled with the seed it pairs, in a's order
+    part = PairedBootstrap({"a": a, "b": _first(200, 2)}, {"a": [0, 1, 2], "b": [2, 0]}).difference("a", "b")["noise"]
+    assert part["paired_seeds"] == [0, 2] and part["per_seed"] == pytest.approx([0.1, -0.1])
     # no common seeds: nothing to split (the seeds are drawn independently)
     assert "noise" not in PairedBootstrap({"a": a, "b": a[:1]}, {"a": [0, 1, 2], "b": [7]}).difference("a", "b")
 
