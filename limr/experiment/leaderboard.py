@@ -167,7 +167,9 @@ def leaderboard_markdown(lb: dict[str, Any]) -> str:
 def _noise_note(lb: dict[str, Any]) -> list[str]:
     """One line on LIM - RAND's interval: how wide it is from the problems alone and from the seeds alone, and the
     difference seed by seed; this decides whether a study needs more held-out problems or more seeds."""
-    row = next((r for r in lb["rows"] if r["pool"] == "lim" and r["vs_rand"] and "noise" in r["vs_rand"]), None)
+    rows = [r for r in lb["rows"] if r["pool"] == "lim" and r["vs_rand"] and "noise" in r["vs_rand"]]
+    # the arm named lim, not whichever arm on LIM's pool ranks first (lim-epochs trains on it too)
+    row = min(rows, key=lambda r: r["arm"] != "lim", default=None)
     if row is None:
         return []
     d, noise = row["vs_rand"], row["vs_rand"]["noise"]

@@ -210,7 +210,8 @@ def markdown(arms: list[ArmResult], summary: dict[str, Any]) -> str:
             if summary.get("leaderboard")
             else []
         ),
-        f"Every run: {summary['steps']} steps of {summary['prompts_per_step']} prompts x "
+        f"Every run on FULL's step budget: {summary['steps']} steps of {summary['prompts_per_step']} prompts (all of "
+        f"a smaller pool) x "
         f"{summary['samples_per_prompt']} samples from the same warm start. Pool {summary['pool_size']} prompts; "
         f"LIM (threshold {lim.get('threshold')}) selected {lim.get('selected')} "
         f"({_pct(_share(lim.get('selected'), summary['pool_size']))}% of the pool); r_avg by epoch "

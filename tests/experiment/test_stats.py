@@ -134,6 +134,11 @@ def test_leaderboard_ranks_costs_and_labels(tmp_path: Path) -> None:
     assert "Where the lim - rand interval's width comes from: held-out problems alone +/-" in text
     assert "The difference seed by seed: 0: +10.0, 1: +10.0." in text
     assert plot_leaderboard(lb, tmp_path / "lb.png").stat().st_size > 10_000
+    # an arm trained on LIM's pool for FULL's epochs that ranks above LIM: the note is still about the arm lim
+    epochs = _arm("lim-epochs", "lim", 30, [[0.2, 0.3, 0.45], [0.2, 0.3, 0.45]])
+    lb = build_leaderboard([*arms, epochs], correct={**correct, "lim-epochs": _first(190, 2)}, **kw)
+    assert [r["arm"] for r in lb["rows"]].index("lim-epochs") < [r["arm"] for r in lb["rows"]].index("lim")
+    assert "Where the lim - rand interval's width comes from" in leaderboard_markdown(lb)
     # without per-problem records (or with some arm missing them): the unpaired fallback, labelled
     lb = build_leaderboard(arms, correct={"full": correct["full"]}, **kw)
     assert lb["method"] == UNPAIRED and UNPAIRED in leaderboard_markdown(lb)
